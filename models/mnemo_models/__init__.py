@@ -1,0 +1,1 @@
+"""Mnemo's model pipeline: tokenizer, GPT-2 base LM, MAC networks, ONNX bundle export, evaluation."""
