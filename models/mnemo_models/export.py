@@ -186,8 +186,13 @@ def random_tiny(seed: int = 0):
                         question_dec_layers=1, aggregator_layers=2, n_head=2, max_doc_tokens=128, max_question_tokens=32,
                         init_from_lm=False)
     lm, mac = GPT(lm_cfg), MAC(lm_cfg, mac_cfg)
-    with torch.no_grad():  # a random prefix near zero would hide prefix bugs in parity tests; make it matter
+    with torch.no_grad():  # GPT-2's small init gives flat logits and one repeated token: make every part matter
         mac.prefix.out.weight.normal_(std=0.5)
+        lm.transformer.wte.weight.normal_(std=1.0)
+        lm.transformer.wpe.weight.normal_(std=1.0)
+        for name, p in lm.named_parameters():
+            if name.endswith(".weight") and p.dim() == 2 and "wte" not in name and "wpe" not in name:
+                p.normal_(std=0.5)
     return lm, mac
 
 

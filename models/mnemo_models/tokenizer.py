@@ -54,14 +54,14 @@ def to_hf_json(sp: spm.SentencePieceProcessor) -> dict:
                 merges.append((scores[piece], vocab[left], vocab[right], left, right))
     # SP's BPE merges the adjacent pair whose result has the highest score; HF merges by rank.
     merges.sort(key=lambda m: (-m[0], m[1], m[2]))
-    specials = [{"id": i, "content": sp.id_to_piece(i), "single_word": False, "lstrip": False,
-                 "rstrip": False, "normalized": False, "special": True}
-                for i in range(sp.get_piece_size()) if sp.is_control(i) or sp.is_unknown(i)]
     return {
         "version": "1.0",
         "truncation": None,
         "padding": None,
-        "added_tokens": specials,
+        # No added_tokens: HF would split "</s>" typed in a document into the eos id, while SentencePiece
+        # (and safety: a document must not end a generation) treats it as plain text. Special ids come
+        # from the bundle manifest, never from text.
+        "added_tokens": [],
         "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"},
         "pre_tokenizer": None,
         "post_processor": None,
