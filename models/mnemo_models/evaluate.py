@@ -29,6 +29,7 @@ from .metrics import bootstrap_ci, score
 from .prepare import MODELS_DIR, Examples, load_examples
 from .tokenizer import load_sentencepiece, special_ids
 from .train_lm import answer_nll
+from .train_common import pick_device
 from .train_mac import encode_docs, load_frozen_lm, mac_nll
 
 TOKENIZER = MODELS_DIR / "tokenizer" / "mnemo-8k.model"
@@ -37,7 +38,10 @@ TOKENIZER = MODELS_DIR / "tokenizer" / "mnemo-8k.model"
 def load_mac(path, lm, device) -> MAC:
     state = checkpoint.load(Path(path))
     mac = MAC(lm.cfg, MACConfig(**state["config"]["mac"])).to(device)
-    mac.load_state_dict(state["model"])
+    try:
+        mac.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise checkpoint.CheckpointError(f"{path} does not fit this MAC architecture or LM: {str(e)[:300]}") from e
     return mac.eval()
 
 
@@ -174,7 +178,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device()
     lm = load_frozen_lm(args.lm, device)
     mac = load_mac(args.mac, lm, device) if args.mac else None
     valid, train = load_examples(args.data_dir / "valid_examples.pkl"), load_examples(args.data_dir / "train_examples.pkl")

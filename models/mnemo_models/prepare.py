@@ -100,11 +100,14 @@ def main(argv=None):
     t0 = time.time()
     train, valid = load_squad("train"), load_squad("valid")
     valid_filter = corpus_mod.ValidFilter([p.context for p in valid] + [qa.question for p in valid for qa in p.qas])
+    n_train = len(train)
     train = [p for p in train if not valid_filter.overlaps(p.context)]
     record = corpus_mod.build_corpus(corpus_mod.default_sources(train), valid_filter, out / "corpus.jsonl")
+    record["squad-train paragraphs dropped from every training set (12-word overlap with valid)"] = {
+        "documents": n_train - len(train)}
     (out / "sources.json").write_text(json.dumps(record, indent=2))
-    print(f"corpus: {sum(r['documents'] for r in record.values())} documents, "
-          f"{sum(r['bytes'] for r in record.values()) / 1e6:.1f} MB ({time.time() - t0:.0f}s)")
+    kept = [r for r in record.values() if "bytes" in r]
+    print(f"corpus: {sum(r['documents'] for r in kept)} documents, {sum(r['bytes'] for r in kept) / 1e6:.1f} MB ({time.time() - t0:.0f}s)")
     sp_path = TOKENIZER_DIR / "mnemo-8k.model"
     if args.retrain_tokenizer or not sp_path.is_file():
         train_sentencepiece(tokenizer_lines(out / "corpus.jsonl", train), VOCAB_SIZE, sp_path.with_suffix(""))

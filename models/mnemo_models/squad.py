@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-SHARED_SQUAD = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "squad"
+# ../shared/data/squad beside the repository; MNEMO_SQUAD_DIR points elsewhere (e.g. on a GPU machine).
+SHARED_SQUAD = Path(os.environ.get("MNEMO_SQUAD_DIR", Path(__file__).resolve().parents[2].parent / "shared" / "data" / "squad"))
 
 
 @dataclass

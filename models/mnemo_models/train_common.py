@@ -15,7 +15,7 @@ def pick_device() -> torch.device:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         return torch.device("cuda")
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(int(os.environ.get("MNEMO_THREADS", os.cpu_count() or 1)))
     return torch.device("cpu")
 
 
