@@ -16,8 +16,11 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+import onnx
 import torch
 import torch.nn as nn
+from onnx import numpy_helper
 
 from . import checkpoint
 from .config import GPTConfig, MACConfig, to_dict
@@ -141,6 +144,38 @@ def export_graphs(lm: GPT, mac: MAC, out: Path) -> dict:
     return specs
 
 
+def round_to_fp16(*modules: nn.Module) -> None:
+    """Round every weight to fp16 precision, so PyTorch (fixtures, evaluation) sees the shipped weights."""
+    with torch.no_grad():
+        for m in modules:
+            for p in m.parameters():
+                p.copy_(p.half().float())
+
+
+def store_fp16(path: Path, min_elements: int = 4096) -> None:
+    """Store large float32 initializers as float16 plus a Cast back to float32 (half the file size).
+
+    The weights were rounded to fp16 before export, so this loses nothing; onnxruntime folds the
+    Casts at session creation, so inference still runs in float32 at full speed.
+    """
+    model = onnx.load(str(path))
+    graph, casts, keep = model.graph, [], []
+    for init in graph.initializer:
+        arr = numpy_helper.to_array(init)
+        if init.data_type == onnx.TensorProto.FLOAT and arr.size >= min_elements:
+            keep.append(numpy_helper.from_array(arr.astype(np.float16), init.name + "_fp16"))
+            casts.append(onnx.helper.make_node("Cast", [init.name + "_fp16"], [init.name], to=onnx.TensorProto.FLOAT))
+        else:
+            keep.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -154,9 +189,12 @@ def write_bundle(lm: GPT, mac: MAC, out: Path, name: str, training: dict, evalua
     lm.eval(), mac.eval()
     sp = load_sentencepiece(TOKENIZER_DIR / "mnemo-8k.model")
     shutil.copy(TOKENIZER_DIR / "tokenizer.json", out / "tokenizer.json")
+    round_to_fp16(lm, mac)
     with torch.no_grad():
         graphs = export_graphs(lm, mac, out)
         fixtures = make_fixtures(lm, mac, sp, hier_group=2)
+    for spec in graphs.values():
+        store_fp16(out / spec["file"])
     (out / "fixtures.json").write_text(json.dumps(fixtures))
     files = {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size} for p in sorted(out.iterdir())
              if p.name != "manifest.json"}
@@ -173,6 +211,7 @@ def write_bundle(lm: GPT, mac: MAC, out: Path, name: str, training: dict, evalua
                    "answer_prefix": " ", "whitespace": "runs collapsed to one space"},
         "generation": {"max_new_tokens": 16, "stop_ids": [ids["eos"], ids["newline"]], "hier_group": 16},
         "tokenizer": "tokenizer.json", "fixtures": "fixtures.json",
+        "weights": "float32 compute; weights rounded to fp16 and stored as fp16 initializers + Cast",
         "graphs": graphs, "files": files, "training": training, "evaluation": evaluation,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -133,7 +133,9 @@ class GPT(nn.Module):
 
     def forward(self, input_ids, position_ids=None, past=None, attention_mask=None):
         h, presents = self.hidden(input_ids, position_ids, past, attention_mask)
-        return self.lm_head(h), presents
+        B, S, D = h.shape
+        # 2-D input so ONNX gets Gemm(transB=1) on the tied embedding, not a second transposed copy
+        return self.lm_head(h.reshape(B * S, D)).view(B, S, -1), presents
 
     def loss(self, input_ids, targets, position_ids=None, past=None, attention_mask=None, reduction="mean"):
         """Cross-entropy on positions whose target is not -1; the output layer runs only there (faster)."""
