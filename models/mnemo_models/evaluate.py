@@ -25,8 +25,9 @@ from .config import MACConfig
 from .generate import greedy
 from .mac import MAC
 from .mac_data import pad, question_tokens
-from .metrics import bootstrap_ci, score
+from .metrics import bootstrap_ci, normalize, score
 from .prepare import MODELS_DIR, Examples, load_examples
+from .squad import SENTENCE_END
 from .tokenizer import load_sentencepiece, special_ids
 from .train_lm import answer_nll
 from .train_common import pick_device
@@ -116,6 +117,16 @@ def answer_stream(lm, mac, ex: Examples, qs: list[int], bank, mode: str, sp, gro
     return preds
 
 
+def overlap_baseline(ex: Examples, qs: list[int], sp) -> list[str]:
+    """The floor for reading: the gold paragraph's sentence sharing most words with the question."""
+    preds = []
+    for q in qs:
+        words = set(normalize(sp.decode(ex.q_prompt[q])).split()) - {"question", "answer"}
+        sentences = SENTENCE_END.split(ex.doc_text[ex.q_doc[q]])
+        preds.append(max(sentences, key=lambda s: len(words & set(normalize(s).split()))))
+    return preds
+
+
 def stream_eval(lm, mac, valid, train, sp, limit_docs, limit_questions, seed, group, device) -> dict:
     rng = random.Random(seed)
     docs = list(range(len(valid.doc_ids)))
@@ -136,9 +147,11 @@ def stream_eval(lm, mac, valid, train, sp, limit_docs, limit_questions, seed, gr
                  "irrelevant": encode_all(mac, train, rng.sample(range(len(train.doc_ids)), len(docs)), device)[None],
                  **modes}
     results, items = {}, {}
+    modes["overlap-floor"] = None
     for mode, b in modes.items():
         t = time.time()
-        preds = answer_stream(lm, mac, valid, qs, b, mode, sp, group, device)
+        preds = (overlap_baseline(valid, qs, sp) if mode == "overlap-floor"
+                 else answer_stream(lm, mac, valid, qs, b, mode, sp, group, device))
         s = score(preds, golds)
         items[mode] = s.pop("_f1_items")
         results[mode] = {**s, "seconds": round(time.time() - t, 1), "examples": list(zip(preds[:5], golds[:5]))}

@@ -67,7 +67,7 @@ def answer_text(answer: str) -> str:
     return " " + " ".join(answer.split())
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
 def short_context(context: str, answer: str, neighbours: int = 1) -> str:
@@ -75,7 +75,7 @@ def short_context(context: str, answer: str, neighbours: int = 1) -> str:
 
     Used as a curriculum for the base LM: small LMs learn to copy from short passages first.
     """
-    sentences = _SENTENCE_END.split(context)
+    sentences = SENTENCE_END.split(context)
     hit = next((i for i, s in enumerate(sentences) if answer in s), None)
     if hit is None:
         return context
