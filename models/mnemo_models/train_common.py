@@ -45,3 +45,30 @@ class Logger:
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+
+
+def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float, clip: float) -> None:
+    """Set the learning rate, backpropagate, clip the global gradient norm, step."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip)
+    opt.step()
+
+
+def resume(ckpt_path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, section: str, config: dict) -> dict:
+    """Load model + optimizer state from ckpt_path if it exists; the architecture section must match.
+
+    Returns the checkpoint (empty dict when starting fresh). Schedules (max_steps, lr) may change.
+    """
+    from . import checkpoint
+    if not ckpt_path.is_file():
+        return {}
+    state = checkpoint.load(ckpt_path, ("model", "config", "optimizer", "step"))
+    if state["config"][section] != config[section]:
+        raise checkpoint.CheckpointError(f"{ckpt_path} was trained with another {section} config: {state['config'][section]}")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    print(f"resumed from {ckpt_path} at step {state['step']}", flush=True)
+    return state

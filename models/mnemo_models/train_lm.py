@@ -21,7 +21,7 @@ from . import checkpoint
 from .config import PretrainConfig, load_config, to_dict
 from .gpt2 import GPT
 from .prepare import MODELS_DIR, Examples, load_examples
-from .train_common import Logger, autocast, cosine_lr, pick_device
+from .train_common import Logger, autocast, cosine_lr, optimizer_step, pick_device, resume
 
 
 class PretrainBatches:
@@ -105,15 +105,9 @@ def main(argv=None):
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
-    ckpt_path, step, best = args.run / "ckpt.pt", 0, float("inf")
-    if ckpt_path.is_file():
-        state = checkpoint.load(ckpt_path, ("model", "config", "optimizer", "step"))
-        if state["config"]["model"] != to_dict(cfg)["model"]:
-            raise checkpoint.CheckpointError(f"{ckpt_path} was trained with another model config: {state['config']['model']}")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step, best = state["step"], state.get("best_valid", best)
-        print(f"resumed from {ckpt_path} at step {step}")
+    ckpt_path = args.run / "ckpt.pt"
+    state = resume(ckpt_path, model, opt, "model", to_dict(cfg))
+    step, best = state.get("step", 0), state.get("best_valid", float("inf"))
     args.run.mkdir(parents=True, exist_ok=True)
     lm_train = np.load(args.data_dir / "lm_train.npy", mmap_mode="r")
     lm_valid = np.load(args.data_dir / "lm_valid.npy")
@@ -126,15 +120,10 @@ def main(argv=None):
     model.train()
     while step < cfg.max_steps:
         lr = cosine_lr(step, cfg.max_steps, cfg.lr, cfg.min_lr, cfg.warmup_steps)
-        for group in opt.param_groups:
-            group["lr"] = lr
         x, y = batches.next(device)
         with autocast(device):
             loss = model.loss(x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        optimizer_step(opt, loss, lr, cfg.grad_clip)
         step += 1
         if step % 50 == 0:
             dt, t_last = time.time() - t_last, time.time()

@@ -23,7 +23,7 @@ from .gpt2 import GPT
 from .mac import MAC
 from .mac_data import answer_rows, doc_tokens, pad, prefix_past, question_tokens
 from .prepare import MODELS_DIR, Examples, load_examples
-from .train_common import Logger, autocast, cosine_lr, pick_device
+from .train_common import Logger, autocast, cosine_lr, optimizer_step, pick_device, resume
 
 
 def load_frozen_lm(path: str | Path, device) -> GPT:
@@ -130,15 +130,8 @@ def main(argv=None):
     if cfg.mac.init_from_lm:
         mac.init_from_lm(lm)
     opt = torch.optim.AdamW(mac.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    ckpt_path, step = args.run / "ckpt.pt", 0
-    if ckpt_path.is_file():
-        state = checkpoint.load(ckpt_path, ("model", "config", "optimizer", "step"))
-        if state["config"]["mac"] != to_dict(cfg)["mac"]:
-            raise checkpoint.CheckpointError(f"{ckpt_path} was trained with another MAC config")
-        mac.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step = state["step"]
-        print(f"resumed from {ckpt_path} at step {step}")
+    ckpt_path = args.run / "ckpt.pt"
+    step = resume(ckpt_path, mac, opt, "mac", to_dict(cfg)).get("step", 0)
     args.run.mkdir(parents=True, exist_ok=True)
     train, valid = load_examples(args.data_dir / "train_examples.pkl"), load_examples(args.data_dir / "valid_examples.pkl")
     pad_id, rng, log = 3, random.Random(cfg.seed + step), Logger(args.run)
@@ -146,15 +139,10 @@ def main(argv=None):
     t_last = time.time()
     while step < cfg.max_steps:
         lr = cosine_lr(step, cfg.max_steps, cfg.lr, cfg.lr * 0.1, cfg.warmup_steps)
-        for group in opt.param_groups:
-            group["lr"] = lr
         mac.train()
         with autocast(device):
             loss, G = training_step(mac, lm, train, cfg, step, rng, pad_id, device)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(mac.parameters(), cfg.grad_clip)
-        opt.step()
+        optimizer_step(opt, loss, lr, cfg.grad_clip)
         step += 1
         if step % 25 == 0:
             dt, t_last = time.time() - t_last, time.time()

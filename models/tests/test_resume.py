@@ -51,7 +51,7 @@ def test_lm_and_mac_training_resume_from_checkpoints(tmp_path, capsys):
     train_mac.main(["--config", str(mac_cfg), "--run", str(mac_run), "--data-dir", str(tmp_path)])
     train_mac.main(["--config", str(mac_cfg), "--run", str(mac_run), "--data-dir", str(tmp_path), "--set", "max_steps=3"])
     assert checkpoint.load(mac_run / "ckpt.pt")["step"] == 3
-    with pytest.raises(checkpoint.CheckpointError, match="another MAC config"):
+    with pytest.raises(checkpoint.CheckpointError, match="another mac config"):
         train_mac.main(["--config", str(mac_cfg), "--run", str(mac_run), "--data-dir", str(tmp_path), "--set", "mac.n_slots=3"])
 
 
