@@ -61,11 +61,36 @@ def tokenize_examples(paragraphs: list[Paragraph], sp, eos: int) -> Examples:
     return ex
 
 
+TOKEN_FIELDS = ("doc_ids", "q_prompt", "q_gold_prompt", "q_short_prompt", "q_answer")
+
+
+def save_examples(ex: Examples, path: Path) -> None:
+    """Token fields as uint16 concat + offsets (2 bytes a token; small enough to carry to a GPU machine)."""
+    payload = {}
+    for name, value in vars(ex).items():
+        if name in TOKEN_FIELDS:
+            payload[name] = (np.concatenate([np.asarray(r, dtype=np.uint16) for r in value] or [np.zeros(0, np.uint16)]),
+                             np.cumsum([0] + [len(r) for r in value]))
+        else:
+            payload[name] = value
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(payload, f, protocol=4)
+    tmp.replace(path)
+
+
 def load_examples(path: Path) -> Examples:
     if not path.is_file():
         raise FileNotFoundError(f"examples file not found: {path} (run: python3 -m mnemo_models.prepare)")
     with open(path, "rb") as f:
-        return pickle.load(f)
+        payload = pickle.load(f)
+    ex = Examples()
+    for name, value in payload.items():
+        if name in TOKEN_FIELDS:
+            flat, offsets = value
+            value = [flat[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
+        setattr(ex, name, value)
+    return ex
 
 
 def tokenizer_lines(corpus_path: Path, train: list[Paragraph], limit: int = 400_000, seed: int = 0):
@@ -122,8 +147,7 @@ def main(argv=None):
     print(f"lm tokens: train {len(lm_train) / 1e6:.1f}M, valid {len(lm_valid) / 1e6:.2f}M ({time.time() - t0:.0f}s)")
     for split, paras in (("train", train), ("valid", valid)):
         ex = tokenize_examples(paras, sp, eos)
-        with open(out / f"{split}_examples.pkl", "wb") as f:
-            pickle.dump(ex, f)
+        save_examples(ex, out / f"{split}_examples.pkl")
         lens = np.array([len(d) for d in ex.doc_ids])
         print(f"{split} examples: {len(ex.doc_ids)} documents (tokens p50 {int(np.median(lens))}, "
               f"p99 {int(np.percentile(lens, 99))}), {len(ex.q_doc)} questions")

@@ -1,12 +1,12 @@
 """The trainers resume from their checkpoints and fail clearly on missing data."""
 import json
-import pickle
 
 import numpy as np
 import pytest
 import torch
 
 from mnemo_models import checkpoint, train_lm, train_mac
+from mnemo_models.prepare import load_examples, save_examples
 from test_training import toy_examples
 
 TINY_LM = {"model": {"vocab_size": 64, "n_positions": 64, "n_embd": 32, "n_layer": 2, "n_head": 2},
@@ -18,14 +18,15 @@ def make_data(tmp_path):
     for name in ("train", "valid"):
         ex.q_gold_prompt = ex.q_short_prompt = ex.q_prompt
         ex.q_answers_text = [["x"]] * len(ex.q_doc)
-        with open(tmp_path / f"{name}_examples.pkl", "wb") as f:
-            pickle.dump(ex, f)
+        save_examples(ex, tmp_path / f"{name}_examples.pkl")
     np.save(tmp_path / "lm_train.npy", np.random.default_rng(0).integers(4, 64, 2000).astype(np.uint16))
     np.save(tmp_path / "lm_valid.npy", np.random.default_rng(1).integers(4, 64, 500).astype(np.uint16))
 
 
 def test_lm_and_mac_training_resume_from_checkpoints(tmp_path, capsys):
     make_data(tmp_path)
+    assert vars(load_examples(tmp_path / "train_examples.pkl")) == vars(toy_examples()) | {
+        "q_answers_text": [["x"]] * 12, "q_gold_prompt": toy_examples().q_prompt, "q_short_prompt": toy_examples().q_prompt}
     cfg = tmp_path / "lm.json"
     cfg.write_text(json.dumps({**TINY_LM, "max_steps": 4}))
     run = tmp_path / "lm-run"
