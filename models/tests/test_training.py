@@ -18,7 +18,7 @@ def toy_examples(n_docs=12, seed=0) -> Examples:
     rng = random.Random(seed)
     ex = Examples()
     for d in range(n_docs):
-        key, val = 10 + d, 40 + rng.randrange(20)
+        key, val = 10 + d % 30, 40 + rng.randrange(20)
         ex.doc_ids.append([5, key, 6, val, 7])
         ex.q_doc.append(d)
         ex.q_prompt.append([8, key, 9])
