@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The test command: Python model pipeline tests, then Node tests (tokenizer and bundle parity).
+# The test command: Python model pipeline tests, TypeScript type check and unit tests, Node parity tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${MNEMO_PYTHON:-/usr/bin/python3}
 (cd models && "$PY" -m pytest -q tests)
+npx tsc -b
+npx vitest run
 node --test models/tests/
