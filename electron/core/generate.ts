@@ -1,0 +1,47 @@
+// Decoding behind a prefix: an async generator of token ids with a KV cache and explicit positions.
+// It checks the abort signal before every step and stops at a stop id or after maxNewTokens.
+import { floats, int64Tensor, output, type AbortLike, type Session, type Tensor } from "./session.js";
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  stopIds: ReadonlySet<number>;
+  /** Picks the next token from the last position's logits (see sampler.ts). */
+  sample: (logits: Float32Array) => number;
+  signal?: AbortLike;
+}
+
+export class AbortedError extends Error {
+  override readonly name = "AbortError";
+  constructor() {
+    super("generation aborted");
+  }
+}
+
+/**
+ * prompt: token ids after the prefix; past: the prefix as (L, 2, 1, heads, P, head_dim) key/values
+ * (P may be 0); positions of the prompt start at positionOffset.
+ */
+export async function* generate(lm: Session, prompt: readonly number[], past: Tensor, positionOffset: number,
+  vocabSize: number, opts: GenerateOptions): AsyncGenerator<number, void, undefined> {
+  if (prompt.length === 0) throw new RangeError("prompt must hold at least one token");
+  let ids = [...prompt];
+  let positions = ids.map((_, i) => i + positionOffset);
+  let cache = past;
+  for (let step = 0; step < opts.maxNewTokens; step++) {
+    if (opts.signal?.aborted) throw new AbortedError();
+    const pastLen = cache.dims[4] ?? 0;
+    const out = await lm.run({
+      input_ids: int64Tensor([ids]),
+      position_ids: int64Tensor([positions]),
+      attention_mask: int64Tensor([Array<number>(pastLen + ids.length).fill(1)]),
+      past_key_values: cache,
+    });
+    const logits = floats(output(out, "logits"));
+    const token = opts.sample(logits.subarray((ids.length - 1) * vocabSize, ids.length * vocabSize));
+    if (opts.stopIds.has(token)) return;
+    yield token;
+    cache = output(out, "present_key_values");
+    positions = [positions[positions.length - 1]! + 1];
+    ids = [token];
+  }
+}

@@ -1,0 +1,54 @@
+// Loading a bundle folder: manifest validation, sha256 of every file, tokenizer, one session per graph.
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { AppError } from "../shared/errors.js";
+import { parseManifest, type BundleManifest, type GraphName } from "../shared/manifest.js";
+import { MacPipeline, type TextTokenizer } from "../core/pipeline.js";
+import type { Sessions } from "../core/session.js";
+import { createSession, type SessionSettings } from "./ort-session.js";
+
+export const DEFAULT_SETTINGS: SessionSettings = { executionProvider: "cpu", threads: 0 };
+
+export async function readManifest(dir: string): Promise<BundleManifest> {
+  const file = path.join(dir, "manifest.json");
+  if (!existsSync(file)) throw new AppError("BUNDLE_NOT_FOUND", `no model bundle at ${dir} (manifest.json missing)`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, "utf8"));
+  } catch (e) {
+    throw new AppError("BUNDLE_INVALID", `${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  return parseManifest(raw);
+}
+
+/** Refuses a bundle whose files are missing or differ from the manifest's sha256 (tampered or corrupt). */
+export async function verifyFiles(dir: string, manifest: BundleManifest): Promise<void> {
+  for (const [name, { sha256 }] of Object.entries(manifest.files)) {
+    const file = path.join(dir, name);
+    if (path.dirname(path.resolve(file)) !== path.resolve(dir)) throw new AppError("BUNDLE_INVALID", `manifest.json: file ${name} is outside the bundle`);
+    if (!existsSync(file)) throw new AppError("BUNDLE_INVALID", `bundle file ${name} is missing from ${dir}`);
+    const digest = createHash("sha256").update(await readFile(file)).digest("hex");
+    if (digest !== sha256) throw new AppError("BUNDLE_HASH_MISMATCH", `bundle file ${name} does not match its sha256 in manifest.json`);
+  }
+}
+
+export function hfTokenizer(json: object): TextTokenizer {
+  const tok = new Tokenizer(json, {});
+  return {
+    encode: (text) => (text.length ? tok.encode(text, { add_special_tokens: false }).ids : []),
+    decode: (ids) => (ids.length ? tok.decode(ids) : ""),
+  };
+}
+
+export async function loadBundle(dir: string, settings: SessionSettings = DEFAULT_SETTINGS): Promise<MacPipeline> {
+  const manifest = await readManifest(dir);
+  await verifyFiles(dir, manifest);
+  const tokenizer = hfTokenizer(JSON.parse(await readFile(path.join(dir, manifest.tokenizer), "utf8")));
+  const names = Object.keys(manifest.graphs) as GraphName[];
+  const sessions = Object.fromEntries(await Promise.all(
+    names.map(async (n) => [n, await createSession(path.join(dir, manifest.graphs[n].file), settings)] as const))) as Sessions;
+  return new MacPipeline(manifest, sessions, tokenizer);
+}
