@@ -5,7 +5,9 @@ export type ErrorCode =
   | "BUNDLE_INVALID"
   | "BUNDLE_UNSUPPORTED_VERSION"
   | "BUNDLE_HASH_MISMATCH"
-  | "INVALID_ARGUMENT";
+  | "INVALID_ARGUMENT"
+  | "ABORTED"
+  | "ENGINE_ERROR";
 
 export class AppError extends Error {
   override readonly name = "AppError";

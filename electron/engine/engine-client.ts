@@ -1,0 +1,56 @@
+// The caller's side of the engine worker: promise per request, async iterable of text for answers.
+import { Worker } from "node:worker_threads";
+import { AppError, type ErrorCode } from "../shared/errors.js";
+import type { AskOptions, AskResult, EngineMessage, EngineRequest } from "./engine-protocol.js";
+import type { SessionSettings } from "./ort-session.js";
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; onToken?: (t: string) => void };
+type Request = EngineRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
+
+export class EngineClient {
+  private readonly worker = new Worker(new URL("./engine-worker.js", import.meta.url));
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  constructor(private readonly onWarning: (message: string) => void = () => {}) {
+    this.worker.on("message", (m: EngineMessage) => this.receive(m));
+    this.worker.on("error", (e) => { for (const p of this.pending.values()) p.reject(e); this.pending.clear(); });
+  }
+
+  load(dir: string, settings: Omit<SessionSettings, "onWarning"> = { executionProvider: "cpu", threads: 0 }): Promise<{ id: string }> {
+    return this.call({ op: "load", dir, settings }) as Promise<{ id: string }>;
+  }
+
+  ingest(document: string, text: string): Promise<{ entries: number }> {
+    return this.call({ op: "ingest", document, text }) as Promise<{ entries: number }>;
+  }
+
+  /** Streams answer text through onToken; resolves with the whole result. signal aborts generation. */
+  ask(question: string, options: AskOptions, onToken: (text: string) => void, signal?: AbortSignal): Promise<AskResult> {
+    const id = this.nextId;
+    signal?.addEventListener("abort", () => this.worker.postMessage({ id: this.nextId++, op: "cancel", target: id }), { once: true });
+    return this.call({ op: "ask", question, options }, onToken) as Promise<AskResult>;
+  }
+
+  close(): Promise<number> {
+    return this.worker.terminate();
+  }
+
+  private call(req: Request, onToken?: (t: string) => void): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, ...(onToken ? { onToken } : {}) });
+      this.worker.postMessage({ ...req, id });
+    });
+  }
+
+  private receive(m: EngineMessage): void {
+    if (m.kind === "warning") return this.onWarning(m.message);
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    if (m.kind === "token") return p.onToken?.(m.text);
+    this.pending.delete(m.id);
+    if (m.kind === "ok") p.resolve(m.value);
+    else p.reject(new AppError(m.code as ErrorCode, m.message));
+  }
+}
