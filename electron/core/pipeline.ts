@@ -62,14 +62,39 @@ export class MacPipeline {
     return output(await this.sessions.memory_kv.run({ modulations: floatTensor(flat, [entries.length, this.T, this.D]) }), "memory_kv");
   }
 
+  /** Per-entry K/V, each (blocks, 2, T, D) flattened: what a vault stores beside each modulation. */
+  async entryKV(entries: readonly Float32Array[]): Promise<Float32Array[]> {
+    if (entries.length === 0) return [];
+    const kv = floats(await this.memoryKV(entries));
+    const rows = this.manifest.architecture.mac.aggregator_layers * 2, slot = this.T * this.D;
+    return entries.map((_, e) => {
+      const out = new Float32Array(rows * slot);
+      for (let r = 0; r < rows; r++) out.set(kv.subarray((r * entries.length + e) * slot, (r * entries.length + e + 1) * slot), r * slot);
+      return out;
+    });
+  }
+
+  /** Stacks cached per-entry K/V back into the aggregator's (blocks, 2, entries*T, D) input. */
+  concatKV(cached: readonly Float32Array[]): Tensor {
+    const blocks = this.manifest.architecture.mac.aggregator_layers, slot = this.T * this.D, n = cached.length;
+    const out = new Float32Array(blocks * 2 * n * slot);
+    for (let r = 0; r < blocks * 2; r++) cached.forEach((c, e) => out.set(c.subarray(r * slot, (r + 1) * slot), (r * n + e) * slot));
+    return floatTensor(out, [blocks, 2, n * this.T, this.D]);
+  }
+
   async aggregateOnce(query: Tensor, memoryKv: Tensor): Promise<Aggregated> {
     const out = await this.sessions.aggregator.run({ query, memory_kv: memoryKv });
     return { latent: floats(output(out, "latent")).slice(), weights: Array.from(floats(output(out, "entry_weights"))) };
   }
 
-  /** Aggregate a bank of any size under the question (groups of `group` entries when it is larger). */
-  aggregate(query: Tensor, entries: readonly Float32Array[], group = this.manifest.generation.hier_group): Promise<Aggregated> {
-    return aggregateHierarchical(entries, group, async (part) => this.aggregateOnce(query, await this.memoryKV(part)));
+  /**
+   * Aggregate a bank of any size under the question (groups of `group` entries when it is larger).
+   * cachedKV (from entryKV, one per entry) skips recomputing the bank's K/V; exact for every leaf group.
+   */
+  aggregate(query: Tensor, entries: readonly Float32Array[], group = this.manifest.generation.hier_group,
+    cachedKV?: readonly Float32Array[]): Promise<Aggregated> {
+    return aggregateHierarchical(entries, group, async (part, leafStart) => this.aggregateOnce(query,
+      cachedKV && leafStart !== null ? this.concatKV(cachedKV.slice(leafStart, leafStart + part.length)) : await this.memoryKV(part)));
   }
 
   /** The LM's initial past: (L, 2, 1, heads, P, head_dim) key/values from the latent. */

@@ -45,6 +45,12 @@ for (const dir of bundles) {
       expect(relErr(tree.latent, fx.hierarchical.latent)).toBeLessThanOrEqual(tol);
       expect(relErr(tree.weights, fx.hierarchical.entry_weights)).toBeLessThanOrEqual(tol);
       expect(relErr(floats(await mac.prefix(once.latent)), fx.prefix.prefix_kv)).toBeLessThanOrEqual(tol);
+      const cached = await mac.entryKV(mods);
+      for (const group of [16, fx.hierarchical.group]) {
+        const fresh = await mac.aggregate(query, mods, group), reused = await mac.aggregate(query, mods, group, cached);
+        expect(relErr(reused.latent, { shape: [], data: Array.from(fresh.latent) })).toBeLessThan(1e-6);
+        expect(relErr(reused.weights, { shape: [], data: fresh.weights })).toBeLessThan(1e-6);
+      }
     });
 
     it("decodes the same greedy tokens with and without the prefix", async () => {

@@ -12,7 +12,7 @@ import type { AskResult, EngineMessage, EngineRequest } from "./engine-protocol.
 const port = parentPort!;
 const send = (m: EngineMessage) => port.postMessage(m);
 let mac: MacPipeline | undefined;
-const bank: { document: string; modulation: Float32Array }[] = [];
+const bank: { document: string; modulation: Float32Array; kv: Float32Array }[] = [];
 const running = new Map<number, { aborted: boolean }>();
 
 function pipeline(): MacPipeline {
@@ -26,7 +26,7 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
   running.set(id, signal);
   const t0 = performance.now();
   const { promptIds, query } = await p.encodeQuestion(question);
-  const agg = bank.length ? await p.aggregate(query, bank.map((e) => e.modulation)) : null;
+  const agg = bank.length ? await p.aggregate(query, bank.map((e) => e.modulation), undefined, bank.map((e) => e.kv)) : null;
   const past = agg ? await p.prefix(agg.latent) : p.emptyPast();
   const questionMs = performance.now() - t0;
   const stream = new TextStream((ids) => p.tokenizer.decode(ids));
@@ -54,7 +54,9 @@ async function handle(req: EngineRequest): Promise<unknown> {
       const p = pipeline();
       const chunks = p.chunkIds(req.text);
       if (!chunks.length) throw new AppError("INVALID_ARGUMENT", `${req.document} has no text`);
-      for (const modulation of await p.amortize(chunks)) bank.push({ document: req.document, modulation });
+      const mods = await p.amortize(chunks);
+      const kvs = await p.entryKV(mods);              // question-independent: computed once, at ingest
+      mods.forEach((modulation, i) => bank.push({ document: req.document, modulation, kv: kvs[i]! }));
       return { entries: chunks.length };
     }
     case "ask":

@@ -1,0 +1,46 @@
+// The layering fence (../shared/design/architecture.md): each folder may import only the layers below
+// it. A wrong-way import fails here, naming the file and the import.
+import { describe, expect, it } from "vitest";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+
+const ALLOWED: Record<string, { layers: string[]; packages: RegExp }> = {
+  shared: { layers: [], packages: /^zod$/ },
+  core: { layers: ["shared"], packages: /^$/ },
+  engine: { layers: ["shared", "core"], packages: /^(onnxruntime-node|@huggingface\/tokenizers|node:.*)$/ },
+  cli: { layers: ["shared", "engine"], packages: /^node:.*$/ },
+};
+const ONLY_RUNTIME_IMPORTER = "engine/ort-session.ts";
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith(".ts") && !e.name.endsWith(".test.ts") ? [path.join(dir, e.name)] : []);
+}
+
+const importsOf = (file: string) => [...readFileSync(file, "utf8").matchAll(/^\s*(?:import|export)[^"']*?from\s+["']([^"']+)["']/gm)].map((m) => m[1]!);
+
+describe("layering", () => {
+  const root = import.meta.dirname;
+  for (const [layer, rule] of Object.entries(ALLOWED)) {
+    it(`${layer}/ imports only ${rule.layers.join(", ") || "itself"} and its allowed packages`, () => {
+      const bad: string[] = [];
+      for (const file of sources(path.join(root, layer))) {
+        const rel = path.relative(root, file);
+        for (const spec of importsOf(file)) {
+          if (spec.startsWith(".")) {
+            const target = path.relative(root, path.resolve(path.dirname(file), spec)).split(path.sep)[0]!;
+            if (target !== layer && !rule.layers.includes(target)) bad.push(`${rel} imports ${spec}`);
+          } else if (!rule.packages.test(spec) || (spec === "onnxruntime-node" && rel !== ONLY_RUNTIME_IMPORTER)) {
+            bad.push(`${rel} imports ${spec}`);
+          }
+        }
+      }
+      expect(bad).toEqual([]);
+    });
+  }
+
+  it("every folder under electron/ has a rule", () => {
+    const folders = readdirSync(import.meta.dirname, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    expect(folders.filter((f) => !(f in ALLOWED))).toEqual([]);
+  });
+});
