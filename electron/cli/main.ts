@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { AppError } from "../shared/errors.js";
 import { EngineClient } from "../engine/engine-client.js";
 
-const USAGE = `usage: mnemo ask --bundle DIR --doc FILE [--doc FILE ...] [--json] [--temperature T --top-p P --seed S] "question"`;
+const USAGE = `usage: mnemo ask --bundle DIR --doc FILE [--doc FILE ...] [--json] [--temperature T --top-p P --seed S | --beams K] [--threads N] "question"`;
 export const DEFAULT_BUNDLE = path.resolve(import.meta.dirname, "../../models/bundles/default");
 
 class UsageError extends Error {}
@@ -16,7 +16,7 @@ async function ask(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
     bundle: { type: "string", default: DEFAULT_BUNDLE }, doc: { type: "string", multiple: true, default: [] },
     json: { type: "boolean", default: false }, temperature: { type: "string" }, "top-p": { type: "string" },
-    seed: { type: "string" }, threads: { type: "string" } } });
+    seed: { type: "string" }, threads: { type: "string" }, beams: { type: "string" } } });
   const question = positionals.join(" ").trim();
   if (!question) throw new UsageError("the question is empty");
   const texts: [string, string][] = [];
@@ -40,7 +40,8 @@ async function ask(argv: string[]): Promise<void> {
     for (const [name, text] of texts) await engine.ingest(name, text);
     const ingestMs = performance.now() - t0;
     const options = { ...(values.temperature ? { temperature: num(values.temperature, "temperature")! } : {}),
-      ...(values["top-p"] ? { topP: num(values["top-p"], "top-p")! } : {}), ...(values.seed ? { seed: num(values.seed, "seed")! } : {}) };
+      ...(values["top-p"] ? { topP: num(values["top-p"], "top-p")! } : {}), ...(values.seed ? { seed: num(values.seed, "seed")! } : {}),
+      ...(values.beams ? { beams: num(values.beams, "beams")! } : {}) };
     const controller = new AbortController();
     process.once("SIGINT", () => controller.abort());
     const result = await engine.ask(question, options, (t) => { if (!values.json) process.stdout.write(t); }, controller.signal);

@@ -2,6 +2,7 @@
 // aggregate the bank (one-shot or hierarchical), expand the latent into the LM's prefix, and decode.
 // Every model fact comes from the manifest; nothing here knows about files or onnxruntime.
 import type { BundleManifest } from "../shared/manifest.js";
+import { beamSearch } from "./beam.js";
 import { generate, type GenerateOptions } from "./generate.js";
 import { aggregateHierarchical, type Aggregated } from "./hierarchy.js";
 import { floatTensor, floats, int64Tensor, output, type Sessions, type Tensor } from "./session.js";
@@ -114,5 +115,13 @@ export class MacPipeline {
     const offset = past.dims[4] === 0 ? 0 : this.manifest.prefix.position_offset;
     return generate(this.sessions.lm, promptIds, past, offset, this.manifest.architecture.lm.vocab_size,
       { ...opts, maxNewTokens: opts.maxNewTokens ?? g.max_new_tokens, stopIds: new Set(g.stop_ids) });
+  }
+
+  /** Beam search with `beams` beams; returns the best answer's token ids. */
+  beam(promptIds: readonly number[], past: Tensor, beams: number, signal?: GenerateOptions["signal"]): Promise<number[]> {
+    const g = this.manifest.generation;
+    const offset = past.dims[4] === 0 ? 0 : this.manifest.prefix.position_offset;
+    return beamSearch(this.sessions.lm, promptIds, past, offset, this.manifest.architecture.lm.vocab_size,
+      { beams, maxNewTokens: g.max_new_tokens, stopIds: new Set(g.stop_ids), ...(signal ? { signal } : {}) });
   }
 }

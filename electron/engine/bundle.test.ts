@@ -59,6 +59,9 @@ for (const dir of bundles) {
       const collect = async (it: AsyncIterable<number>) => { const out: number[] = []; for await (const t of it) out.push(t); return out; };
       expect(await collect(mac.decode(promptIds, past, { sample: argmax }))).toEqual(fx.lm.greedy_with_prefix);
       expect(await collect(mac.decode(promptIds, mac.emptyPast(), { sample: argmax }))).toEqual(fx.lm.greedy_without_prefix);
+      expect(await mac.beam(promptIds, past, 1)).toEqual(fx.lm.greedy_with_prefix);   // one beam = greedy, cache and all
+      const wide = await mac.beam(promptIds, past, 4);
+      expect(wide.length).toBeLessThanOrEqual(fx.lm.max_new_tokens);
     });
 
     it("stops when aborted", async () => {

@@ -7,6 +7,8 @@ export interface AskOptions {
   topP?: number;
   seed?: number;
   maxNewTokens?: number;
+  /** > 1: beam search (the answer arrives whole, not streamed). */
+  beams?: number;
 }
 
 export interface SourceWeight {

@@ -32,7 +32,9 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
   const stream = new TextStream((ids) => p.tokenizer.decode(ids));
   const sample = makeSampler({ temperature: o.temperature ?? 0, topP: o.topP ?? 1, seed: o.seed ?? 0 });
   let firstTokenMs: number | null = null;
-  for await (const token of p.decode(promptIds, past, { sample, signal, ...(o.maxNewTokens ? { maxNewTokens: o.maxNewTokens } : {}) })) {
+  const tokens = (o.beams ?? 1) > 1 ? p.beam(promptIds, past, o.beams!, signal).then((ids) => ids[Symbol.iterator]())
+    : Promise.resolve(p.decode(promptIds, past, { sample, signal, ...(o.maxNewTokens ? { maxNewTokens: o.maxNewTokens } : {}) }));
+  for await (const token of await tokens) {
     firstTokenMs ??= performance.now() - t0;
     const delta = stream.push(token);
     if (delta) send({ id, kind: "token", text: delta });

@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { beamSearch, selectRows } from "./beam.js";
+import { FakeLM, emptyPast } from "./fake-lm.js";
+import { generate } from "./generate.js";
+import { argmax } from "./sampler.js";
+import { floatTensor } from "./session.js";
+
+// Vocabulary: 0 = stop. After 5 (the prompt): A=1 (0.6) or B=2 (0.4). After A: ten tokens 10..19 at
+// 0.1 each. After any of 10..19: stop. After B: stop (0.9). Greedy says A..., beam search says B.
+const table: Record<number, Record<number, number>> = { 5: { 1: 0.6, 2: 0.4 }, 1: {}, 2: { 0: 0.9, 3: 0.1 }, 3: { 0: 1 } };
+for (let t = 10; t < 20; t++) { table[1]![t] = 0.1; table[t] = { 0: 1 }; }
+const collect = async (it: AsyncIterable<number>) => { const out: number[] = []; for await (const t of it) out.push(t); return out; };
+
+describe("generate", () => {
+  it("decodes greedily and stops at a stop id", async () => {
+    const lm = new FakeLM(20, table);
+    expect(await collect(generate(lm, [5], emptyPast(), 0, 20, { maxNewTokens: 8, stopIds: new Set([0]), sample: argmax }))).toEqual([1, 10]);
+    expect(lm.calls).toBe(3);
+  });
+
+  it("stops after maxNewTokens", async () => {
+    const loop = new FakeLM(4, { 5: { 1: 1 }, 1: { 1: 1 } });
+    expect(await collect(generate(loop, [5], emptyPast(), 0, 4, { maxNewTokens: 3, stopIds: new Set([0]), sample: argmax }))).toEqual([1, 1, 1]);
+  });
+
+  it("checks the abort signal before every step", async () => {
+    const loop = new FakeLM(4, { 5: { 1: 1 }, 1: { 1: 1 } });
+    const signal = { aborted: false };
+    const got: number[] = [];
+    await expect((async () => {
+      for await (const t of generate(loop, [5], emptyPast(), 0, 4, { maxNewTokens: 50, stopIds: new Set([0]), sample: argmax, signal })) {
+        got.push(t);
+        if (got.length === 2) signal.aborted = true;
+      }
+    })()).rejects.toThrow(/aborted/);
+    expect(got).toEqual([1, 1]);
+    expect(loop.calls).toBe(2);
+  });
+});
+
+describe("beamSearch", () => {
+  it("finds the sequence with the best total probability where greedy does not", async () => {
+    const lm = new FakeLM(20, table);
+    expect(await beamSearch(lm, [5], emptyPast(), 0, 20, { beams: 2, maxNewTokens: 8, stopIds: new Set([0]), lengthPenalty: 0 })).toEqual([2]);
+  });
+
+  it("with one beam equals greedy", async () => {
+    const lm = new FakeLM(20, table);
+    expect(await beamSearch(lm, [5], emptyPast(), 0, 20, { beams: 1, maxNewTokens: 8, stopIds: new Set([0]), lengthPenalty: 0 })).toEqual([1, 10]);
+  });
+
+  it("reorders cache rows to follow their beams", () => {
+    const t = floatTensor(Float32Array.from({ length: 2 * 2 * 3 * 2 }, (_, i) => i), [2, 2, 3, 1, 1, 2]);
+    expect(Array.from(selectRows(t, [2, 0]).data as Float32Array)).toEqual([4, 5, 0, 1, 10, 11, 6, 7, 16, 17, 12, 13, 22, 23, 18, 19]);
+  });
+});
