@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 PY=${MNEMO_PYTHON:-/usr/bin/python3}
 (cd models && "$PY" -m pytest -q tests)
 npx tsc -b
+npx eslint .
 npx vitest run
 node --test models/tests/

@@ -64,7 +64,7 @@ async function handle(req: EngineRequest): Promise<unknown> {
     case "ask":
       return ask(req.id, req.question, req.options);
     case "cancel":
-      running.get(req.target) && (running.get(req.target)!.aborted = true);
+      if (running.has(req.target)) running.get(req.target)!.aborted = true;
       return null;
   }
 }

@@ -1,0 +1,17 @@
+// Lint for the TypeScript sources. Layering (which folder may import which) is enforced by
+// electron/fence.test.ts and by each layer's tsconfig (core and shared compile without Node types).
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["out/**", "node_modules/**", "models/**", "**/*.js", "!eslint.config.js"] },
+  ...tseslint.configs.recommended,
+  {
+    files: ["electron/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
+      "@typescript-eslint/consistent-type-imports": "error",
+      "no-restricted-imports": ["error", { patterns: [{ group: ["electron"], message: "only electron/main and electron/preload may import electron" }] }],
+      eqeqeq: "error",
+    },
+  },
+);
