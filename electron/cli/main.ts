@@ -8,7 +8,7 @@ import { AppError } from "../shared/errors.js";
 import { EngineClient } from "../engine/engine-client.js";
 
 const USAGE = `usage: mnemo ask --bundle DIR --doc FILE [--doc FILE ...] [--json] [--temperature T --top-p P --seed S | --beams K] [--threads N] "question"`;
-export const DEFAULT_BUNDLE = path.resolve(import.meta.dirname, "../../models/bundles/default");
+import { DEFAULT_BUNDLE } from "./paths.js";
 
 class UsageError extends Error {}
 
