@@ -8,7 +8,7 @@ export default tseslint.config(
   {
     files: ["electron/**/*.ts"],
     rules: {
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/consistent-type-imports": "error",
       "no-restricted-imports": ["error", { patterns: [{ group: ["electron"], message: "only electron/main and electron/preload may import electron" }] }],
       eqeqeq: "error",
