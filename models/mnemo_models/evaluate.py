@@ -77,25 +77,12 @@ def gates_nll(lm, mac, valid: Examples, train: Examples, n_q: int, seed: int, gr
             with_gold = torch.cat([gold_mods[i:i + 1], pool[:bank - 1]])[None]   # (1, bank, T, D)
             mem = torch.cat([with_gold, d[None]])                                # (2, bank, T, D)
             if bank > group:
-                nll = nll_hier(mac, lm, valid, q, mem, group, device)
+                nll = mac_nll(mac, lm, valid, [q, q], mem, 3, device, group=group)
             else:
                 nll = mac_nll(mac, lm, valid, [q, q], mem.flatten(1, 2), 3, device)
             gaps.append((nll[1] - nll[0]).item())
         out[f"gate{2 if bank == 1 else 3}_bank{bank}_nll"] = interval(gaps)
     return out
-
-
-def nll_hier(mac, lm, ex, q, mem, group, device):
-    """Answer NLL for question q under two banks (2, N, T, D), aggregated hierarchically."""
-    from .mac_data import answer_rows, prefix_past
-    ids_q, m_q = pad([question_tokens(ex, q, mac.cfg.max_question_tokens)] * 2, 3, device)
-    latent, _ = mac.aggregate_hierarchical(mac.question_encoder(ids_q, m_q), mem, group)
-    prefix = mac.prefix(latent)
-    ids, targets, mask = answer_rows(ex, [q, q], 3, device)
-    attn = torch.cat([torch.ones(2, prefix.shape[-2], dtype=mask.dtype, device=device), mask], 1)
-    pos = (mac.cfg.position_offset + torch.arange(ids.shape[1], device=device))[None].expand_as(ids)
-    nll, keep = lm.loss(ids, targets, pos, prefix_past(prefix), attn, reduction="none")
-    return torch.zeros(2, device=device).index_add(0, keep.nonzero()[:, 0], nll) / keep.sum(1)
 
 
 @torch.no_grad()

@@ -61,11 +61,15 @@ def encode_docs(mac: MAC, ex: Examples, docs: list[int], grad_fraction: float, p
     return torch.stack(out)
 
 
-def mac_nll(mac: MAC, lm: GPT, ex: Examples, qs: list[int], memory, pad_id: int, device, key_mask=None):
-    """Per-question answer NLL (B,) given each question's memory (B, M, D)."""
+def mac_nll(mac: MAC, lm: GPT, ex: Examples, qs: list[int], memory, pad_id: int, device, key_mask=None, group: int = 0):
+    """Per-question answer NLL (B,) given each question's memory: tokens (B, M, D), or entries
+    (B, N, T, D) aggregated hierarchically in groups of `group` when group > 0."""
     q_ids, q_mask = pad([question_tokens(ex, q, mac.cfg.max_question_tokens) for q in qs], pad_id, device)
     query = mac.question_encoder(q_ids, q_mask)
-    latent, _ = mac.aggregator(query, memory, key_mask)
+    if group:
+        latent, _ = mac.aggregate_hierarchical(query, memory, group)
+    else:
+        latent, _ = mac.aggregator(query, memory, key_mask)
     prefix = mac.prefix(latent)
     ids, targets, mask = answer_rows(ex, qs, pad_id, device)
     P = prefix.shape[-2]
