@@ -73,6 +73,8 @@ class MACTrainConfig:
     extra_distractors: int = 0      # more documents in the bank beyond the batch's own
     bank_schedule: list = field(default_factory=lambda: [[0, 1], [500, 4], [1500, 8]])
     grad_fraction: float = 1.0      # backprop dropout: share of bank docs encoded with gradient
+    aux_doc_weight: float = 0.0     # weight of the document-reconstruction loss behind the prefix
+    aux_doc_tokens: int = 64        # document tokens that loss predicts
     hier_group: int = 16            # M: group size of hierarchical aggregation
     max_steps: int = 4000
     lr: float = 3e-4

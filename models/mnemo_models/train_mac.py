@@ -61,8 +61,8 @@ def encode_docs(mac: MAC, ex: Examples, docs: list[int], grad_fraction: float, p
     return torch.stack(out)
 
 
-def mac_nll(mac: MAC, lm: GPT, ex: Examples, qs: list[int], memory, pad_id: int, device, key_mask=None, group: int = 0):
-    """Per-question answer NLL (B,) given each question's memory: tokens (B, M, D), or entries
+def question_prefix(mac: MAC, ex: Examples, qs: list[int], memory, pad_id: int, device, key_mask=None, group: int = 0):
+    """Prefix (L, 2, B, nh, P, hs) for each question given its memory: tokens (B, M, D), or entries
     (B, N, T, D) aggregated hierarchically in groups of `group` when group > 0."""
     q_ids, q_mask = pad([question_tokens(ex, q, mac.cfg.max_question_tokens) for q in qs], pad_id, device)
     query = mac.question_encoder(q_ids, q_mask)
@@ -70,14 +70,30 @@ def mac_nll(mac: MAC, lm: GPT, ex: Examples, qs: list[int], memory, pad_id: int,
         latent, _ = mac.aggregate_hierarchical(query, memory, group)
     else:
         latent, _ = mac.aggregator(query, memory, key_mask)
-    prefix = mac.prefix(latent)
-    ids, targets, mask = answer_rows(ex, qs, pad_id, device)
-    P = prefix.shape[-2]
-    attn = torch.cat([torch.ones(len(qs), P, dtype=mask.dtype, device=device), mask], 1)
-    pos = (mac.cfg.position_offset + torch.arange(ids.shape[1], device=device))[None].expand_as(ids)
+    return mac.prefix(latent)
+
+
+def nll_behind_prefix(mac: MAC, lm: GPT, prefix, ids, targets, mask):
+    """Per-row mean NLL (B,) of targets (-1 = no loss) given the prefix as the LM's past."""
+    B, P = ids.shape[0], prefix.shape[-2]
+    attn = torch.cat([torch.ones(B, P, dtype=mask.dtype, device=ids.device), mask], 1)
+    pos = (mac.cfg.position_offset + torch.arange(ids.shape[1], device=ids.device))[None].expand_as(ids)
     nll, keep = lm.loss(ids, targets, pos, prefix_past(prefix), attn, reduction="none")
-    per_row = torch.zeros(len(qs), device=device).index_add(0, keep.nonzero()[:, 0], nll)
-    return per_row / keep.sum(1)
+    return torch.zeros(B, device=ids.device).index_add(0, keep.nonzero()[:, 0], nll) / keep.sum(1).clamp(min=1)
+
+
+def mac_nll(mac: MAC, lm: GPT, ex: Examples, qs: list[int], memory, pad_id: int, device, key_mask=None, group: int = 0):
+    """Per-question answer NLL (B,) of " answer" + eos after [prefix] + question prompt."""
+    prefix = question_prefix(mac, ex, qs, memory, pad_id, device, key_mask, group)
+    return nll_behind_prefix(mac, lm, prefix, *answer_rows(ex, qs, pad_id, device))
+
+
+def document_nll(mac: MAC, lm: GPT, ex: Examples, qs: list[int], prefix, n_tokens: int, pad_id: int, device):
+    """Auxiliary loss tying the prefix to its document: NLL of the gold document's first n_tokens
+    with nothing but the question's prefix before them (mac-method.md §6, gate 2)."""
+    ids, mask = pad([doc_tokens(ex, ex.q_doc[q], n_tokens) for q in qs], pad_id, device)
+    targets = torch.where(mask.bool(), ids, torch.full_like(ids, -1))[:, 1:]
+    return nll_behind_prefix(mac, lm, prefix, ids[:, :-1], targets, mask[:, :-1])
 
 
 def training_step(mac, lm, ex, cfg: MACTrainConfig, step, rng, pad_id, device):
@@ -100,7 +116,11 @@ def training_step(mac, lm, ex, cfg: MACTrainConfig, step, rng, pad_id, device):
         memory = torch.stack([mods[b].reshape(-1, D) for b in bank_of])        # (B, G*T, D)
     else:        # one shared bank: every gold document plus distractors
         memory = mods.reshape(1, -1, D).expand(B, -1, -1)
-    return mac_nll(mac, lm, ex, qs, memory, pad_id, device).mean(), G
+    prefix = question_prefix(mac, ex, qs, memory, pad_id, device)
+    loss = nll_behind_prefix(mac, lm, prefix, *answer_rows(ex, qs, pad_id, device)).mean()
+    if cfg.aux_doc_weight > 0:
+        loss = loss + cfg.aux_doc_weight * document_nll(mac, lm, ex, qs, prefix, cfg.aux_doc_tokens, pad_id, device).mean()
+    return loss, G
 
 
 @torch.no_grad()

@@ -88,3 +88,22 @@ def test_checkpoint_roundtrip_and_corrupt_file(tmp_path):
         checkpoint.load(path)
     with pytest.raises(checkpoint.CheckpointError, match="not found"):
         checkpoint.load(tmp_path / "nope.pt")
+
+
+def test_document_reconstruction_loss_reaches_the_amortizer():
+    torch.manual_seed(0)
+    lm_cfg = GPTConfig(vocab_size=64, n_positions=32, n_embd=32, n_layer=2, n_head=2)
+    lm = GPT(lm_cfg).eval()
+    for p in lm.parameters():
+        p.requires_grad_(False)
+    mac = MAC(lm_cfg, MACConfig(n_slots=4, prefix_len=2, amortizer_enc_layers=1, amortizer_dec_layers=1,
+                                question_enc_layers=1, question_dec_layers=1, aggregator_layers=1, n_head=2,
+                                max_doc_tokens=16, max_question_tokens=8))
+    ex = toy_examples()
+    with_aux = MACTrainConfig(batch_size=4, bank_schedule=[[0, 1]], aux_doc_weight=1.0, aux_doc_tokens=5)
+    without = MACTrainConfig(batch_size=4, bank_schedule=[[0, 1]])
+    a, _ = training_step(mac, lm, ex, with_aux, 0, random.Random(0), 3, "cpu")
+    b, _ = training_step(mac, lm, ex, without, 0, random.Random(0), 3, "cpu")
+    assert a.item() > b.item() + 1.0                       # the document NLL (~ln 64 a token) is added
+    a.backward()
+    assert mac.amortizer.slots.grad.abs().sum() > 0
