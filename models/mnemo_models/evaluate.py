@@ -158,8 +158,9 @@ def gate_table(g: dict, stream: dict) -> dict:
     d = stream.get("deltas", {})
     m = stream["modes"]
     gold_f1, lm_f1 = m["gold"]["f1_ci95"], m["lm"]["f1_ci95"]
-    return {
-        "1_lm_reads": bool(ok("gate1_nll") and gold_f1[0] > lm_f1[1]),
+    floor = m.get("overlap-floor", {"f1_ci95": [0.0, 0.0]})["f1_ci95"]
+    return {  # reading must beat both the no-passage LM and the word-overlap floor (mac-method.md §6)
+        "1_lm_reads": bool(ok("gate1_nll") and gold_f1[0] > max(lm_f1[1], floor[1])),
         "2_memory_bank1": ok("gate2_bank1_nll"),
         "3_survives_distractors": all(ok(f"gate3_bank{b}_nll") for b in (8, 64, 512)),
         "4_answers": bool(d and all(v["excludes_zero"] and v["mean"] > 0 for v in d.values())),
