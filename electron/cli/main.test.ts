@@ -31,5 +31,12 @@ describe("mnemo ask", () => {
     expect(unreadable.status).toBe(2);
     expect(unreadable.stderr).toMatch(/cannot read \/no\/such\.md: ENOENT/);
     expect(cli("ask", ...tiny, "  ").stderr).toMatch(/the question is empty/);
+    expect(cli("ask", ...tiny, "--provider", "tpu", "q").stderr).toMatch(/--provider must be cpu, cuda or dml, got tpu/);
+  });
+
+  it("falls back to CPU with a warning when a GPU provider is not available", () => {
+    const r = cli("ask", ...tiny, "--provider", "cuda", "--doc", "resources/samples/eiffel-tower.md", "When?");
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/warning: execution provider cuda is not available .*using CPU/);
   });
 });

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { AppError } from "../shared/errors.js";
 import { EngineClient } from "../engine/engine-client.js";
 
-const USAGE = `usage: mnemo ask --bundle DIR --doc FILE [--doc FILE ...] [--json] [--temperature T --top-p P --seed S | --beams K] [--threads N] "question"`;
+const USAGE = `usage: mnemo ask --bundle DIR --doc FILE [--doc FILE ...] [--json] [--temperature T --top-p P --seed S | --beams K] [--threads N] [--provider cpu|cuda|dml] "question"`;
 import { DEFAULT_BUNDLE } from "./paths.js";
 
 class UsageError extends Error {}
@@ -16,7 +16,7 @@ async function ask(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
     bundle: { type: "string", default: DEFAULT_BUNDLE }, doc: { type: "string", multiple: true, default: [] },
     json: { type: "boolean", default: false }, temperature: { type: "string" }, "top-p": { type: "string" },
-    seed: { type: "string" }, threads: { type: "string" }, beams: { type: "string" } } });
+    seed: { type: "string" }, threads: { type: "string" }, beams: { type: "string" }, provider: { type: "string", default: "cpu" } } });
   const question = positionals.join(" ").trim();
   if (!question) throw new UsageError("the question is empty");
   const texts: [string, string][] = [];
@@ -35,7 +35,8 @@ async function ask(argv: string[]): Promise<void> {
   };
   const engine = new EngineClient((m) => process.stderr.write(`warning: ${m}\n`));
   try {
-    await engine.load(values.bundle, { executionProvider: "cpu", threads: num(values.threads, "threads") ?? 0 });
+    if (!["cpu", "cuda", "dml"].includes(values.provider)) throw new UsageError(`--provider must be cpu, cuda or dml, got ${values.provider}`);
+    await engine.load(values.bundle, { executionProvider: values.provider as "cpu" | "cuda" | "dml", threads: num(values.threads, "threads") ?? 0 });
     const t0 = performance.now();
     for (const [name, text] of texts) await engine.ingest(name, text);
     const ingestMs = performance.now() - t0;
