@@ -177,11 +177,15 @@ def main(argv=None):
     ap.add_argument("--gate-questions", type=int, default=300)
     ap.add_argument("--group", type=int, default=16, help="hierarchical aggregation group size M")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fp16-weights", action="store_true", help="round weights to fp16 first, as the exported bundle stores them")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     device = pick_device()
     lm = load_frozen_lm(args.lm, device)
     mac = load_mac(args.mac, lm, device) if args.mac else None
+    if args.fp16_weights:
+        from .export import round_to_fp16
+        round_to_fp16(*[m for m in (lm, mac) if m is not None])
     valid, train = load_examples(args.data_dir / "valid_examples.pkl"), load_examples(args.data_dir / "train_examples.pkl")
     sp = load_sentencepiece(TOKENIZER)
     t0 = time.time()
