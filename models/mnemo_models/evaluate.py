@@ -24,7 +24,7 @@ from . import checkpoint
 from .config import MACConfig
 from .generate import greedy
 from .mac import MAC
-from .mac_data import pad, question_tokens
+from .mac_data import PAD_ID, pad, question_tokens
 from .metrics import bootstrap_ci, normalize, score
 from .prepare import MODELS_DIR, Examples, load_examples
 from .squad import SENTENCE_END
@@ -53,7 +53,7 @@ def interval(diffs) -> dict:
 
 @torch.no_grad()
 def encode_all(mac, ex: Examples, docs: list[int], device, batch=32):
-    out = [encode_docs(mac, ex, docs[i:i + batch], 1.0, 3, device, random.Random(0)) for i in range(0, len(docs), batch)]
+    out = [encode_docs(mac, ex, docs[i:i + batch], 1.0, PAD_ID, device, random.Random(0)) for i in range(0, len(docs), batch)]
     return torch.cat(out) if out else torch.zeros(0, mac.cfg.n_slots, mac.lm_cfg.n_embd, device=device)
 
 
@@ -77,9 +77,9 @@ def gates_nll(lm, mac, valid: Examples, train: Examples, n_q: int, seed: int, gr
             with_gold = torch.cat([gold_mods[i:i + 1], pool[:bank - 1]])[None]   # (1, bank, T, D)
             mem = torch.cat([with_gold, d[None]])                                # (2, bank, T, D)
             if bank > group:
-                nll = mac_nll(mac, lm, valid, [q, q], mem, 3, device, group=group)
+                nll = mac_nll(mac, lm, valid, [q, q], mem, PAD_ID, device, group=group)
             else:
-                nll = mac_nll(mac, lm, valid, [q, q], mem.flatten(1, 2), 3, device)
+                nll = mac_nll(mac, lm, valid, [q, q], mem.flatten(1, 2), PAD_ID, device)
             gaps.append((nll[1] - nll[0]).item())
         out[f"gate{2 if bank == 1 else 3}_bank{bank}_nll"] = interval(gaps)
     return out
@@ -96,10 +96,10 @@ def answer_stream(lm, mac, ex: Examples, qs: list[int], bank, mode: str, sp, gro
         if mode == "gold":
             prompts = [ex.q_gold_prompt[q][-(lm.cfg.n_positions - 20):] for q in chunk]
         elif mode != "lm":
-            q_ids, q_mask = pad([question_tokens(ex, q, mac.cfg.max_question_tokens) for q in chunk], 3, device)
+            q_ids, q_mask = pad([question_tokens(ex, q, mac.cfg.max_question_tokens) for q in chunk], PAD_ID, device)
             latent, _ = mac.aggregate_hierarchical(mac.question_encoder(q_ids, q_mask), bank, group)
             prefix = mac.prefix(latent)
-        outs = greedy(lm, prompts, stops, 3, 16, prefix, 0 if mac is None else mac.cfg.position_offset)
+        outs = greedy(lm, prompts, stops, PAD_ID, 16, prefix, 0 if mac is None else mac.cfg.position_offset)
         preds.extend(sp.decode(o).strip() for o in outs)
     return preds
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 import torch
 
 from .prepare import Examples
+from .tokenizer import SPECIALS
+
+PAD_ID = SPECIALS["pad"][1]  # the tokenizer's pad id: filler under a zero mask, never attended
 
 
 def pad(rows: list[list[int]], pad_id: int, device, left: bool = False):

@@ -21,7 +21,7 @@ from . import checkpoint
 from .config import GPTConfig, MACTrainConfig, load_config, to_dict
 from .gpt2 import GPT
 from .mac import MAC
-from .mac_data import answer_rows, doc_tokens, pad, prefix_past, question_tokens
+from .mac_data import PAD_ID, answer_rows, doc_tokens, pad, prefix_past, question_tokens
 from .prepare import MODELS_DIR, Examples, load_examples
 from .train_common import Logger, autocast, cosine_lr, optimizer_step, pick_device, resume
 
@@ -158,7 +158,7 @@ def main(argv=None):
     step = resume(ckpt_path, mac, opt, "mac", to_dict(cfg)).get("step", 0)
     args.run.mkdir(parents=True, exist_ok=True)
     train, valid = load_examples(args.data_dir / "train_examples.pkl"), load_examples(args.data_dir / "valid_examples.pkl")
-    pad_id, rng, log = 3, random.Random(cfg.seed + step), Logger(args.run)
+    pad_id, rng, log = PAD_ID, random.Random(cfg.seed + step), Logger(args.run)
     print(f"MAC {sum(p.numel() for p in mac.parameters()) / 1e6:.2f}M trainable params, LM {sum(p.numel() for p in lm.parameters()) / 1e6:.2f}M frozen, {device}")
     t_last = time.time()
     while step < cfg.max_steps:
