@@ -51,7 +51,7 @@ async function ask(argv: string[]): Promise<void> {
     } else {
       process.stdout.write(result.answer ? "\n" : "(no answer)\n");
       if (result.sources.length) {
-        process.stdout.write("sources: " + result.sources.map((s) => `${s.document} (${(100 * s.weight).toFixed(1)}%)`).join(", ") + "\n");
+        process.stdout.write("sources: " + result.sources.map((s) => `${s.key} (${(100 * s.weight).toFixed(1)}%)`).join(", ") + "\n");
       }
     }
   } finally {

@@ -22,7 +22,8 @@ describe("EngineClient", () => {
     const pieces: string[] = [];
     const r = await engine.ask("When was the tower completed?", {}, (t) => pieces.push(t));
     expect(pieces.join("").trim()).toBe(r.answer);
-    expect(r.sources.map((s) => s.document).sort()).toEqual(["a.md", "b.md"]);
+    expect(r.sources.map((s) => s.key).sort()).toEqual(["a.md", "b.md"]);
+    expect(r.bankSize).toBe(2);
     expect(r.timings.firstTokenMs).not.toBeNull();
   });
 

@@ -1,7 +1,7 @@
 // The caller's side of the engine worker: promise per request, async iterable of text for answers.
 import { Worker } from "node:worker_threads";
 import { AppError, type ErrorCode } from "../shared/errors.js";
-import type { AskOptions, AskResult, EngineMessage, EngineRequest } from "./engine-protocol.js";
+import type { AskOptions, AskResult, BankPutEntry, EngineMessage, EngineRequest } from "./engine-protocol.js";
 import type { SessionSettings } from "./ort-session.js";
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; onToken?: (t: string) => void };
@@ -25,11 +25,29 @@ export class EngineClient {
     return this.call({ op: "ingest", document, text }) as Promise<{ entries: number }>;
   }
 
-  /** Streams answer text through onToken; resolves with the whole result. signal aborts generation. */
-  ask(question: string, options: AskOptions, onToken: (text: string) => void, signal?: AbortSignal): Promise<AskResult> {
+  /** Modulations ([T*D] each) of texts, each cut to the amortizer's input; `truncated` counts the cut ones. */
+  amortize(texts: string[]): Promise<{ modulations: Float32Array[]; truncated: number }> {
+    return this.call({ op: "amortize", texts }) as Promise<{ modulations: Float32Array[]; truncated: number }>;
+  }
+
+  /** Puts entries into a bank (replacing same keys); the worker caches their aggregator K/V. */
+  bankPut(bank: string, entries: BankPutEntry[]): Promise<{ size: number }> {
+    return this.call({ op: "bankPut", bank, entries }) as Promise<{ size: number }>;
+  }
+
+  bankDrop(bank: string, keys?: string[]): Promise<{ size: number }> {
+    return this.call({ op: "bankDrop", bank, ...(keys ? { keys } : {}) }) as Promise<{ size: number }>;
+  }
+
+  /**
+   * Streams answer text through onToken; resolves with the whole result. banks limits the memory
+   * (undefined: every bank; []: none). signal aborts generation.
+   */
+  ask(question: string, options: AskOptions, onToken: (text: string) => void, signal?: AbortSignal, banks?: string[]): Promise<AskResult> {
     const id = this.nextId;
+    if (signal?.aborted) return Promise.reject(new AppError("ABORTED", "the question was cancelled"));
     signal?.addEventListener("abort", () => this.worker.postMessage({ id: this.nextId++, op: "cancel", target: id }), { once: true });
-    return this.call({ op: "ask", question, options }, onToken) as Promise<AskResult>;
+    return this.call({ op: "ask", question, options, ...(banks ? { banks } : {}) }, onToken) as Promise<AskResult>;
   }
 
   close(): Promise<number> {

@@ -12,21 +12,31 @@ export interface AskOptions {
 }
 
 export interface SourceWeight {
-  document: string;
-  /** Share of the aggregator's attention that went to this document's entries (0..1). */
+  /** The bank (a vault id, or "docs" for ad-hoc documents) and the key its entries were put under. */
+  bank: string;
+  key: string;
+  /** Share of the aggregator's attention that went to this key's entries (0..1). */
   weight: number;
 }
+
+export interface BankPutEntry { key: string; modulation: Float32Array }
 
 export interface AskResult {
   answer: string;
   sources: SourceWeight[];
   timings: { questionMs: number; firstTokenMs: number | null; totalMs: number };
+  /** Entries the aggregator attended over. */
+  bankSize: number;
 }
 
 export type EngineRequest =
   | { id: number; op: "load"; dir: string; settings: Omit<SessionSettings, "onWarning"> }
   | { id: number; op: "ingest"; document: string; text: string }
-  | { id: number; op: "ask"; question: string; options: AskOptions }
+  | { id: number; op: "amortize"; texts: string[] }
+  | { id: number; op: "bankPut"; bank: string; entries: BankPutEntry[] }
+  | { id: number; op: "bankDrop"; bank: string; keys?: string[] }
+  /** banks: the scope of the memory (undefined: every bank; []: no memory at all). */
+  | { id: number; op: "ask"; question: string; options: AskOptions; banks?: string[] }
   | { id: number; op: "cancel"; target: number };
 
 export type EngineMessage =

@@ -1,18 +1,21 @@
-// The engine worker: owns the onnxruntime sessions and an in-memory bank, so forward passes never
+// The engine worker: owns the onnxruntime sessions and the memory banks, so forward passes never
 // block the caller's event loop. One request at a time runs; "cancel" aborts a running answer.
 import { parentPort } from "node:worker_threads";
 import { AppError } from "../shared/errors.js";
 import { AbortedError } from "../core/generate.js";
-import type { MacPipeline } from "../core/pipeline.js";
+import { collapseWhitespace, type MacPipeline } from "../core/pipeline.js";
 import { makeSampler } from "../core/sampler.js";
 import { TextStream } from "../core/text-stream.js";
 import { loadBundle } from "./bundle.js";
-import type { AskResult, EngineMessage, EngineRequest } from "./engine-protocol.js";
+import type { AskResult, BankPutEntry, EngineMessage, EngineRequest } from "./engine-protocol.js";
+import { MemoryBanks, weightsByOwner, type BankEntry } from "./memory-bank.js";
 
+/** Windows amortized per forward pass: bounds activation memory, keeps padding waste small. */
+const AMORTIZE_BATCH = 16;
 const port = parentPort!;
 const send = (m: EngineMessage) => port.postMessage(m);
 let mac: MacPipeline | undefined;
-const bank: { document: string; modulation: Float32Array; kv: Float32Array }[] = [];
+const banks = new MemoryBanks();
 const running = new Map<number, { aborted: boolean }>();
 
 function pipeline(): MacPipeline {
@@ -20,13 +23,14 @@ function pipeline(): MacPipeline {
   return mac;
 }
 
-async function ask(id: number, question: string, o: Extract<EngineRequest, { op: "ask" }>["options"]): Promise<AskResult> {
+async function ask(id: number, question: string, o: Extract<EngineRequest, { op: "ask" }>["options"], scope?: string[]): Promise<AskResult> {
   const p = pipeline();
   const signal = { aborted: false };
   running.set(id, signal);
   const t0 = performance.now();
   const { promptIds, query } = await p.encodeQuestion(question);
-  const agg = bank.length ? await p.aggregate(query, bank.map((e) => e.modulation), undefined, bank.map((e) => e.kv)) : null;
+  const { entries, owners } = banks.gather(scope);
+  const agg = entries.length ? await p.aggregate(query, entries.map((e) => e.modulation), undefined, entries.map((e) => e.kv)) : null;
   const past = agg ? await p.prefix(agg.latent) : p.emptyPast();
   const questionMs = performance.now() - t0;
   const stream = new TextStream((ids) => p.tokenizer.decode(ids));
@@ -41,10 +45,43 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
   }
   const tail = stream.flush();
   if (tail) send({ id, kind: "token", text: tail });
-  const byDoc = new Map<string, number>();
-  agg?.weights.forEach((w, i) => byDoc.set(bank[i]!.document, (byDoc.get(bank[i]!.document) ?? 0) + w));
-  const sources = [...byDoc].map(([document, weight]) => ({ document, weight })).sort((a, b) => b.weight - a.weight);
-  return { answer: stream.text.trim(), sources, timings: { questionMs, firstTokenMs, totalMs: performance.now() - t0 } };
+  const sources = agg ? weightsByOwner(agg.weights, owners) : [];
+  return { answer: stream.text.trim(), sources, bankSize: entries.length,
+    timings: { questionMs, firstTokenMs, totalMs: performance.now() - t0 } };
+}
+
+/** Token windows of texts, each cut to the amortizer's input size; counts how many were cut. */
+function windows(p: MacPipeline, texts: readonly string[]): { ids: number[][]; truncated: number } {
+  const max = p.manifest.architecture.mac.max_doc_tokens;
+  let truncated = 0;
+  const ids = texts.map((t) => {
+    const all = p.tokenizer.encode(collapseWhitespace(t));
+    if (all.length > max) truncated++;
+    return all.slice(0, max);
+  });
+  if (ids.some((r) => r.length === 0)) throw new AppError("INVALID_ARGUMENT", "cannot amortize an empty text");
+  return { ids, truncated };
+}
+
+async function amortize(p: MacPipeline, ids: readonly number[][]): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (let s = 0; s < ids.length; s += AMORTIZE_BATCH) out.push(...await p.amortize(ids.slice(s, s + AMORTIZE_BATCH)));
+  return out;
+}
+
+async function withKV(p: MacPipeline, mods: Float32Array[]): Promise<BankEntry[]> {
+  const kvs: Float32Array[] = [];
+  for (let s = 0; s < mods.length; s += 256) kvs.push(...await p.entryKV(mods.slice(s, s + 256)));  // question-independent: once, at insertion
+  return mods.map((modulation, i) => ({ modulation, kv: kvs[i]! }));
+}
+
+async function bankPut(p: MacPipeline, bank: string, entries: BankPutEntry[]): Promise<{ size: number }> {
+  const size = p.T * p.D;
+  const bad = entries.find((e) => e.modulation.length !== size);
+  if (bad) throw new AppError("INVALID_ARGUMENT", `modulation for ${bad.key} has ${bad.modulation.length} values; this bundle needs ${size}`);
+  const withCache = await withKV(p, entries.map((e) => e.modulation));
+  entries.forEach((e, i) => banks.put(bank, e.key, [withCache[i]!]));
+  return { size: banks.size(bank) };
 }
 
 async function handle(req: EngineRequest): Promise<unknown> {
@@ -56,13 +93,21 @@ async function handle(req: EngineRequest): Promise<unknown> {
       const p = pipeline();
       const chunks = p.chunkIds(req.text);
       if (!chunks.length) throw new AppError("INVALID_ARGUMENT", `${req.document} has no text`);
-      const mods = await p.amortize(chunks);
-      const kvs = await p.entryKV(mods);              // question-independent: computed once, at ingest
-      mods.forEach((modulation, i) => bank.push({ document: req.document, modulation, kv: kvs[i]! }));
+      banks.append("docs", req.document, await withKV(p, await amortize(p, chunks)));
       return { entries: chunks.length };
     }
+    case "amortize": {
+      const p = pipeline();
+      const { ids, truncated } = windows(p, req.texts);
+      return { modulations: await amortize(p, ids), truncated };
+    }
+    case "bankPut":
+      return bankPut(pipeline(), req.bank, req.entries);
+    case "bankDrop":
+      banks.drop(req.bank, req.keys);
+      return { size: banks.size(req.bank) };
     case "ask":
-      return ask(req.id, req.question, req.options);
+      return ask(req.id, req.question, req.options, req.banks);
     case "cancel":
       if (running.has(req.target)) running.get(req.target)!.aborted = true;
       return null;
@@ -74,7 +119,9 @@ port.on("message", (req: EngineRequest) => {
   if (req.op === "cancel") { void handle(req); return; }    // must not wait behind the answer it cancels
   queue = queue.then(async () => {
     try {
-      send({ id: req.id, kind: "ok", value: await handle(req) });
+      const value = await handle(req);
+      const transfer = req.op === "amortize" ? (value as { modulations: Float32Array[] }).modulations.map((m) => m.buffer as ArrayBuffer) : [];
+      port.postMessage({ id: req.id, kind: "ok", value } satisfies EngineMessage, transfer);
     } catch (e) {
       const code = e instanceof AppError ? e.code : e instanceof AbortedError ? "ABORTED" : "ENGINE_ERROR";
       send({ id: req.id, kind: "error", code, message: (e as Error).message });

@@ -7,7 +7,17 @@ export type ErrorCode =
   | "BUNDLE_HASH_MISMATCH"
   | "INVALID_ARGUMENT"
   | "ABORTED"
-  | "ENGINE_ERROR";
+  | "ENGINE_ERROR"
+  | "VAULT_NOT_FOUND"
+  | "VAULT_EXISTS"
+  | "VAULT_CORRUPT"
+  | "VAULT_TOO_NEW"
+  | "DOCUMENT_NOT_FOUND"
+  | "UNSUPPORTED_FILE"
+  | "EXTRACTION_FAILED"
+  | "FILE_TOO_LARGE"
+  | "PATH_OUTSIDE"
+  | "IO_ERROR";
 
 export class AppError extends Error {
   override readonly name = "AppError";

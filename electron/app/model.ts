@@ -1,0 +1,36 @@
+// The model the app runs: a bundle's manifest, its tokenizer in this process (for chunking) and the
+// engine worker that holds its sessions. Chunk sizes come from the manifest, never from constants.
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import type { BundleManifest } from "../shared/manifest.js";
+import type { TextTokenizer } from "../core/pipeline.js";
+import { hfTokenizer, readManifest } from "../engine/bundle.js";
+import { EngineClient } from "../engine/engine-client.js";
+import type { SessionSettings } from "../engine/ort-session.js";
+import type { ChunkOptions } from "../vault/chunker.js";
+
+export interface Model {
+  dir: string;
+  manifest: BundleManifest;
+  tokenizer: TextTokenizer;
+  engine: EngineClient;
+  chunking: ChunkOptions;
+  /** [n_slots, n_embd]: the shape of one modulation. */
+  slots: number;
+  width: number;
+}
+
+export async function loadModel(dir: string, settings: Omit<SessionSettings, "onWarning">, onWarning: (m: string) => void): Promise<Model> {
+  const manifest = await readManifest(dir);
+  const tokenizer = hfTokenizer(JSON.parse(await readFile(path.join(dir, manifest.tokenizer), "utf8")));
+  const engine = new EngineClient(onWarning);
+  try {
+    await engine.load(dir, settings);
+  } catch (e) {
+    await engine.close();
+    throw e;
+  }
+  const maxTokens = manifest.architecture.mac.max_doc_tokens;
+  return { dir, manifest, tokenizer, engine, chunking: { maxTokens, overlapTokens: Math.floor(maxTokens / 8) },
+    slots: manifest.architecture.mac.n_slots, width: manifest.architecture.lm.n_embd };
+}

@@ -1,0 +1,56 @@
+// The application's contract, shared by every transport (CLI, IPC, local server): what a caller can
+// ask for and the events it gets back. Plain data only: no Node, no DOM.
+
+export interface VaultSummary {
+  id: string; name: string; createdAt: number;
+  documents: number; ready: number; queued: number; errors: number; chunks: number; watches: string[];
+}
+
+export type DocumentStatus = "queued" | "ready" | "error";
+
+export interface DocumentSummary {
+  id: number; vaultId: string; name: string; title: string; type: string; source: string | null; size: number;
+  status: DocumentStatus; error: string | null; warning: string | null; pages: number | null; chunks: number; updatedAt: number;
+}
+
+/** Where an ingest job stands: overall, and for the document being worked on. */
+export interface IngestProgress {
+  vaultId: string;
+  total: number;
+  done: number;
+  failed: number;
+  current: { documentId: number; name: string; stage: "reading" | "extracting" | "amortizing" | "saving"; chunksDone: number; chunksTotal: number } | null;
+}
+
+/** What happened to one document. */
+export interface DocumentOutcome {
+  vaultId: string; documentId: number; name: string;
+  result: "ready" | "unchanged" | "duplicate" | "error" | "removed" | "skipped";
+  message?: string; chunks?: number;
+}
+
+export interface IngestSummary { vaultId: string; ready: number; unchanged: number; duplicates: number; errors: number; removed: number; skipped: number; cancelled: boolean }
+
+export interface AskRequest {
+  question: string;
+  /** Vault ids or names; omitted: every vault. */
+  vaults?: string[];
+  temperature?: number; topP?: number; seed?: number; beams?: number; maxNewTokens?: number;
+}
+
+/** A passage the answer drew on: from the memory's attention, the keyword index, or both. */
+export interface Source {
+  vaultId: string; vaultName: string; documentId: number; title: string; name: string;
+  pageStart: number; pageEnd: number; passage: string; charStart: number; charEnd: number;
+  /** Share of the aggregator's attention on this passage (0..1); 0 when only a keyword hit. */
+  memoryWeight: number;
+  /** BM25 score of the passage for the question; 0 when not a keyword hit. */
+  keywordScore: number;
+}
+
+export interface AskResponse {
+  answer: string;
+  sources: Source[];
+  bankSize: number;
+  timings: { bankMs: number; questionMs: number; firstTokenMs: number | null; totalMs: number };
+}

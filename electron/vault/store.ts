@@ -1,0 +1,219 @@
+// Rows of one vault: documents and their ingestion state, chunks with page spans, modulations,
+// the FTS5 keyword index and watched folders. Every multi-row change is one transaction.
+import type { Chunk } from "./chunker.js";
+import type { DocType } from "./extract.js";
+import type { Db } from "./schema.js";
+
+export type DocStatus = "queued" | "ready" | "error";
+
+export interface DocumentRow {
+  id: number; source: string | null; name: string; title: string; type: DocType; size: number; mtimeMs: number;
+  contentHash: string | null; storedFile: string | null; status: DocStatus; error: string | null; warning: string | null;
+  pages: number | null; chunks: number; addedAt: number; updatedAt: number;
+}
+
+export interface FileFacts { source: string | null; name: string; type: DocType; size: number; mtimeMs: number; storedFile?: string }
+
+export interface ChunkHit {
+  chunkId: number; documentId: number; title: string; name: string; pageStart: number; pageEnd: number;
+  charStart: number; charEnd: number; text: string; score: number;
+}
+
+export interface Ingested {
+  contentHash: string; title: string; pages: number; warning: string | null; storedFile: string | null;
+  chunks: Chunk[]; bundleId: string; slots: number; width: number; modulations: Float32Array[];
+}
+
+const DOC_COLUMNS = `d.id, d.source, d.name, d.title, d.type, d.size, d.mtime_ms AS mtimeMs, d.content_hash AS contentHash,
+  d.stored_file AS storedFile, d.status, d.error, d.warning, d.pages, d.added_at AS addedAt, d.updated_at AS updatedAt,
+  (SELECT count(*) FROM chunks c WHERE c.document_id = d.id) AS chunks`;
+
+const toBlob = (f: Float32Array) => Buffer.from(f.buffer, f.byteOffset, f.byteLength);
+/** A copy, so the Float32Array is aligned and owns its memory (SQLite's buffer may be reused). */
+export const fromBlob = (b: Buffer) => new Float32Array(new Uint8Array(b).buffer);
+
+export class VaultStore {
+  constructor(readonly db: Db) {}
+
+  meta(key: string): string | undefined {
+    return (this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, value);
+  }
+
+  /**
+   * Queues files for ingestion in one transaction: new files get a row, changed ones (size or mtime)
+   * go back to "queued" keeping their old chunks until the new ones commit; unchanged ready ones are skipped.
+   */
+  enqueue(files: readonly FileFacts[], now = Date.now()): { queued: number[]; unchanged: number } {
+    const queued: number[] = [];
+    let unchanged = 0;
+    const bySource = this.db.prepare("SELECT id, size, mtime_ms AS mtimeMs, status FROM documents WHERE source = ?");
+    const insert = this.db.prepare(`INSERT INTO documents (source, name, title, type, size, mtime_ms, stored_file, status, added_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)`);
+    const requeue = this.db.prepare("UPDATE documents SET status = 'queued', error = NULL, size = ?, mtime_ms = ?, updated_at = ? WHERE id = ?");
+    this.db.transaction(() => {
+      for (const f of files) {
+        const old = f.source === null ? undefined : bySource.get(f.source) as { id: number; size: number; mtimeMs: number; status: DocStatus } | undefined;
+        if (!old) {
+          queued.push(Number(insert.run(f.source, f.name, f.name, f.type, f.size, Math.round(f.mtimeMs), f.storedFile ?? null, now, now).lastInsertRowid));
+        } else if (old.status === "ready" && old.size === f.size && old.mtimeMs === Math.round(f.mtimeMs)) {
+          unchanged++;
+        } else {
+          requeue.run(f.size, Math.round(f.mtimeMs), now, old.id);
+          queued.push(old.id);
+        }
+      }
+    })();
+    return { queued, unchanged };
+  }
+
+  queuedIds(): number[] {
+    return (this.db.prepare("SELECT id FROM documents WHERE status = 'queued' ORDER BY id").all() as { id: number }[]).map((r) => r.id);
+  }
+
+  document(id: number): DocumentRow | undefined {
+    return this.db.prepare(`SELECT ${DOC_COLUMNS} FROM documents d WHERE d.id = ?`).get(id) as DocumentRow | undefined;
+  }
+
+  documents(): DocumentRow[] {
+    return this.db.prepare(`SELECT ${DOC_COLUMNS} FROM documents d ORDER BY d.id`).all() as DocumentRow[];
+  }
+
+  /** Another ready document with these exact bytes, if any (dedupe by content). */
+  duplicateOf(contentHash: string, exceptId: number): DocumentRow | undefined {
+    const row = this.db.prepare("SELECT id FROM documents WHERE content_hash = ? AND status = 'ready' AND id != ? ORDER BY id LIMIT 1")
+      .get(contentHash, exceptId) as { id: number } | undefined;
+    return row && this.document(row.id);
+  }
+
+  /** Replaces a document's chunks, modulations and keyword index with a new extraction: one transaction. */
+  commit(id: number, r: Ingested, now = Date.now()): void {
+    const insChunk = this.db.prepare(`INSERT INTO chunks (document_id, seq, text, page_start, page_end, char_start, char_end, token_count)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    const insMod = this.db.prepare("INSERT INTO modulations (chunk_id, bundle_id, slots, width, data) VALUES (?, ?, ?, ?, ?)");
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM chunks WHERE document_id = ?").run(id);
+      r.chunks.forEach((c, k) => {
+        const chunkId = insChunk.run(id, c.seq, c.text, c.pageStart, c.pageEnd, c.charStart, c.charEnd, c.tokenCount).lastInsertRowid;
+        insMod.run(chunkId, r.bundleId, r.slots, r.width, toBlob(r.modulations[k]!));
+      });
+      this.db.prepare(`UPDATE documents SET status = 'ready', error = NULL, content_hash = ?, title = ?, pages = ?, warning = ?,
+        stored_file = ?, updated_at = ? WHERE id = ?`).run(r.contentHash, r.title, r.pages, r.warning, r.storedFile, now, id);
+    })();
+  }
+
+  /** A document that failed keeps any chunks it had from an earlier version, so nothing is lost. */
+  fail(id: number, message: string, now = Date.now()): void {
+    this.db.prepare("UPDATE documents SET status = 'error', error = ?, updated_at = ? WHERE id = ?").run(message, now, id);
+  }
+
+  /** Marks a queued document unchanged after all (same bytes, new mtime): ready again, nothing re-done. */
+  touch(id: number, now = Date.now()): void {
+    this.db.prepare("UPDATE documents SET status = 'ready', error = NULL, updated_at = ? WHERE id = ?").run(now, id);
+  }
+
+  chunkIdsOf(documentId: number): number[] {
+    return (this.db.prepare("SELECT id FROM chunks WHERE document_id = ? ORDER BY seq").all(documentId) as { id: number }[]).map((r) => r.id);
+  }
+
+  remove(ids: readonly number[]): void {
+    const del = this.db.prepare("DELETE FROM documents WHERE id = ?");
+    this.db.transaction(() => { for (const id of ids) del.run(id); })();
+  }
+
+  /** Queued documents that never had content are dropped; changed ones go back to their last good state. */
+  cancelQueued(): number {
+    return this.db.transaction(() => {
+      const dropped = this.db.prepare("DELETE FROM documents WHERE status = 'queued' AND content_hash IS NULL").run().changes;
+      this.db.prepare("UPDATE documents SET status = 'ready' WHERE status = 'queued'").run();
+      return dropped;
+    })();
+  }
+
+  /** Documents whose source lies under dir (for a watched folder's deletions). */
+  documentsUnder(dir: string): DocumentRow[] {
+    const prefix = dir.endsWith("/") || dir.endsWith("\\") ? dir : dir + (dir.includes("\\") ? "\\" : "/");
+    return this.db.prepare(`SELECT ${DOC_COLUMNS} FROM documents d WHERE substr(d.source, 1, ?) = ?`).all(prefix.length, prefix) as DocumentRow[];
+  }
+
+  /** BM25 keyword search over chunk text; every word of the query is optional (OR), rarer words weigh more. */
+  search(query: string, limit = 10): ChunkHit[] {
+    const words = query.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+    if (!words.length) return [];
+    const match = [...new Set(words)].map((w) => `"${w}"`).join(" OR ");
+    return this.db.prepare(`SELECT c.id AS chunkId, c.document_id AS documentId, d.title, d.name, c.page_start AS pageStart,
+        c.page_end AS pageEnd, c.char_start AS charStart, c.char_end AS charEnd, c.text, -bm25(chunks_fts) AS score
+      FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.id = c.document_id
+      WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?`).all(match, limit) as ChunkHit[];
+  }
+
+  chunks(ids: readonly number[]): ChunkHit[] {
+    const get = this.db.prepare(`SELECT c.id AS chunkId, c.document_id AS documentId, d.title, d.name, c.page_start AS pageStart,
+      c.page_end AS pageEnd, c.char_start AS charStart, c.char_end AS charEnd, c.text, 0 AS score
+      FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?`);
+    return ids.map((id) => get.get(id) as ChunkHit | undefined).filter((c): c is ChunkHit => c !== undefined);
+  }
+
+  /** Every modulation made by bundleId, in chunk order: what the engine's memory bank holds. */
+  *modulations(bundleId: string): Generator<{ chunkId: number; modulation: Float32Array }> {
+    const rows = this.db.prepare("SELECT chunk_id AS chunkId, data FROM modulations WHERE bundle_id = ? ORDER BY chunk_id").iterate(bundleId);
+    for (const r of rows as Iterable<{ chunkId: number; data: Buffer }>) yield { chunkId: r.chunkId, modulation: fromBlob(r.data) };
+  }
+
+  /** Chunks whose modulation came from another bundle (or is missing): re-amortized, never mixed. */
+  staleChunks(bundleId: string, limit: number): { chunkId: number; text: string }[] {
+    return this.db.prepare(`SELECT c.id AS chunkId, c.text FROM chunks c LEFT JOIN modulations m ON m.chunk_id = c.id
+      WHERE m.chunk_id IS NULL OR m.bundle_id != ? ORDER BY c.id LIMIT ?`).all(bundleId, limit) as { chunkId: number; text: string }[];
+  }
+
+  replaceModulations(bundleId: string, slots: number, width: number, rows: readonly { chunkId: number; modulation: Float32Array }[]): void {
+    const put = this.db.prepare(`INSERT INTO modulations (chunk_id, bundle_id, slots, width, data) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT(chunk_id) DO UPDATE SET bundle_id = excluded.bundle_id, slots = excluded.slots, width = excluded.width, data = excluded.data`);
+    this.db.transaction(() => { for (const r of rows) put.run(r.chunkId, bundleId, slots, width, toBlob(r.modulation)); })();
+  }
+
+  stats(): { documents: number; ready: number; queued: number; errors: number; chunks: number } {
+    const s = this.db.prepare(`SELECT count(*) AS documents, coalesce(sum(status = 'ready'), 0) AS ready,
+      coalesce(sum(status = 'queued'), 0) AS queued, coalesce(sum(status = 'error'), 0) AS errors FROM documents`).get() as Record<string, number>;
+    const chunks = (this.db.prepare("SELECT count(*) AS n FROM chunks").get() as { n: number }).n;
+    return { documents: s.documents!, ready: s.ready!, queued: s.queued!, errors: s.errors!, chunks };
+  }
+
+  storedFiles(): Set<string> {
+    return new Set((this.db.prepare("SELECT stored_file AS f FROM documents WHERE stored_file IS NOT NULL").all() as { f: string }[]).map((r) => r.f));
+  }
+
+  watches(): { id: number; dir: string }[] {
+    return this.db.prepare("SELECT id, dir FROM watches ORDER BY id").all() as { id: number; dir: string }[];
+  }
+
+  addWatch(dir: string, now = Date.now()): void {
+    this.db.prepare("INSERT OR IGNORE INTO watches (dir, added_at) VALUES (?, ?)").run(dir, now);
+  }
+
+  removeWatch(dir: string): boolean {
+    return this.db.prepare("DELETE FROM watches WHERE dir = ?").run(dir).changes > 0;
+  }
+
+  /** Problems found: SQLite's own check, chunks without documents, chunks without modulations, FTS drift. */
+  integrityProblems(): string[] {
+    const problems: string[] = [];
+    const check = (this.db.pragma("integrity_check") as { integrity_check: string }[]).map((r) => r.integrity_check);
+    if (check.join() !== "ok") problems.push(...check);
+    const fk = this.db.pragma("foreign_key_check") as unknown[];
+    if (fk.length) problems.push(`${fk.length} rows break foreign keys`);
+    const missing = (this.db.prepare("SELECT count(*) AS n FROM chunks c LEFT JOIN modulations m ON m.chunk_id = c.id WHERE m.chunk_id IS NULL").get() as { n: number }).n;
+    if (missing) problems.push(`${missing} chunks have no modulation`);
+    const readyEmpty = (this.db.prepare("SELECT count(*) AS n FROM documents d WHERE status = 'ready' AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id)").get() as { n: number }).n;
+    if (readyEmpty) problems.push(`${readyEmpty} ready documents have no chunks`);
+    try {
+      this.db.prepare("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)").run();
+    } catch (e) {
+      problems.push(`keyword index out of sync: ${(e as Error).message}`);
+    }
+    return problems;
+  }
+}
