@@ -8,14 +8,17 @@ const ALLOWED: Record<string, { layers: string[]; packages: RegExp }> = {
   shared: { layers: [], packages: /^zod$/ },
   core: { layers: ["shared"], packages: /^$/ },
   engine: { layers: ["shared", "core"], packages: /^(onnxruntime-node|@huggingface\/tokenizers|node:.*)$/ },
-  // Until electron/app exists the CLI drives the engine (and, for bench:engine, the core pipeline) directly.
-  cli: { layers: ["shared", "core", "engine"], packages: /^node:.*$/ },
+  vault: { layers: ["shared"], packages: /^(better-sqlite3|pdfjs-dist\/.*|marked|html-to-text|chokidar|node:.*)$/ },
+  app: { layers: ["shared", "core", "engine", "vault"], packages: /^node:.*$/ },
+  cli: { layers: ["shared", "app"], packages: /^(cli-progress|node:.*)$/ },
+  // Benchmarks measure every layer directly, below the app when that is what is being timed.
+  bench: { layers: ["shared", "core", "engine", "vault", "app"], packages: /^node:.*$/ },
 };
 const ONLY_RUNTIME_IMPORTER = "engine/ort-session.ts";
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith(".ts") && !e.name.endsWith(".test.ts") ? [path.join(dir, e.name)] : []);
+    e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith(".ts") && !/\.(test|testkit)\.ts$/.test(e.name) ? [path.join(dir, e.name)] : []);
 }
 
 const importsOf = (file: string) => [...readFileSync(file, "utf8").matchAll(/^\s*(?:import|export)[^"']*?from\s+["']([^"']+)["']/gm)].map((m) => m[1]!);

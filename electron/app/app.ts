@@ -7,7 +7,7 @@ import { collectInputs, DEFAULT_MAX_FILE_BYTES, type Skipped } from "../vault/fi
 import { VaultRegistry } from "../vault/registry.js";
 import type { Vault } from "../vault/vault.js";
 import { watchFolder, type FolderWatch } from "../vault/watch.js";
-import { askVaults } from "./ask.js";
+import { askOptions, askVaults } from "./ask.js";
 import { ingestQueued } from "./ingest.js";
 import { loadModel, type Model } from "./model.js";
 
@@ -168,6 +168,24 @@ export class MnemoApp {
     const scope = req.vaults?.length ? await Promise.all(req.vaults.map((v) => this.vaults.get(v)))
       : await Promise.all((await this.vaults.list()).map((v) => this.vaults.get(v.id)));
     return askVaults(await this.model(), scope, this.loadedBanks, req, onToken, signal);
+  }
+
+  /**
+   * Answers over documents that are not in any vault (the CLI's --doc): amortized into a scratch bank
+   * that is dropped afterwards. Sources name the files.
+   */
+  async askDocuments(docs: readonly { name: string; text: string }[], req: AskRequest, onToken: (text: string) => void,
+    signal?: AbortSignal): Promise<AskResponse> {
+    const model = await this.model();
+    const t0 = performance.now();
+    await model.engine.bankDrop("docs");
+    for (const d of docs) await model.engine.ingest(d.name, d.text);
+    const bankMs = performance.now() - t0;
+    const r = await model.engine.ask(req.question, askOptions(req), onToken, signal, ["docs"]);
+    await model.engine.bankDrop("docs");
+    return { answer: r.answer, bankSize: r.bankSize, timings: { bankMs, ...r.timings, totalMs: performance.now() - t0 },
+      sources: r.sources.map((s) => ({ vaultId: "", vaultName: "", documentId: 0, title: s.key, name: s.key, pageStart: 1, pageEnd: 1,
+        passage: "", charStart: 0, charEnd: 0, memoryWeight: s.weight, keywordScore: 0 })) };
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
 // attention per chunk, merged with BM25 keyword hits, each with its document and page.
 import type { AskRequest, AskResponse, Source } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
+import type { AskOptions } from "../engine/engine-protocol.js";
 import type { ChunkHit } from "../vault/store.js";
 import type { Vault } from "../vault/vault.js";
 import type { Model } from "./model.js";
@@ -36,6 +37,12 @@ export async function loadBank(vault: Vault, model: Model, loaded: Set<string>):
   loaded.add(vault.id);
 }
 
+export function askOptions(req: AskRequest): AskOptions {
+  return { ...(req.temperature !== undefined ? { temperature: req.temperature } : {}), ...(req.topP !== undefined ? { topP: req.topP } : {}),
+    ...(req.seed !== undefined ? { seed: req.seed } : {}), ...(req.beams !== undefined ? { beams: req.beams } : {}),
+    ...(req.maxNewTokens !== undefined ? { maxNewTokens: req.maxNewTokens } : {}) };
+}
+
 export async function askVaults(model: Model, vaults: Vault[], loaded: Set<string>, req: AskRequest,
   onToken: (text: string) => void, signal?: AbortSignal): Promise<AskResponse> {
   const question = req.question.trim();
@@ -43,10 +50,7 @@ export async function askVaults(model: Model, vaults: Vault[], loaded: Set<strin
   const t0 = performance.now();
   for (const v of vaults) await loadBank(v, model, loaded);
   const bankMs = performance.now() - t0;
-  const options = { ...(req.temperature !== undefined ? { temperature: req.temperature } : {}), ...(req.topP !== undefined ? { topP: req.topP } : {}),
-    ...(req.seed !== undefined ? { seed: req.seed } : {}), ...(req.beams !== undefined ? { beams: req.beams } : {}),
-    ...(req.maxNewTokens !== undefined ? { maxNewTokens: req.maxNewTokens } : {}) };
-  const r = await model.engine.ask(question, options, onToken, signal, vaults.map((v) => v.id));
+  const r = await model.engine.ask(question, askOptions(req), onToken, signal, vaults.map((v) => v.id));
   const byId = new Map(vaults.map((v) => [v.id, v]));
   const memory = new Map<string, number>();
   for (const s of r.sources) memory.set(`${s.bank}:${s.key}`, s.weight);

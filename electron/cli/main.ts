@@ -1,75 +1,60 @@
 #!/usr/bin/env node
-// mnemo: the command-line tool. `mnemo ask --bundle DIR --doc FILE... "question"` builds an in-memory
-// memory bank from the documents and streams the answer; --json prints {answer, sources, timings}.
-import { readFile } from "node:fs/promises";
-import path from "node:path";
-import { parseArgs } from "node:util";
+// mnemo: the command-line tool over the application service. Vaults live in the platform's app-data
+// folder (--data-dir or MNEMO_DATA_DIR to move them); the model is the default bundle unless --bundle.
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { AppError } from "../shared/errors.js";
-import { EngineClient } from "../engine/engine-client.js";
+import { MnemoApp } from "../app/app.js";
+import { DEFAULT_BUNDLE, defaultDataDir } from "../app/paths.js";
+import { COMMANDS, num, UsageError } from "./commands.js";
 
-const USAGE = `usage: mnemo ask --bundle DIR --doc FILE [--doc FILE ...] [--json] [--temperature T --top-p P --seed S | --beams K] [--threads N] [--provider cpu|cuda|dml] "question"`;
-import { DEFAULT_BUNDLE } from "./paths.js";
+export const USAGE = `usage: mnemo <command> [options]
+  vault create NAME | vault list | vault rename NAME NEW | vault remove NAME
+  vault export NAME FILE | vault import FILE [--name NAME]
+  add VAULT PATH...            ingest files and folders (PDF, Markdown, HTML, text); resumes an interrupted run
+  docs VAULT                   list a vault's documents and their status
+  rm VAULT DOC_ID...           remove documents
+  watch VAULT DIR              keep a vault in sync with a folder until Ctrl-C
+  search VAULT "words"         keyword (BM25) search
+  ask [--vault NAME...] [--doc FILE...] "question"   streamed answer, then its sources
+options: --data-dir DIR  --bundle DIR  --provider cpu|cuda|dml  --threads N  --json
+ask: --temperature T --top-p P --seed S | --beams K`;
 
-class UsageError extends Error {}
+const COMMON = {
+  "data-dir": { type: "string" }, bundle: { type: "string", default: DEFAULT_BUNDLE }, provider: { type: "string", default: "cpu" },
+  threads: { type: "string" }, json: { type: "boolean", default: false },
+  vault: { type: "string", multiple: true, default: [] }, doc: { type: "string", multiple: true, default: [] }, name: { type: "string" },
+  temperature: { type: "string" }, "top-p": { type: "string" }, seed: { type: "string" }, beams: { type: "string" },
+} satisfies ParseArgsConfig["options"];
 
-async function ask(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
-    bundle: { type: "string", default: DEFAULT_BUNDLE }, doc: { type: "string", multiple: true, default: [] },
-    json: { type: "boolean", default: false }, temperature: { type: "string" }, "top-p": { type: "string" },
-    seed: { type: "string" }, threads: { type: "string" }, beams: { type: "string" }, provider: { type: "string", default: "cpu" } } });
-  const question = positionals.join(" ").trim();
-  if (!question) throw new UsageError("the question is empty");
-  const texts: [string, string][] = [];
-  for (const file of values.doc) {
-    try {
-      texts.push([path.basename(file), await readFile(file, "utf8")]);
-    } catch (e) {
-      throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  }
-  const num = (v: string | undefined, name: string) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got ${v}`);
-    return n;
-  };
-  const engine = new EngineClient((m) => process.stderr.write(`warning: ${m}\n`));
+export type Options = ReturnType<typeof parse>["values"];
+
+function parse(argv: string[]) {
   try {
-    if (!["cpu", "cuda", "dml"].includes(values.provider)) throw new UsageError(`--provider must be cpu, cuda or dml, got ${values.provider}`);
-    await engine.load(values.bundle, { executionProvider: values.provider as "cpu" | "cuda" | "dml", threads: num(values.threads, "threads") ?? 0 });
-    const t0 = performance.now();
-    for (const [name, text] of texts) await engine.ingest(name, text);
-    const ingestMs = performance.now() - t0;
-    const options = { ...(values.temperature ? { temperature: num(values.temperature, "temperature")! } : {}),
-      ...(values["top-p"] ? { topP: num(values["top-p"], "top-p")! } : {}), ...(values.seed ? { seed: num(values.seed, "seed")! } : {}),
-      ...(values.beams ? { beams: num(values.beams, "beams")! } : {}) };
-    const controller = new AbortController();
-    process.once("SIGINT", () => controller.abort());
-    const result = await engine.ask(question, options, (t) => { if (!values.json) process.stdout.write(t); }, controller.signal);
-    if (values.json) {
-      process.stdout.write(JSON.stringify({ ...result, timings: { ...result.timings, ingestMs } }, null, 1) + "\n");
-    } else {
-      process.stdout.write(result.answer ? "\n" : "(no answer)\n");
-      if (result.sources.length) {
-        process.stdout.write("sources: " + result.sources.map((s) => `${s.key} (${(100 * s.weight).toFixed(1)}%)`).join(", ") + "\n");
-      }
-    }
-  } finally {
-    await engine.close();
+    return parseArgs({ args: argv, allowPositionals: true, options: COMMON });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  let app: MnemoApp | undefined;
   try {
-    if (command === "ask") await ask(rest);
-    else throw new UsageError(command ? `unknown command ${command}` : "no command given");
-    return 0;
+    const { values, positionals } = parse(argv);
+    const [command, ...args] = positionals;
+    const run = command ? COMMANDS[command] : undefined;
+    if (!run) throw new UsageError(command ? `unknown command ${command}` : "no command given");
+    if (!["cpu", "cuda", "dml"].includes(values.provider)) throw new UsageError(`--provider must be cpu, cuda or dml, got ${values.provider}`);
+    const threads = num(values.threads, "threads");
+    app = new MnemoApp({ dataDir: values["data-dir"] ?? defaultDataDir(), bundleDir: values.bundle, provider: values.provider as "cpu" | "cuda" | "dml",
+      ...(threads !== undefined ? { threads } : {}), onWarning: (m) => process.stderr.write(`warning: ${m}\n`) });
+    return await run(app, args, values);
   } catch (e) {
     if (e instanceof UsageError) process.stderr.write(`mnemo: ${e.message}\n${USAGE}\n`);
     else if (e instanceof AppError) process.stderr.write(`mnemo: ${e.message}\n`);
     else throw e;
     return 2;
+  } finally {
+    await app?.close();
   }
 }
 

@@ -99,8 +99,8 @@ const unescapeEntities = (s: string) => s.replace(/&(amp|lt|gt|quot|#39);/g, (_,
 
 async function extractPdf(bytes: Uint8Array, name: string, fallbackTitle: string): Promise<Extracted> {
   const pdfjs = await import("pdfjs-dist/legacy/build/pdf.mjs");
-  // A copy: pdfjs transfers (detaches) the buffer it is given. No eval, no fonts, no network.
-  const task = pdfjs.getDocument({ data: bytes.slice(), isEvalSupported: false, disableFontFace: true, useSystemFonts: false,
+  // A plain Uint8Array copy: pdfjs refuses Buffers and detaches the buffer it is given. No eval, no fonts, no network.
+  const task = pdfjs.getDocument({ data: new Uint8Array(bytes), isEvalSupported: false, disableFontFace: true, useSystemFonts: false,
     verbosity: 0, stopAtErrors: false });
   let doc;
   try {

@@ -3,19 +3,10 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { AppError } from "../shared/errors.js";
 import { isInside } from "./files.js";
 import { DB_FILE, Vault, type VaultInfo } from "./vault.js";
-
-/** Where Electron's app.getPath("userData") would put it, so the CLI and the app share vaults. */
-export function defaultDataDir(env = process.env, platform = process.platform, home = os.homedir()): string {
-  if (env.MNEMO_DATA_DIR) return path.resolve(env.MNEMO_DATA_DIR);
-  if (platform === "win32") return path.join(env.APPDATA ?? path.join(home, "AppData", "Roaming"), "Mnemo");
-  if (platform === "darwin") return path.join(home, "Library", "Application Support", "Mnemo");
-  return path.join(env.XDG_CONFIG_HOME ?? path.join(home, ".config"), "Mnemo");
-}
 
 export function validateVaultName(name: string): string {
   const trimmed = name.trim();
@@ -81,8 +72,8 @@ export class VaultRegistry {
   async importVault(file: string, name?: string): Promise<Vault> {
     await mkdir(this.root, { recursive: true });
     const id = randomBytes(6).toString("hex");
-    const wanted = name ?? path.basename(file).replace(/\.mnemo(vault)?$/i, "");
-    const vault = await Vault.importFrom(file, path.join(this.root, id), id, await this.uniqueName(wanted));
+    const taken = new Set((await this.list()).map((v) => v.name.toLowerCase()));
+    const vault = await Vault.importFrom(file, path.join(this.root, id), id, (exported) => uniqueName(name ?? exported, taken));
     this.open.set(id, vault);
     return vault;
   }
@@ -108,12 +99,12 @@ export class VaultRegistry {
     }
     return clean;
   }
+}
 
-  private async uniqueName(name: string): Promise<string> {
-    const base = validateVaultName(name);
-    const taken = new Set((await this.list()).map((v) => v.name.toLowerCase()));
-    let candidate = base;
-    for (let k = 2; taken.has(candidate.toLowerCase()); k++) candidate = `${base} (${k})`;
-    return candidate;
-  }
+/** name, or "name (2)", "name (3)"... whichever is not taken (case-insensitive). */
+function uniqueName(name: string, taken: Set<string>): string {
+  const base = validateVaultName(name);
+  let candidate = base;
+  for (let k = 2; taken.has(candidate.toLowerCase()); k++) candidate = `${base} (${k})`;
+  return candidate;
 }

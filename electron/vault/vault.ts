@@ -107,7 +107,7 @@ export class Vault {
   }
 
   /** Builds a vault from an export in a hidden folder, then renames it into place (all or nothing). */
-  static async importFrom(file: string, dir: string, id: string, name: string): Promise<Vault> {
+  static async importFrom(file: string, dir: string, id: string, chooseName: (exportedName: string) => string): Promise<Vault> {
     const staging = path.join(path.dirname(dir), `.importing-${id}`);
     await rm(staging, { recursive: true, force: true });
     await mkdir(path.join(staging, FILES), { recursive: true });
@@ -128,7 +128,7 @@ export class Vault {
         }
         const problems = store.integrityProblems();
         if (problems.length) throw new AppError("VAULT_CORRUPT", `${file} is damaged: ${problems[0]}`);
-        db.transaction(() => { store.setMeta("id", id); store.setMeta("name", name); })();
+        db.transaction(() => { store.setMeta("id", id); store.setMeta("name", chooseName(store.meta("name") ?? "Imported")); })();
         db.exec("VACUUM");
       } finally {
         db.close();

@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { argmax, seededRandom } from "../core/sampler.js";
 import type { MacPipeline } from "../core/pipeline.js";
 import { loadBundle } from "../engine/bundle.js";
-import { DEFAULT_BUNDLE } from "./paths.js";
+import { DEFAULT_BUNDLE } from "../app/paths.js";
 
 const { values } = parseArgs({ options: { bundle: { type: "string", default: DEFAULT_BUNDLE },
   "max-bank": { type: "string", default: "100000" }, out: { type: "string", default: "docs/bench" }, threads: { type: "string", default: "0" } } });

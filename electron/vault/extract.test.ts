@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { decodeText, docTypeOf, extract } from "./extract.js";
+import { makeImageOnlyPdf, makePdf } from "./pdf.testkit.js";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+describe("extract", () => {
+  it("reads a PDF page by page, with its title", async () => {
+    const pdf = await makePdf(["The first page talks about bridges.", "The second page: the tower opened in 1889."], "Towers");
+    const out = await extract(pdf, "pdf", "towers.pdf");
+    expect(out.title).toBe("Towers");
+    expect(out.pages).toHaveLength(2);
+    expect(out.pages[0]).toContain("bridges");
+    expect(out.pages[1]).toContain("opened in 1889");
+  });
+
+  it("falls back to the file name when a PDF has no title", async () => {
+    expect((await extract(await makePdf(["Text."]), "pdf", "report-2024.pdf")).title).toBe("report-2024");
+  });
+
+  it("refuses a scanned PDF, an encrypted PDF and a corrupt PDF with messages a user can act on", async () => {
+    await expect(extract(await makeImageOnlyPdf(), "pdf", "scan.pdf")).rejects.toThrow(/scan\.pdf has no text layer/);
+    const encrypted = readFileSync(path.join(import.meta.dirname, "fixtures/encrypted.pdf"));
+    await expect(extract(encrypted, "pdf", "secret.pdf")).rejects.toThrow(/secret\.pdf is password-protected/);
+    const good = await makePdf(["Some text that will be cut off."]);
+    await expect(extract(good.slice(0, 200), "pdf", "cut.pdf")).rejects.toMatchObject({ code: "EXTRACTION_FAILED" });
+    await expect(extract(enc("%PDF-1.7 garbage garbage"), "pdf", "junk.pdf")).rejects.toThrow(/junk\.pdf/);
+    await expect(extract(new Uint8Array(0), "pdf", "empty.pdf")).rejects.toThrow(/empty\.pdf is empty \(0 bytes\)/);
+  });
+
+  it("turns Markdown into plain text and takes the first heading as title", async () => {
+    const md = "# Field notes\n\nThe **river** is [wide](http://x.y) and `deep`.\n\n- one\n- two\n\n![img](a.png)\n";
+    const out = await extract(enc(md), "md", "notes.md");
+    expect(out.title).toBe("Field notes");
+    expect(out.pages[0]).toBe("Field notes\n\nThe river is wide and deep.\n\n- one\n- two");
+  });
+
+  it("reads HTML without markup and with its <title>", async () => {
+    const out = await extract(enc("<html><head><title>Page</title><script>var x=1</script></head><body><p>Hello <b>world</b>.</p></body></html>"), "html", "p.html");
+    expect(out.title).toBe("Page");
+    expect(out.pages[0]).toContain("Hello world.");
+    expect(out.pages[0]).not.toContain("var x");
+  });
+
+  it("reads UTF-8 and UTF-16 text, falls back to Windows-1252 with a warning, refuses binary", async () => {
+    expect(decodeText(enc("café"), "a.txt")).toEqual({ text: "café" });
+    const utf16 = new Uint8Array([0xff, 0xfe, ...Array.from("hé").flatMap((c) => [c.charCodeAt(0), 0])]);
+    expect(decodeText(utf16, "b.txt").text).toBe("hé");
+    const latin = new Uint8Array([0x63, 0x61, 0x66, 0xe9]);           // "café" in Windows-1252
+    expect(decodeText(latin, "c.txt")).toEqual({ text: "café", warning: "c.txt is not valid UTF-8; it was read as Windows-1252" });
+    expect(() => decodeText(new Uint8Array([1, 2, 0, 4]), "d.txt")).toThrow(/d\.txt looks binary/);
+    await expect(extract(enc(" \n\t "), "txt", "blank.txt")).rejects.toThrow(/blank\.txt contains no text/);
+  });
+
+  it("knows which files it can read", () => {
+    expect(["a.PDF", "b.md", "c.markdown", "d.txt", "e.htm", "f.docx", "g"].map(docTypeOf)).toEqual(["pdf", "md", "md", "txt", "html", null, null]);
+  });
+});

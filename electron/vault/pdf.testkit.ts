@@ -1,0 +1,34 @@
+// Test PDFs made in the test with pdf-lib (pure JavaScript, no Debian tools needed in CI).
+import { PDFDocument, StandardFonts } from "pdf-lib";
+
+/** A text PDF: one entry per page, each page's text wrapped into lines. */
+export async function makePdf(pages: readonly string[], title?: string): Promise<Uint8Array> {
+  const doc = await PDFDocument.create();
+  const font = await doc.embedFont(StandardFonts.Helvetica);
+  if (title) doc.setTitle(title);
+  for (const text of pages) {
+    const page = doc.addPage([612, 792]);
+    const lines = wrap(text, 90);
+    lines.forEach((line, i) => page.drawText(line, { x: 50, y: 740 - i * 14, size: 11, font }));
+  }
+  return doc.save();
+}
+
+/** A "scanned" PDF: pages with drawings and no text layer. */
+export async function makeImageOnlyPdf(pageCount = 2): Promise<Uint8Array> {
+  const doc = await PDFDocument.create();
+  for (let i = 0; i < pageCount; i++) doc.addPage([612, 792]).drawRectangle({ x: 50, y: 50, width: 300, height: 400 });
+  return doc.save();
+}
+
+function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  for (const para of text.split("\n")) {
+    let line = "";
+    for (const w of para.split(/\s+/).filter(Boolean)) {
+      if (line && line.length + 1 + w.length > width) { out.push(line); line = w; } else line = line ? `${line} ${w}` : w;
+    }
+    out.push(line);
+  }
+  return out;
+}
