@@ -23,12 +23,10 @@ describe("chunkPages", () => {
     for (const c of chunkPages(pages, words, { maxTokens: 6, overlapTokens: 0 })) expect(text.slice(c.charStart, c.charEnd)).toBe(c.text);
   });
 
-  it("records the pages a window spans", () => {
-    const pages = [sentence(5, "a"), sentence(5, "b"), sentence(5, "c")];
-    const [one] = chunkPages(pages, words, { maxTokens: 100, overlapTokens: 0 });
-    expect([one!.pageStart, one!.pageEnd]).toEqual([1, 3]);
-    const small = chunkPages(pages, words, { maxTokens: 5, overlapTokens: 0 });
-    expect(small.map((c) => [c.pageStart, c.pageEnd])).toEqual([[1, 1], [2, 2], [3, 3]]);
+  it("never lets a window cross a page break, so each passage cites one page", () => {
+    const pages = [sentence(5, "a"), `${sentence(5, "b")} ${sentence(5, "bb")}`, sentence(5, "c")];
+    const chunks = chunkPages(pages, words, { maxTokens: 100, overlapTokens: 0 });
+    expect(chunks.map((c) => [c.pageStart, c.pageEnd, c.text])).toEqual([[1, 1, pages[0]], [2, 2, pages[1]], [3, 3, pages[2]]]);
   });
 
   it("prefers to end a window at a paragraph end when the next paragraph would not fit", () => {

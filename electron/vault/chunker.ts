@@ -1,6 +1,6 @@
 // Chunking: a document's pages -> token-bounded windows that fit the amortizer's input. Windows end
-// at sentence boundaries, prefer paragraph ends, overlap within a paragraph, and keep character and
-// page spans so an answer can cite "p. N" and highlight the passage.
+// at sentence boundaries, prefer paragraph ends, overlap within a paragraph, and never cross a page
+// break, so every passage cites one exact page ("p. N") and can be highlighted there.
 
 export interface ChunkOptions {
   /** The amortizer's input size (manifest architecture.mac.max_doc_tokens). */
@@ -22,7 +22,7 @@ export interface Chunk {
 
 export const PAGE_SEPARATOR = "\n\n";
 
-interface Unit { start: number; end: number; tokens: number; paragraph: number }
+interface Unit { start: number; end: number; tokens: number; paragraph: number; page: number }
 
 const segmenter = new Intl.Segmenter("en", { granularity: "sentence" });
 const collapse = (s: string) => s.split(/\s+/u).filter(Boolean).join(" ");
@@ -41,18 +41,18 @@ export function joinPages(pages: readonly string[]): { text: string; pageStarts:
 
 export function chunkPages(pages: readonly string[], countTokens: (text: string) => number, opts: ChunkOptions): Chunk[] {
   const { text, pageStarts } = joinPages(pages);
-  const units = sentenceUnits(text, countTokens, opts.maxTokens);
   const pageOf = (offset: number) => {
     let lo = 0, hi = pageStarts.length - 1;
     while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (pageStarts[mid]! <= offset) lo = mid; else hi = mid - 1; }
     return lo + 1;
   };
+  const units = sentenceUnits(text, countTokens, opts.maxTokens).map((u) => ({ ...u, page: pageOf(u.start) }));
   const chunks: Chunk[] = [];
   let i = 0;
   while (i < units.length) {
     // Grow a window from unit i; stop early at a paragraph end when the next paragraph would not fit.
     let j = i, tokens = 0;
-    while (j < units.length && tokens + units[j]!.tokens <= opts.maxTokens) {
+    while (j < units.length && tokens + units[j]!.tokens <= opts.maxTokens && units[j]!.page === units[i]!.page) {
       if (j > i && units[j]!.paragraph !== units[j - 1]!.paragraph && tokens >= opts.maxTokens / 2
         && tokens + paragraphTokens(units, j) > opts.maxTokens) break;
       tokens += units[j]!.tokens;
@@ -67,7 +67,7 @@ export function chunkPages(pages: readonly string[], countTokens: (text: string)
     }
     const start = units[i]!.start, end = units[j - 1]!.end;
     chunks.push({ seq: chunks.length, text: text.slice(start, end), charStart: start, charEnd: end,
-      pageStart: pageOf(start), pageEnd: pageOf(end - 1), tokenCount: exact });
+      pageStart: units[i]!.page, pageEnd: units[j - 1]!.page, tokenCount: exact });
     if (j >= units.length) break;
     // Overlap: restart a few sentences back when the next window continues the same paragraph.
     let next = j, carried = 0;
@@ -86,8 +86,8 @@ function paragraphTokens(units: readonly Unit[], from: number): number {
 }
 
 /** Sentences of every paragraph with their token counts; a sentence longer than maxTokens is cut at words. */
-function sentenceUnits(text: string, countTokens: (t: string) => number, maxTokens: number): Unit[] {
-  const units: Unit[] = [];
+function sentenceUnits(text: string, countTokens: (t: string) => number, maxTokens: number): Omit<Unit, "page">[] {
+  const units: Omit<Unit, "page">[] = [];
   const paragraphs = /\S[\s\S]*?(?=\n\s*\n|$)/g;
   let paragraph = 0;
   for (const p of text.matchAll(paragraphs)) {
@@ -104,10 +104,10 @@ function sentenceUnits(text: string, countTokens: (t: string) => number, maxToke
   return units;
 }
 
-function splitWords(text: string, start: number, end: number, countTokens: (t: string) => number, maxTokens: number, paragraph: number): Unit[] {
+function splitWords(text: string, start: number, end: number, countTokens: (t: string) => number, maxTokens: number, paragraph: number): Omit<Unit, "page">[] {
   // Word counts add up (each word carries its own leading-space marker), so this stays linear in the
   // sentence's length; chunkPages re-counts every window exactly.
-  const out: Unit[] = [];
+  const out: Omit<Unit, "page">[] = [];
   let pieceStart = -1, pieceEnd = -1, pieceTokens = 0;
   const flush = () => { if (pieceEnd > pieceStart) out.push({ start: pieceStart, end: pieceEnd, tokens: pieceTokens, paragraph }); };
   for (const w of text.slice(start, end).matchAll(/\S+/g)) {

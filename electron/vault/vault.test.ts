@@ -6,7 +6,7 @@ import type { Chunk } from "./chunker.js";
 import { VaultRegistry } from "./registry.js";
 import { migrate, openDb } from "./schema.js";
 import type { Ingested } from "./store.js";
-import { Vault } from "./vault.js";
+import type { Vault } from "./vault.js";
 
 const dirs: string[] = [];
 const tmp = () => { const d = mkdtempSync(path.join(os.tmpdir(), "mnemo-vault-")); dirs.push(d); return d; };
