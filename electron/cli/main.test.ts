@@ -1,19 +1,23 @@
 // The CLI end to end on the tiny bundle (compiled output: `npm test` runs tsc -b first).
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 const repo = path.resolve(import.meta.dirname, "../..");
+const data = mkdtempSync(path.join(os.tmpdir(), "mnemo-cli-"));
+afterAll(() => rmSync(data, { recursive: true, force: true }));
+const tiny = ["--bundle", "models/bundles/tiny-random", "--data-dir", data];
 const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(repo, "out/cli/main.js"), ...args], { cwd: repo, encoding: "utf8" });
-const tiny = ["--bundle", "models/bundles/tiny-random"];
 
-describe("mnemo ask", () => {
+describe("mnemo ask --doc (documents outside any vault)", () => {
   it("answers with sources and timings as JSON", () => {
     const r = cli("ask", ...tiny, "--json", "--doc", "resources/samples/eiffel-tower.md", "--doc", "resources/samples/marie-curie.md", "When was it completed?");
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(typeof out.answer).toBe("string");
-    expect(out.sources.map((s: { document: string }) => s.document).sort()).toEqual(["eiffel-tower.md", "marie-curie.md"]);
+    expect(out.sources.map((s: { name: string }) => s.name).sort()).toEqual(["eiffel-tower.md", "marie-curie.md"]);
     expect(out.timings.totalMs).toBeGreaterThan(0);
   });
 
@@ -22,21 +26,55 @@ describe("mnemo ask", () => {
     const json = JSON.parse(cli("ask", ...tiny, "--json", ...args).stdout);
     const text = cli("ask", ...tiny, ...args);
     expect(text.stdout.split("\n")[0]!.trim()).toBe(json.answer);
-    expect(text.stdout).toMatch(/sources: eiffel-tower\.md \(\d+\.\d%\)/);
+    expect(text.stdout).toMatch(/sources:\n {2}eiffel-tower\.md \(p\. 1\) memory \d+\.\d%/);
   });
 
   it("gives clear errors for a missing bundle, an unreadable file and an empty question", () => {
-    expect(cli("ask", "--bundle", "/no/such/bundle", "q").stderr).toMatch(/no model bundle at \/no\/such\/bundle/);
+    expect(cli("ask", "--bundle", "/no/such/bundle", "--doc", "resources/samples/eiffel-tower.md", "q").stderr).toMatch(/no model bundle at \/no\/such\/bundle/);
     const unreadable = cli("ask", ...tiny, "--doc", "/no/such.md", "q");
     expect(unreadable.status).toBe(2);
     expect(unreadable.stderr).toMatch(/cannot read \/no\/such\.md: ENOENT/);
     expect(cli("ask", ...tiny, "  ").stderr).toMatch(/the question is empty/);
     expect(cli("ask", ...tiny, "--provider", "tpu", "q").stderr).toMatch(/--provider must be cpu, cuda or dml, got tpu/);
+    expect(cli("frobnicate").stderr).toMatch(/unknown command frobnicate\nusage: mnemo/);
+    expect(cli("ask", "--no-such-flag", "q").stderr).toMatch(/Unknown option '--no-such-flag'/);
   });
 
   it("falls back to CPU with a warning when a GPU provider is not available", () => {
     const r = cli("ask", ...tiny, "--provider", "cuda", "--doc", "resources/samples/eiffel-tower.md", "When?");
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/warning: execution provider cuda is not available .*using CPU/);
+  });
+});
+
+describe("mnemo vaults", () => {
+  it("creates a vault, adds a folder with progress, lists, searches and answers with page sources", () => {
+    expect(cli("vault", "list", ...tiny).stdout).toMatch(/no vaults yet/);
+    expect(cli("vault", "create", ...tiny, "Travel", "notes").stdout).toMatch(/created vault "Travel notes" \([0-9a-f]{12}\)/);
+    const add = cli("add", ...tiny, "Travel notes", "resources/samples");
+    expect(add.status).toBe(0);
+    expect(add.stderr).toMatch(/added eiffel-tower\.md \(1 chunks\)/);
+    expect(add.stdout).toBe("3 added\n");
+    expect(cli("add", ...tiny, "travel notes", "resources/samples").stdout).toBe("0 added, 3 unchanged\n");
+    expect(cli("vault", "list", ...tiny).stdout).toMatch(/^Travel notes\t3 documents, 3 chunks$/m);
+    expect(cli("docs", ...tiny, "Travel notes").stdout).toMatch(/^\d+\tready\tThe Eiffel Tower \(1 p\.\)\t1 chunks$/m);
+    expect(cli("search", ...tiny, "Travel notes", "radioactivity").stdout).toMatch(/^Marie Curie \(p\. 1\)\t/);
+    const ask = cli("ask", ...tiny, "--vault", "Travel notes", "When was the Eiffel Tower completed?");
+    expect(ask.status).toBe(0);
+    expect(ask.stdout).toMatch(/sources:\n {2}The Eiffel Tower \(p\. 1\) \[Travel notes\] memory \d+\.\d%, keywords [\d.]+/);
+    const json = JSON.parse(cli("ask", ...tiny, "--json", "--vault", "Travel notes", "radioactivity").stdout);
+    expect(json.sources[0]).toMatchObject({ title: "Marie Curie", pageStart: 1, vaultName: "Travel notes" });
+  });
+
+  it("exports, imports, removes documents and vaults; refuses unknown names", () => {
+    const file = path.join(data, "travel.mnemo");
+    expect(cli("vault", "export", ...tiny, "Travel notes", file).status).toBe(0);
+    expect(cli("vault", "import", ...tiny, file, "--name", "Copy").stdout).toMatch(/imported vault "Copy" \(3 documents\)/);
+    const id = cli("docs", ...tiny, "Copy").stdout.split("\t")[0]!;
+    expect(cli("rm", ...tiny, "Copy", id).stdout).toMatch(/removed 1 document/);
+    expect(cli("rm", ...tiny, "Copy", "999").stderr).toMatch(/no document with id 999 in "Copy"/);
+    expect(cli("vault", "remove", ...tiny, "Copy").status).toBe(0);
+    expect(cli("add", ...tiny, "Nowhere", "resources/samples").stderr).toMatch(/no vault named "Nowhere"/);
+    expect(cli("vault", "create", ...tiny, "travel NOTES").stderr).toMatch(/a vault named "travel NOTES" already exists/);
   });
 });
