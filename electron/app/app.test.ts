@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import type { DocumentOutcome } from "../shared/api.js";
 import type { MnemoApp as App } from "./app.js";
-import { makePdf } from "../vault/pdf.testkit.js";
+import { makePdf } from "../bench/pdf-fixtures.js";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 const { MnemoApp } = (await import(path.join(repo, "out/app/app.js"))) as { MnemoApp: typeof App };

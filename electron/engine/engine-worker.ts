@@ -63,9 +63,14 @@ function windows(p: MacPipeline, texts: readonly string[]): { ids: number[][]; t
   return { ids, truncated };
 }
 
+/** Batches windows of similar length together (padding to a batch's longest costs compute), keeps input order. */
 async function amortize(p: MacPipeline, ids: readonly number[][]): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  for (let s = 0; s < ids.length; s += AMORTIZE_BATCH) out.push(...await p.amortize(ids.slice(s, s + AMORTIZE_BATCH)));
+  const order = ids.map((_, i) => i).sort((a, b) => ids[a]!.length - ids[b]!.length);
+  const out = new Array<Float32Array>(ids.length);
+  for (let s = 0; s < order.length; s += AMORTIZE_BATCH) {
+    const batch = order.slice(s, s + AMORTIZE_BATCH);
+    (await p.amortize(batch.map((i) => ids[i]!))).forEach((m, k) => { out[batch[k]!] = m; });
+  }
   return out;
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { decodeText, docTypeOf, extract } from "./extract.js";
-import { makeImageOnlyPdf, makePdf } from "./pdf.testkit.js";
+import { makeImageOnlyPdf, makePdf } from "../bench/pdf-fixtures.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 

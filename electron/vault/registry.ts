@@ -31,7 +31,7 @@ export class VaultRegistry {
       if (!e.isDirectory() || e.name.startsWith(".") || !existsSync(path.join(this.root, e.name, DB_FILE))) continue;
       out.push((await this.vault(e.name)).info());
     }
-    return out.sort((a, b) => a.createdAt - b.createdAt);
+    return out.sort((a, b) => a.createdAt - b.createdAt || a.name.localeCompare(b.name));
   }
 
   /** A vault by id or by (case-insensitive) name. */

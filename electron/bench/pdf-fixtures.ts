@@ -1,4 +1,5 @@
-// Test PDFs made in the test with pdf-lib (pure JavaScript, no Debian tools needed in CI).
+// PDFs made on the fly with pdf-lib (pure JavaScript, no Debian tools needed in CI): for tests and
+// for the ingestion benchmark.
 import { PDFDocument, StandardFonts } from "pdf-lib";
 
 /** A text PDF: one entry per page, each page's text wrapped into lines. */
