@@ -2,7 +2,8 @@
 # One-time machine setup: Debian packages for the Python model pipeline, then npm packages (offline-safe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PACKAGES=(python3-torch python3-onnx python3-numpy python3-sentencepiece python3-pytest libopenblas0-pthread)
+# g++ and make: better-sqlite3 compiles its binding with node-gyp when no prebuilt one can be fetched.
+APT_PACKAGES=(python3-torch python3-onnx python3-numpy python3-sentencepiece python3-pytest libopenblas0-pthread g++ make)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

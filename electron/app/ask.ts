@@ -61,11 +61,12 @@ export async function askVaults(model: Model, vaults: Vault[], loaded: Set<strin
     if (vault && hit) candidates.set(`${s.bank}:${s.key}`, { vault, hit });
   }
   const keyword = new Map<string, number>();
-  for (const vault of vaults) {
-    for (const hit of vault.store.search(question, KEYWORD_HITS)) {
-      keyword.set(`${vault.id}:${hit.chunkId}`, hit.score);
-      candidates.set(`${vault.id}:${hit.chunkId}`, { vault, hit });
-    }
+  const hits = vaults.flatMap((vault) => vault.store.search(question, KEYWORD_HITS).map((hit) => ({ vault, hit })));
+  // Hits on common words alone ("the", "was") score near zero: keep those within 10x of the best.
+  const best = Math.max(0, ...hits.map((h) => h.hit.score));
+  for (const { vault, hit } of hits.filter((h) => h.hit.score >= best / 10)) {
+    keyword.set(`${vault.id}:${hit.chunkId}`, hit.score);
+    candidates.set(`${vault.id}:${hit.chunkId}`, { vault, hit });
   }
   const maxMemory = Math.max(1e-9, ...memory.values()), maxKeyword = Math.max(1e-9, ...keyword.values());
   const sources: Source[] = [...candidates].map(([key, { vault, hit }]) => ({

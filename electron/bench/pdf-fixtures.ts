@@ -9,7 +9,8 @@ export async function makePdf(pages: readonly string[], title?: string): Promise
   if (title) doc.setTitle(title);
   for (const text of pages) {
     const page = doc.addPage([612, 792]);
-    const lines = wrap(text, 90);
+    // The standard fonts encode WinAnsi only: strip accents to base letters, drop what remains outside Latin-1.
+    const lines = wrap(text.normalize("NFKD").replace(/[^\x20-\x7e\xa0-\xff\n]/g, ""), 90);
     lines.forEach((line, i) => page.drawText(line, { x: 50, y: 740 - i * 14, size: 11, font }));
   }
   return doc.save();

@@ -1,7 +1,7 @@
 // The CLI end to end on the tiny bundle (compiled output: `npm test` runs tsc -b first).
 import { afterAll, describe, expect, it } from "vitest";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -77,4 +77,29 @@ describe("mnemo vaults", () => {
     expect(cli("add", ...tiny, "Nowhere", "resources/samples").stderr).toMatch(/no vault named "Nowhere"/);
     expect(cli("vault", "create", ...tiny, "travel NOTES").stderr).toMatch(/a vault named "travel NOTES" already exists/);
   });
+});
+
+describe("mnemo watch", () => {
+  it("adds files dropped into the folder until Ctrl-C", async () => {
+    const dir = path.join(data, "inbox");
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, "first.md"), "The first note is about apples.");
+    cli("vault", "create", ...tiny, "Inbox");
+    const child = spawn(process.execPath, [path.join(repo, "out/cli/main.js"), "watch", ...tiny, "Inbox", dir], { cwd: repo });
+    let stderr = "";
+    const waitFor = (re: RegExp) => new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}; stderr: ${stderr}`)), 20_000);
+      const check = () => { if (re.test(stderr)) { clearTimeout(timer); resolve(); } };
+      child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); check(); });
+      check();
+    });
+    await waitFor(/watching .*inbox for "Inbox"/);
+    expect(stderr).toMatch(/added first\.md/);
+    writeFileSync(path.join(dir, "second.md"), "The second note is about pears.");
+    await waitFor(/added second\.md/);
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+    expect(cli("docs", ...tiny, "Inbox").stdout).toMatch(/\tready\tsecond \(1 p\.\)\t1 chunks/);
+  }, 30_000);
 });
