@@ -8,11 +8,11 @@ const ALLOWED: Record<string, { layers: string[]; packages: RegExp }> = {
   shared: { layers: [], packages: /^zod$/ },
   core: { layers: ["shared"], packages: /^$/ },
   engine: { layers: ["shared", "core"], packages: /^(onnxruntime-node|@huggingface\/tokenizers|node:.*)$/ },
-  vault: { layers: ["shared"], packages: /^(better-sqlite3|pdfjs-dist\/.*|marked|html-to-text|chokidar|node:.*)$/ },
+  vault: { layers: ["shared"], packages: /^(better-sqlite3|pdfjs-dist\/.*|marked|html-to-text|mammoth|chokidar|node:.*)$/ },
   app: { layers: ["shared", "core", "engine", "vault"], packages: /^node:.*$/ },
   cli: { layers: ["shared", "app"], packages: /^(cli-progress|node:.*)$/ },
   // Benchmarks measure every layer directly, below the app when that is what is being timed.
-  bench: { layers: ["shared", "core", "engine", "vault", "app"], packages: /^(pdf-lib|node:.*)$/ },
+  bench: { layers: ["shared", "core", "engine", "vault", "app"], packages: /^(pdf-lib|jszip|node:.*)$/ },
 };
 const ONLY_RUNTIME_IMPORTER = "engine/ort-session.ts";
 

@@ -139,6 +139,26 @@ describe("MnemoApp", () => {
     }
   });
 
+  it("cancels a run between documents: unread ones leave the queue, committed ones stay", async () => {
+    const dir = path.join(root, "many");
+    mkdirSync(dir);
+    for (let i = 0; i < 40; i++) writeFileSync(path.join(dir, `n${String(i).padStart(2, "0")}.md`), `Note ${i} says the number is ${i * 7}.`);
+    const v = await app.vault((await app.createVault("Many")).id);
+    const cancelling = new MnemoApp({ dataDir: path.join(root, "data"), bundleDir: TINY,
+      onOutcome: (o) => { if (o.result === "ready") cancelling.cancel(o.vaultId); } });
+    try {
+      const { summary } = await cancelling.addPaths(await cancelling.vault(v.id), [dir]);
+      expect(summary.cancelled).toBe(true);
+      expect(summary.ready).toBeGreaterThan(0);
+      expect(summary.ready).toBeLessThan(40);
+      const listed = cancelling.documents(await cancelling.vault(v.id));
+      expect(listed.every((d) => d.status === "ready")).toBe(true);
+      expect(listed).toHaveLength(summary.ready);
+    } finally {
+      await cancelling.close();
+    }
+  });
+
   it("refuses an empty question and an unknown vault clearly", async () => {
     await expect(app.ask({ question: "  " }, () => {})).rejects.toThrow(/the question is empty/);
     await expect(app.ask({ question: "q", vaults: ["Nope"] }, () => {})).rejects.toThrow(/no vault named "Nope"/);

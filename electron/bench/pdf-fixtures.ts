@@ -1,4 +1,4 @@
-// PDFs made on the fly with pdf-lib (pure JavaScript, no Debian tools needed in CI): for tests and
+// PDFs (and a Word file) made on the fly with pdf-lib and jszip (pure JavaScript, no Debian tools needed in CI): for tests and
 // for the ingestion benchmark.
 import { PDFDocument, StandardFonts } from "pdf-lib";
 
@@ -33,4 +33,19 @@ function wrap(text: string, width: number): string[] {
     out.push(line);
   }
   return out;
+}
+
+/** A minimal Word document (the three parts a .docx needs), one paragraph per entry. */
+export async function makeDocx(paragraphs: readonly string[]): Promise<Uint8Array> {
+  const { default: JSZip } = await import("jszip");
+  const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  const zip = new JSZip();
+  zip.file("[Content_Types].xml", `<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">`
+    + `<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>`
+    + `<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>`);
+  zip.file("_rels/.rels", `<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">`
+    + `<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>`);
+  zip.file("word/document.xml", `<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>`
+    + paragraphs.map((p) => `<w:p><w:r><w:t xml:space="preserve">${esc(p)}</w:t></w:r></w:p>`).join("") + `</w:body></w:document>`);
+  return zip.generateAsync({ type: "uint8array" });
 }

@@ -10,7 +10,7 @@ import { COMMANDS, num, UsageError } from "./commands.js";
 export const USAGE = `usage: mnemo <command> [options]
   vault create NAME | vault list | vault rename NAME NEW | vault remove NAME
   vault export NAME FILE | vault import FILE [--name NAME]
-  add VAULT PATH...            ingest files and folders (PDF, Markdown, HTML, text); resumes an interrupted run
+  add VAULT PATH...            ingest files and folders (PDF, Word, Markdown, HTML, text); resumes an interrupted run
   docs VAULT                   list a vault's documents and their status
   rm VAULT DOC_ID...           remove documents
   watch VAULT DIR              keep a vault in sync with a folder until Ctrl-C

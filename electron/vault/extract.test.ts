@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { decodeText, docTypeOf, extract } from "./extract.js";
-import { makeImageOnlyPdf, makePdf } from "../bench/pdf-fixtures.js";
+import { makeDocx, makeImageOnlyPdf, makePdf } from "../bench/pdf-fixtures.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -44,6 +44,13 @@ describe("extract", () => {
     expect(out.pages[0]).not.toContain("var x");
   });
 
+  it("reads a Word document's paragraphs, and names a broken one", async () => {
+    const out = await extract(await makeDocx(["Quarterly report", "Sales rose by 12% in March.", "Costs fell."]), "docx", "q1.docx");
+    expect(out.title).toBe("Quarterly report");
+    expect(out.pages[0]).toMatch(/Quarterly report\n+Sales rose by 12% in March\.\n+Costs fell\./);
+    await expect(extract(enc("PK not a zip"), "docx", "bad.docx")).rejects.toThrow(/bad\.docx is not a readable Word document/);
+  });
+
   it("reads UTF-8 and UTF-16 text, falls back to Windows-1252 with a warning, refuses binary", async () => {
     expect(decodeText(enc("café"), "a.txt")).toEqual({ text: "café" });
     const utf16 = new Uint8Array([0xff, 0xfe, ...Array.from("hé").flatMap((c) => [c.charCodeAt(0), 0])]);
@@ -55,6 +62,6 @@ describe("extract", () => {
   });
 
   it("knows which files it can read", () => {
-    expect(["a.PDF", "b.md", "c.markdown", "d.txt", "e.htm", "f.docx", "g"].map(docTypeOf)).toEqual(["pdf", "md", "md", "txt", "html", null, null]);
+    expect(["a.PDF", "b.md", "c.markdown", "d.txt", "e.htm", "f.docx", "g.doc", "h"].map(docTypeOf)).toEqual(["pdf", "md", "md", "txt", "html", "docx", null, null]);
   });
 });

@@ -1,12 +1,13 @@
 // Text extraction: file bytes -> title + per-page text. PDF (pdfjs-dist, page numbers kept for
-// citations), Markdown (marked's lexer, markup dropped), HTML (html-to-text) and plain text.
+// citations), Markdown (marked's lexer, markup dropped), HTML (html-to-text), Word (mammoth) and text.
 // Every failure is an AppError whose message a user can act on; nothing here touches the disk.
 import path from "node:path";
 import { convert as htmlToText } from "html-to-text";
+import mammoth from "mammoth";
 import { Lexer, type Token } from "marked";
 import { AppError } from "../shared/errors.js";
 
-export type DocType = "pdf" | "md" | "txt" | "html";
+export type DocType = "pdf" | "md" | "txt" | "html" | "docx";
 
 export interface Extracted {
   title: string;
@@ -17,7 +18,7 @@ export interface Extracted {
 }
 
 const TYPES: Record<string, DocType> = {
-  ".pdf": "pdf", ".md": "md", ".markdown": "md", ".txt": "txt", ".text": "txt", ".html": "html", ".htm": "html",
+  ".pdf": "pdf", ".md": "md", ".markdown": "md", ".txt": "txt", ".text": "txt", ".html": "html", ".htm": "html", ".docx": "docx",
 };
 
 /** The document type of a file name, or null when Mnemo cannot read it. */
@@ -30,7 +31,8 @@ export const SUPPORTED_EXTENSIONS = Object.keys(TYPES);
 export async function extract(bytes: Uint8Array, type: DocType, name: string): Promise<Extracted> {
   if (bytes.length === 0) throw new AppError("EXTRACTION_FAILED", `${name} is empty (0 bytes)`);
   const fallbackTitle = path.basename(name, path.extname(name));
-  const out = type === "pdf" ? await extractPdf(bytes, name, fallbackTitle) : extractText(bytes, type, name, fallbackTitle);
+  const out = type === "pdf" ? await extractPdf(bytes, name, fallbackTitle)
+    : type === "docx" ? await extractDocx(bytes, name, fallbackTitle) : extractText(bytes, type, name, fallbackTitle);
   if (!out.pages.some((p) => p.trim())) {
     throw new AppError("EXTRACTION_FAILED", type === "pdf"
       ? `${name} has no text layer (a scanned PDF?); Mnemo cannot read images of text yet`
@@ -51,7 +53,7 @@ export function decodeText(bytes: Uint8Array, name: string): { text: string; war
   }
 }
 
-function extractText(bytes: Uint8Array, type: Exclude<DocType, "pdf">, name: string, fallbackTitle: string): Extracted {
+function extractText(bytes: Uint8Array, type: "md" | "txt" | "html", name: string, fallbackTitle: string): Extracted {
   const { text, warning } = decodeText(bytes, name);
   const w = warning ? { warning } : {};
   if (type === "md") return { ...markdownToText(text, fallbackTitle), ...w };
@@ -60,8 +62,23 @@ function extractText(bytes: Uint8Array, type: Exclude<DocType, "pdf">, name: str
     const body = htmlToText(text, { wordwrap: false, selectors: [{ selector: "a", options: { ignoreHref: true } }, { selector: "img", format: "skip" }] });
     return { title: title || fallbackTitle, pages: [body], ...w };
   }
+  return { title: firstLineTitle(text, fallbackTitle), pages: [text], ...w };
+}
+
+/** A short first line is a plain document's title; otherwise the file name is. */
+function firstLineTitle(text: string, fallbackTitle: string): string {
   const firstLine = text.split("\n").find((l) => l.trim())?.trim() ?? "";
-  return { title: firstLine.length > 0 && firstLine.length <= 80 ? firstLine : fallbackTitle, pages: [text], ...w };
+  return firstLine.length > 0 && firstLine.length <= 80 ? firstLine : fallbackTitle;
+}
+
+async function extractDocx(bytes: Uint8Array, name: string, fallbackTitle: string): Promise<Extracted> {
+  let text: string;
+  try {
+    text = (await mammoth.extractRawText({ buffer: Buffer.from(bytes) })).value;
+  } catch (e) {
+    throw new AppError("EXTRACTION_FAILED", `${name} is not a readable Word document (${(e as Error).message})`);
+  }
+  return { title: firstLineTitle(text, fallbackTitle), pages: [text] };
 }
 
 /** Markdown -> plain text with blank lines between blocks; the first heading is the title. */

@@ -38,10 +38,10 @@ describe("collectInputs", () => {
 
   it("explains files named explicitly that cannot be added", async () => {
     const root = tmp();
-    writeFileSync(path.join(root, "a.docx"), "x");
-    const { files, skipped } = await collectInputs([path.join(root, "a.docx"), path.join(root, "nope.md")]);
+    writeFileSync(path.join(root, "a.pages"), "x");
+    const { files, skipped } = await collectInputs([path.join(root, "a.pages"), path.join(root, "nope.md")]);
     expect(files).toEqual([]);
-    expect(skipped.map((s) => s.reason)).toEqual([expect.stringMatching(/unsupported file type \.docx/), "no such file or folder"]);
+    expect(skipped.map((s) => s.reason)).toEqual([expect.stringMatching(/unsupported file type \.pages/), "no such file or folder"]);
   });
 });
 

@@ -77,7 +77,7 @@ async function walk(dir: string, root: string, files: InputFile[], skipped: Skip
 async function addFile(shown: string, real: string, files: InputFile[], skipped: Skipped[], explicit: boolean): Promise<void> {
   const type = docTypeOf(real);
   if (!type) {
-    if (explicit) skipped.push({ path: shown, reason: `unsupported file type ${path.extname(real) || "(no extension)"}; Mnemo reads PDF, Markdown, HTML and text` });
+    if (explicit) skipped.push({ path: shown, reason: `unsupported file type ${path.extname(real) || "(no extension)"}; Mnemo reads PDF, Word (.docx), Markdown, HTML and text` });
     return;
   }
   const st = await stat(real);
