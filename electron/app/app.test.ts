@@ -159,6 +159,19 @@ describe("MnemoApp", () => {
     }
   });
 
+  it("answers in every mode: memory, memory with keyword passages, passages alone, the LM alone", async () => {
+    const q = { question: "When was the Eiffel Tower completed?", vaults: ["Research"] };
+    const memory = await app.ask({ ...q, mode: "memory" }, () => {});
+    const both = await app.ask({ ...q, mode: "memory+keyword", passages: 1 }, () => {});
+    const keyword = await app.ask({ ...q, mode: "keyword" }, () => {});
+    const none = await app.ask({ ...q, mode: "none" }, () => {});
+    expect([memory.bankSize, both.bankSize, keyword.bankSize, none.bankSize]).toEqual([memory.bankSize, memory.bankSize, 0, 0]);
+    expect(memory.bankSize).toBeGreaterThan(0);
+    // A passage in the prompt changes what the (random) LM sees, so its answer differs from the bare LM's.
+    expect(keyword.answer).not.toBe(none.answer);
+    expect(keyword.sources[0]!.passage).toContain("completed in 1889");
+  });
+
   it("refuses an empty question and an unknown vault clearly", async () => {
     await expect(app.ask({ question: "  " }, () => {})).rejects.toThrow(/the question is empty/);
     await expect(app.ask({ question: "q", vaults: ["Nope"] }, () => {})).rejects.toThrow(/no vault named "Nope"/);

@@ -47,10 +47,16 @@ export async function askVaults(model: Model, vaults: Vault[], loaded: Set<strin
   onToken: (text: string) => void, signal?: AbortSignal): Promise<AskResponse> {
   const question = req.question.trim();
   if (!question) throw new AppError("INVALID_ARGUMENT", "the question is empty");
+  const mode = req.mode ?? "memory";
+  const useMemory = mode === "memory" || mode === "memory+keyword";
   const t0 = performance.now();
-  for (const v of vaults) await loadBank(v, model, loaded);
+  if (useMemory) for (const v of vaults) await loadBank(v, model, loaded);
   const bankMs = performance.now() - t0;
-  const r = await model.engine.ask(question, askOptions(req), onToken, signal, vaults.map((v) => v.id));
+  const hits = vaults.flatMap((vault) => vault.store.search(question, Math.max(KEYWORD_HITS, req.passages ?? 3)).map((hit) => ({ vault, hit })))
+    .sort((a, b) => b.hit.score - a.hit.score);
+  const context = mode === "keyword" || mode === "memory+keyword" ? hits.slice(0, req.passages ?? 3).map((h) => h.hit.text).join("\n\n") : undefined;
+  const options = { ...askOptions(req), ...(context !== undefined ? { context } : {}) };
+  const r = await model.engine.ask(question, options, onToken, signal, useMemory ? vaults.map((v) => v.id) : []);
   const byId = new Map(vaults.map((v) => [v.id, v]));
   const memory = new Map<string, number>();
   for (const s of r.sources) memory.set(`${s.bank}:${s.key}`, s.weight);
@@ -61,10 +67,9 @@ export async function askVaults(model: Model, vaults: Vault[], loaded: Set<strin
     if (vault && hit) candidates.set(`${s.bank}:${s.key}`, { vault, hit });
   }
   const keyword = new Map<string, number>();
-  const hits = vaults.flatMap((vault) => vault.store.search(question, KEYWORD_HITS).map((hit) => ({ vault, hit })));
   // Hits on common words alone ("the", "was") score near zero: keep those within 10x of the best.
   const best = Math.max(0, ...hits.map((h) => h.hit.score));
-  for (const { vault, hit } of hits.filter((h) => h.hit.score >= best / 10)) {
+  for (const { vault, hit } of hits.slice(0, KEYWORD_HITS).filter((h) => h.hit.score >= best / 10)) {
     keyword.set(`${vault.id}:${hit.chunkId}`, hit.score);
     candidates.set(`${vault.id}:${hit.chunkId}`, { vault, hit });
   }

@@ -2,7 +2,7 @@
 // results on stdout (JSON with --json) and progress on stderr, and returns the exit code.
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import type { AskRequest, AskResponse, IngestSummary, Source } from "../shared/api.js";
+import { ANSWER_MODES, type AnswerMode, type AskRequest, type AskResponse, type IngestSummary, type Source } from "../shared/api.js";
 import type { MnemoApp } from "../app/app.js";
 import type { Options } from "./main.js";
 import { IngestReporter } from "./progress.js";
@@ -123,7 +123,11 @@ const ask: Command = async (app, words, o) => {
   const question = words.join(" ").trim();
   if (!question) throw new UsageError("the question is empty");
   const req: AskRequest = { question, ...(o.vault.length ? { vaults: o.vault } : {}) };
-  for (const [k, flag] of [["temperature", "temperature"], ["topP", "top-p"], ["seed", "seed"], ["beams", "beams"]] as const) {
+  if (o.mode !== undefined) {
+    if (!ANSWER_MODES.includes(o.mode as AnswerMode)) throw new UsageError(`--mode must be one of ${ANSWER_MODES.join(", ")}, got ${o.mode}`);
+    req.mode = o.mode as AnswerMode;
+  }
+  for (const [k, flag] of [["temperature", "temperature"], ["topP", "top-p"], ["seed", "seed"], ["beams", "beams"], ["passages", "passages"]] as const) {
     const v = num(o[flag], flag);
     if (v !== undefined) req[k] = v;
   }

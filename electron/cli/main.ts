@@ -17,13 +17,14 @@ export const USAGE = `usage: mnemo <command> [options]
   search VAULT "words"         keyword (BM25) search
   ask [--vault NAME...] [--doc FILE...] "question"   streamed answer, then its sources
 options: --data-dir DIR  --bundle DIR  --provider cpu|cuda|dml  --threads N  --json
-ask: --temperature T --top-p P --seed S | --beams K`;
+ask: --mode memory|memory+keyword|keyword|none  --passages K  --temperature T --top-p P --seed S | --beams K`;
 
 const COMMON = {
   "data-dir": { type: "string" }, bundle: { type: "string", default: DEFAULT_BUNDLE }, provider: { type: "string", default: "cpu" },
   threads: { type: "string" }, json: { type: "boolean", default: false },
   vault: { type: "string", multiple: true, default: [] }, doc: { type: "string", multiple: true, default: [] }, name: { type: "string" },
   temperature: { type: "string" }, "top-p": { type: "string" }, seed: { type: "string" }, beams: { type: "string" },
+  mode: { type: "string" }, passages: { type: "string" },
 } satisfies ParseArgsConfig["options"];
 
 export type Options = ReturnType<typeof parse>["values"];

@@ -47,13 +47,21 @@ export class MacPipeline {
     return batch.map((_, i) => data.slice(i * size, (i + 1) * size));
   }
 
-  /** The question's prompt ids (template from the manifest) and its query slots (1, T, D). */
-  async encodeQuestion(question: string): Promise<{ promptIds: number[]; query: Tensor }> {
-    const text = this.manifest.prompt.question.replace("{question}", collapseWhitespace(question));
-    const promptIds = this.tokenizer.encode(text);
-    const qIds = promptIds.slice(-this.manifest.architecture.mac.max_question_tokens);
+  /**
+   * The prompt ids for a question (the manifest's question template, or its passage template when
+   * `context` is given), and the question's query slots (1, T, D) from the question-only template.
+   * A prompt too long for the LM loses its oldest tokens, as in the Python evaluation.
+   */
+  async encodeQuestion(question: string, context?: string): Promise<{ promptIds: number[]; query: Tensor; truncated: boolean }> {
+    const q = collapseWhitespace(question);
+    const questionIds = this.tokenizer.encode(this.manifest.prompt.question.replace("{question}", q));
+    const full = context === undefined ? questionIds
+      : this.tokenizer.encode(this.manifest.prompt.gold.replace("{passage}", collapseWhitespace(context)).replace("{question}", q));
+    const budget = this.manifest.architecture.lm.n_positions - this.manifest.generation.max_new_tokens - this.manifest.prefix.position_offset;
+    const promptIds = full.slice(-budget);
+    const qIds = questionIds.slice(-this.manifest.architecture.mac.max_question_tokens);
     const out = await this.sessions.question_encoder.run({ input_ids: int64Tensor([qIds]), attention_mask: int64Tensor([qIds.map(() => 1)]) });
-    return { promptIds, query: output(out, "query") };
+    return { promptIds, query: output(out, "query"), truncated: promptIds.length < full.length };
   }
 
   /** Question-independent K/V of entries (blocks, 2, entries*T, D): cacheable at ingest. */

@@ -9,6 +9,8 @@ export interface AskOptions {
   maxNewTokens?: number;
   /** > 1: beam search (the answer arrives whole, not streamed). */
   beams?: number;
+  /** Passages put in the prompt (the manifest's passage template), with or without memory. */
+  context?: string;
 }
 
 export interface SourceWeight {

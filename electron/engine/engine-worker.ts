@@ -28,7 +28,7 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
   const signal = { aborted: false };
   running.set(id, signal);
   const t0 = performance.now();
-  const { promptIds, query } = await p.encodeQuestion(question);
+  const { promptIds, query } = await p.encodeQuestion(question, o.context);
   const { entries, owners } = banks.gather(scope);
   const agg = entries.length ? await p.aggregate(query, entries.map((e) => e.modulation), undefined, entries.map((e) => e.kv)) : null;
   const past = agg ? await p.prefix(agg.latent) : p.emptyPast();

@@ -31,10 +31,21 @@ export interface DocumentOutcome {
 
 export interface IngestSummary { vaultId: string; ready: number; unchanged: number; duplicates: number; errors: number; removed: number; skipped: number; cancelled: boolean }
 
+/**
+ * How an answer uses the vaults: `memory` (MAC: the aggregated memory as the LM's prefix),
+ * `memory+keyword` (also the top keyword passages in the prompt), `keyword` (passages in the prompt,
+ * no memory), `none` (the LM alone). Sources are found the same way in every mode.
+ */
+export type AnswerMode = "memory" | "memory+keyword" | "keyword" | "none";
+export const ANSWER_MODES: readonly AnswerMode[] = ["memory", "memory+keyword", "keyword", "none"];
+
 export interface AskRequest {
   question: string;
   /** Vault ids or names; omitted: every vault. */
   vaults?: string[];
+  mode?: AnswerMode;
+  /** Keyword passages put in the prompt in the keyword modes (default 3). */
+  passages?: number;
   temperature?: number; topP?: number; seed?: number; beams?: number; maxNewTokens?: number;
 }
 
