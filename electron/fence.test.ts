@@ -10,7 +10,8 @@ const ALLOWED: Record<string, { layers: string[]; packages: RegExp }> = {
   engine: { layers: ["shared", "core"], packages: /^(onnxruntime-node|@huggingface\/tokenizers|node:.*)$/ },
   vault: { layers: ["shared"], packages: /^(better-sqlite3|pdfjs-dist\/.*|marked|html-to-text|mammoth|chokidar|node:.*)$/ },
   app: { layers: ["shared", "core", "engine", "vault"], packages: /^node:.*$/ },
-  cli: { layers: ["shared", "app"], packages: /^(cli-progress|node:.*)$/ },
+  eval: { layers: ["shared", "core", "vault", "app"], packages: /^(vega|vega-lite|node:.*)$/ },
+  cli: { layers: ["shared", "app", "eval"], packages: /^(cli-progress|node:.*)$/ },
   // Benchmarks measure every layer directly, below the app when that is what is being timed.
   bench: { layers: ["shared", "core", "engine", "vault", "app"], packages: /^(pdf-lib|jszip|node:.*)$/ },
 };

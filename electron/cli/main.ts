@@ -6,6 +6,7 @@ import { AppError } from "../shared/errors.js";
 import { MnemoApp } from "../app/app.js";
 import { DEFAULT_BUNDLE, defaultDataDir } from "../app/paths.js";
 import { COMMANDS, num, UsageError } from "./commands.js";
+import { evalCommand } from "./eval-command.js";
 
 export const USAGE = `usage: mnemo <command> [options]
   vault create NAME | vault list | vault rename NAME NEW | vault remove NAME
@@ -16,6 +17,7 @@ export const USAGE = `usage: mnemo <command> [options]
   watch VAULT DIR              keep a vault in sync with a folder until Ctrl-C
   search VAULT "words"         keyword (BM25) search
   ask [--vault NAME...] [--doc FILE...] "question"   streamed answer, then its sources
+  eval --data SQUAD.json ...   quality through the app's own path (mnemo eval --help-like usage on error)
 options: --data-dir DIR  --bundle DIR  --provider cpu|cuda|dml  --threads N  --json
 ask: --mode memory|memory+keyword|keyword|none  --passages K  --temperature T --top-p P --seed S | --beams K`;
 
@@ -40,6 +42,7 @@ function parse(argv: string[]) {
 export async function main(argv: string[]): Promise<number> {
   let app: MnemoApp | undefined;
   try {
+    if (argv[0] === "eval") return await evalCommand(argv.slice(1));
     const { values, positionals } = parse(argv);
     const [command, ...args] = positionals;
     const run = command ? COMMANDS[command] : undefined;
