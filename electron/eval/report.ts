@@ -21,9 +21,9 @@ const BASE = { $schema: "https://vega.github.io/schema/vega-lite/v6.json", width
 export function f1Chart(r: EvalReport): TopLevelSpec {
   const values = Object.entries(r.modes).map(([mode, m]) => ({ mode, f1: m.f1, lo: m.f1_ci95[0], hi: m.f1_ci95[1] }));
   return { ...BASE, title: `F1 per mode (${r.stream.questions} questions, 95% bootstrap intervals)`, data: { values },
-    encoding: { x: { field: "mode", type: "nominal", sort: null, title: null, axis: { labelAngle: 0 } } },
-    layer: [{ mark: { type: "bar", color: "#4c78a8" }, encoding: { y: { field: "f1", type: "quantitative", title: "F1 (%)" } } },
-      { mark: { type: "errorbar", ticks: true }, encoding: { y: { field: "lo", type: "quantitative" }, y2: { field: "hi" } } }] };
+    width: 560, encoding: { x: { field: "mode", type: "nominal", sort: null, title: null, axis: { labelAngle: 0, labelPadding: 6 } } },
+    layer: [{ mark: { type: "bar", color: "#4c78a8", width: { band: 0.6 } }, encoding: { y: { field: "f1", type: "quantitative", title: "F1 (%)" } } },
+      { mark: { type: "errorbar", ticks: true, color: "#222" }, encoding: { y: { field: "lo", type: "quantitative", title: "F1 (%)" }, y2: { field: "hi" } } }] };
 }
 
 export function retentionChart(r: EvalReport): TopLevelSpec {
