@@ -56,7 +56,7 @@ export async function askVaults(model: Model, vaults: Vault[], loaded: Set<strin
     .sort((a, b) => b.hit.score - a.hit.score);
   const context = mode === "keyword" || mode === "memory+keyword" ? hits.slice(0, req.passages ?? 3).map((h) => h.hit.text).join("\n\n") : undefined;
   const options = { ...askOptions(req), ...(context !== undefined ? { context } : {}) };
-  const r = await model.engine.ask(question, options, onToken, signal, useMemory ? vaults.map((v) => v.id) : []);
+  const r = await model.engine.ask(question, options, onToken, signal, vaults.map((v) => v.id), useMemory);
   const byId = new Map(vaults.map((v) => [v.id, v]));
   const memory = new Map<string, number>();
   for (const s of r.sources) memory.set(`${s.bank}:${s.key}`, s.weight);

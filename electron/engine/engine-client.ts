@@ -41,13 +41,13 @@ export class EngineClient {
 
   /**
    * Streams answer text through onToken; resolves with the whole result. banks limits the memory
-   * (undefined: every bank; []: none). signal aborts generation.
+   * (undefined: every bank); memory false answers without any prefix. signal aborts generation.
    */
-  ask(question: string, options: AskOptions, onToken: (text: string) => void, signal?: AbortSignal, banks?: string[]): Promise<AskResult> {
+  ask(question: string, options: AskOptions, onToken: (text: string) => void, signal?: AbortSignal, banks?: string[], memory = true): Promise<AskResult> {
     const id = this.nextId;
     if (signal?.aborted) return Promise.reject(new AppError("ABORTED", "the question was cancelled"));
     signal?.addEventListener("abort", () => this.worker.postMessage({ id: this.nextId++, op: "cancel", target: id }), { once: true });
-    return this.call({ op: "ask", question, options, ...(banks ? { banks } : {}) }, onToken) as Promise<AskResult>;
+    return this.call({ op: "ask", question, options, ...(banks ? { banks } : {}), memory }, onToken) as Promise<AskResult>;
   }
 
   close(): Promise<number> {

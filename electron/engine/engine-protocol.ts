@@ -37,8 +37,11 @@ export type EngineRequest =
   | { id: number; op: "amortize"; texts: string[] }
   | { id: number; op: "bankPut"; bank: string; entries: BankPutEntry[] }
   | { id: number; op: "bankDrop"; bank: string; keys?: string[] }
-  /** banks: the scope of the memory (undefined: every bank; []: no memory at all). */
-  | { id: number; op: "ask"; question: string; options: AskOptions; banks?: string[] }
+  /**
+   * banks: the scope of the memory (undefined: every bank). memory false: no prefix at all (the LM
+   * alone); an empty scope with memory on still conditions the LM, on the learned null entry.
+   */
+  | { id: number; op: "ask"; question: string; options: AskOptions; banks?: string[]; memory?: boolean }
   | { id: number; op: "cancel"; target: number };
 
 export type EngineMessage =

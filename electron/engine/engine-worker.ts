@@ -23,14 +23,14 @@ function pipeline(): MacPipeline {
   return mac;
 }
 
-async function ask(id: number, question: string, o: Extract<EngineRequest, { op: "ask" }>["options"], scope?: string[]): Promise<AskResult> {
+async function ask(id: number, question: string, o: Extract<EngineRequest, { op: "ask" }>["options"], scope?: string[], memory = true): Promise<AskResult> {
   const p = pipeline();
   const signal = { aborted: false };
   running.set(id, signal);
   const t0 = performance.now();
   const { promptIds, query } = await p.encodeQuestion(question, o.context);
-  const { entries, owners } = banks.gather(scope);
-  const agg = entries.length ? await p.aggregate(query, entries.map((e) => e.modulation), undefined, entries.map((e) => e.kv)) : null;
+  const { entries, owners } = memory ? banks.gather(scope) : { entries: [], owners: [] };
+  const agg = memory ? await p.aggregate(query, entries.map((e) => e.modulation), undefined, entries.map((e) => e.kv)) : null;
   const past = agg ? await p.prefix(agg.latent) : p.emptyPast();
   const questionMs = performance.now() - t0;
   const stream = new TextStream((ids) => p.tokenizer.decode(ids));
@@ -112,7 +112,7 @@ async function handle(req: EngineRequest): Promise<unknown> {
       banks.drop(req.bank, req.keys);
       return { size: banks.size(req.bank) };
     case "ask":
-      return ask(req.id, req.question, req.options, req.banks);
+      return ask(req.id, req.question, req.options, req.banks, req.memory);
     case "cancel":
       if (running.has(req.target)) running.get(req.target)!.aborted = true;
       return null;

@@ -28,7 +28,9 @@ class OrtSession implements Session {
 }
 
 export async function createSession(file: string, settings: SessionSettings): Promise<Session> {
-  const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: "all" };
+  // Errors only: onnxruntime warns on stderr that an empty bank's entry_weights (1, 0, T) differs from
+  // the declared rank; the null entry makes that case valid (see MacPipeline.aggregate).
+  const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: "all", logSeverityLevel: 3 };
   if (settings.threads > 0) options.intraOpNumThreads = settings.threads;
   if (settings.executionProvider !== "cpu") {
     try {

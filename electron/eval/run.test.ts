@@ -31,7 +31,7 @@ describe("mnemo eval", () => {
     expect(r.status).toBe(0);
     const out = JSON.parse(readFileSync(json, "utf8"));
     expect(out).toMatchObject({ complete: true, stream: { docs: 4, questions: 5 }, ingest: { docs: 4 } });
-    expect(Object.keys(out.modes)).toEqual(["mac", "question-only", "irrelevant", "bm25", "mac+bm25", "gold"]);
+    expect(Object.keys(out.modes)).toEqual(["mac", "question-only", "irrelevant", "bm25", "mac+bm25", "gold", "lm"]);
     for (const m of Object.values(out.modes) as { n: number; f1: number; f1_ci95: number[] }[]) {
       expect(m.n).toBe(5);
       expect(m.f1_ci95[0]).toBeLessThanOrEqual(m.f1);

@@ -11,7 +11,13 @@ import type { Vault } from "../vault/vault.js";
 import { pairedDelta, score, type ModeScore } from "./metrics.js";
 import { readSquad, type Paragraph } from "./squad.js";
 
-export const EVAL_MODES = ["mac", "question-only", "irrelevant", "bm25", "mac+bm25", "gold"] as const;
+/**
+ * mac: the vault's memory. question-only: an empty bank (the prefix comes from the learned null entry
+ * alone). irrelevant: a bank of every other article. bm25 / mac+bm25: top keyword passages in the
+ * prompt, without / with the memory. gold: the question's own paragraph in the prompt (upper bound).
+ * lm: the frozen LM with no prefix and no passage (the Python evaluation's "lm").
+ */
+export const EVAL_MODES = ["mac", "question-only", "irrelevant", "bm25", "mac+bm25", "gold", "lm"] as const;
 export type EvalMode = (typeof EVAL_MODES)[number];
 
 export interface EvalOptions {
@@ -157,12 +163,12 @@ async function ask(app: MnemoApp, vault: Vault, mode: EvalMode, question: string
 async function askOnce(app: MnemoApp, vault: Vault, mode: EvalMode, question: string, paragraph: Paragraph, o: EvalOptions,
   articleBanks: readonly string[]): Promise<Asked> {
   const model = await app.model();
-  if (mode === "gold" || mode === "irrelevant") {
-    const banks = mode === "gold" ? [] : articleBanks.filter((b) => b !== `article:${paragraph.article}`);
-    const r = await model.engine.ask(question, mode === "gold" ? { context: paragraph.context } : {}, () => {}, o.signal, banks);
+  if (mode === "gold" || mode === "irrelevant" || mode === "question-only") {
+    const banks = mode === "irrelevant" ? articleBanks.filter((b) => b !== `article:${paragraph.article}`) : [];
+    const r = await model.engine.ask(question, mode === "gold" ? { context: paragraph.context } : {}, () => {}, o.signal, banks, mode !== "gold");
     return { answer: r.answer, firstTokenMs: r.timings.firstTokenMs, totalMs: r.timings.totalMs, bankSize: r.bankSize };
   }
-  const appMode = ({ mac: "memory", "question-only": "none", bm25: "keyword", "mac+bm25": "memory+keyword" } as const)[mode];
+  const appMode = ({ mac: "memory", bm25: "keyword", "mac+bm25": "memory+keyword", lm: "none" } as const)[mode];
   const r = await app.ask({ question, vaults: [vault.id], mode: appMode, passages: o.passages }, () => {}, o.signal);
   return { answer: r.answer, firstTokenMs: r.timings.firstTokenMs, totalMs: r.timings.totalMs, bankSize: r.bankSize };
 }
