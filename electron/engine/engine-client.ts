@@ -46,8 +46,11 @@ export class EngineClient {
   ask(question: string, options: AskOptions, onToken: (text: string) => void, signal?: AbortSignal, banks?: string[], memory = true): Promise<AskResult> {
     const id = this.nextId;
     if (signal?.aborted) return Promise.reject(new AppError("ABORTED", "the question was cancelled"));
-    signal?.addEventListener("abort", () => this.worker.postMessage({ id: this.nextId++, op: "cancel", target: id }), { once: true });
-    return this.call({ op: "ask", question, options, ...(banks ? { banks } : {}), memory }, onToken) as Promise<AskResult>;
+    const onAbort = () => this.worker.postMessage({ id: this.nextId++, op: "cancel", target: id });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    // One signal often spans many questions (an evaluation run): drop the listener once this one is answered.
+    return (this.call({ op: "ask", question, options, ...(banks ? { banks } : {}), memory }, onToken) as Promise<AskResult>)
+      .finally(() => signal?.removeEventListener("abort", onAbort));
   }
 
   close(): Promise<number> {

@@ -61,3 +61,17 @@ def test_gate_measurements_run_on_toy_models():
     assert all(v["n"] == 3 for v in g.values())
     stream = {"modes": {"gold": {"f1_ci95": [0, 1]}, "lm": {"f1_ci95": [0, 1]}}, "deltas": {}}
     assert gate_table(g, stream)["4_answers"] is False
+
+
+def test_uniform_finetuning_learns_the_stream_and_leaves_the_frozen_lm_alone():
+    from mnemo_models.uniform import finetune_stream
+    torch.manual_seed(0)
+    lm = GPT(GPTConfig(vocab_size=64, n_positions=32, n_embd=32, n_layer=2, n_head=2)).eval()
+    frozen = {k: v.clone() for k, v in lm.state_dict().items()}
+    docs = toy_examples(4).doc_ids
+    ids = torch.tensor(docs)
+    before = lm.loss(ids[:, :-1], ids[:, 1:]).item()
+    tuned, s_per_doc = finetune_stream(lm, docs * 10, steps=2, lr=3e-3, device="cpu")
+    after = tuned.loss(ids[:, :-1], ids[:, 1:]).item()
+    assert after < 0.7 * before and s_per_doc > 0
+    assert all(torch.equal(frozen[k], v) for k, v in lm.state_dict().items())
