@@ -170,6 +170,8 @@ describe("MnemoApp", () => {
     // A passage in the prompt changes what the (random) LM sees, so its answer differs from the bare LM's.
     expect(keyword.answer).not.toBe(none.answer);
     expect(keyword.sources[0]!.passage).toContain("completed in 1889");
+    const narrowed = await app.ask({ ...q, candidates: 1 }, () => {});
+    expect(narrowed.bankSize).toBe(1);                        // only the entry nearest the question was aggregated
   });
 
   it("refuses an empty question and an unknown vault clearly", async () => {

@@ -40,7 +40,7 @@ export async function loadBank(vault: Vault, model: Model, loaded: Set<string>):
 export function askOptions(req: AskRequest): AskOptions {
   return { ...(req.temperature !== undefined ? { temperature: req.temperature } : {}), ...(req.topP !== undefined ? { topP: req.topP } : {}),
     ...(req.seed !== undefined ? { seed: req.seed } : {}), ...(req.beams !== undefined ? { beams: req.beams } : {}),
-    ...(req.maxNewTokens !== undefined ? { maxNewTokens: req.maxNewTokens } : {}) };
+    ...(req.maxNewTokens !== undefined ? { maxNewTokens: req.maxNewTokens } : {}), ...(req.candidates ? { candidates: req.candidates } : {}) };
 }
 
 export async function askVaults(model: Model, vaults: Vault[], loaded: Set<string>, req: AskRequest,

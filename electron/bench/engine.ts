@@ -1,85 +1,127 @@
-// npm run bench:engine [-- --bundle DIR --max-bank N --out DIR]: engine speed on one machine in one run:
-// documents amortized per second, question latency (first token, total), decode tokens per second,
-// aggregation time for banks of 10 .. 100k entries (synthetic modulations), peak RSS.
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+// npm run bench:engine [-- --bundle DIR --max-bank N --out DIR --threads N]: engine speed in one run:
+// windows amortized per second, question latency (first token, total) for banks of 1k..100k entries
+// (synthetic modulations) with one-shot, hierarchical and pre-selected aggregation, decode tokens/s,
+// the MAC prefix against passages in the prompt, and this machine's physical floor for each figure.
+import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { pathToFileURL } from "node:url";
 import { argmax, seededRandom } from "../core/sampler.js";
+import { selectCandidates } from "../core/preselect.js";
 import type { MacPipeline } from "../core/pipeline.js";
+import type { Tensor } from "../core/session.js";
 import { loadBundle } from "../engine/bundle.js";
 import { DEFAULT_BUNDLE } from "../app/paths.js";
+import { measureFloor, type Floor } from "./floor.js";
 
-const { values } = parseArgs({ options: { bundle: { type: "string", default: DEFAULT_BUNDLE },
-  "max-bank": { type: "string", default: "100000" }, out: { type: "string", default: "docs/bench" }, threads: { type: "string", default: "0" } } });
-const repo = path.resolve(import.meta.dirname, "../..");
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const time = async <T>(fn: () => Promise<T>): Promise<[T, number]> => { const t = performance.now(); const r = await fn(); return [r, performance.now() - t]; };
+const QUESTION = "When was the Eiffel Tower completed?";
+const PASSAGE = "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is named after the engineer "
+  + "Gustave Eiffel, whose company designed and built the tower. It was completed in 1889 as the entrance arch to the World's Fair. ";
 
-async function amortizeRate(mac: MacPipeline): Promise<number> {
-  const dir = path.join(repo, "resources/samples");
-  const texts = readdirSync(dir).map((f) => readFileSync(path.join(dir, f), "utf8"));
-  const chunks = Array.from({ length: 32 }, (_, i) => mac.chunkIds(texts[i % texts.length]!)[0]!);
-  await mac.amortize(chunks.slice(0, 8));                                 // warm-up
-  const [, ms] = await time(async () => { for (let i = 0; i < chunks.length; i += 8) await mac.amortize(chunks.slice(i, i + 8)); });
-  return (chunks.length / ms) * 1000;
+export interface EngineBench {
+  bundle: string; windows_amortized_per_s: number; window_tokens: number;
+  banks: Record<string, number | null>[]; prompt_vs_prefix: Record<string, number>[]; decode_tokens_per_s: number; floor: Floor;
 }
 
-async function answerLatency(mac: MacPipeline, bank: Float32Array[], kv: Float32Array[] | undefined) {
+/** First-token and total latency (median of 3) of a question whose past comes from makePast. */
+async function latency(mac: MacPipeline, makePast: (query: Tensor) => Promise<Tensor>, context?: string) {
   const first: number[] = [], total: number[] = [], rates: number[] = [];
   for (let rep = 0; rep < 3; rep++) {
     const t0 = performance.now();
-    const { promptIds, query } = await mac.encodeQuestion("When was the Eiffel Tower completed?");
-    const agg = await mac.aggregate(query, bank, undefined, kv);
-    const past = await mac.prefix(agg.latent);
+    const { promptIds, query } = await mac.encodeQuestion(QUESTION, context);
+    const past = await makePast(query);
     let n = 0, tFirst = 0;
-    for await (const _token of mac.decode(promptIds, past, { sample: argmax, maxNewTokens: 16 })) {
-      if (n++ === 0) tFirst = performance.now();
-    }
+    for await (const _token of mac.decode(promptIds, past, { sample: argmax, maxNewTokens: 16 })) if (n++ === 0) tFirst = performance.now();
     const end = performance.now();
     first.push((tFirst || end) - t0);
     total.push(end - t0);
     if (n > 1) rates.push(((n - 1) / (end - tFirst)) * 1000);
   }
-  return { firstTokenMs: median(first), totalMs: median(total), tokensPerS: rates.length ? median(rates) : null };
+  return { first: median(first), total: median(total), rate: rates.length ? median(rates) : 0 };
 }
 
-async function main(): Promise<void> {
-  const mac = await loadBundle(values.bundle, { executionProvider: "cpu", threads: Number(values.threads) });
-  const size = mac.T * mac.D, random = seededRandom(0);
-  const sample = (await mac.amortize([mac.chunkIds("The Eiffel Tower was completed in 1889.")[0]!]))[0]!;
-  const synthetic = (n: number) => Array.from({ length: n }, () => sample.map((v) => v + 0.5 * (random() - 0.5)));
-  const rows: Record<string, number | string | null>[] = [];
-  for (const n of [10, 100, 1000, 10000, 100000].filter((n) => n <= Number(values["max-bank"]))) {
-    const bank = synthetic(n);
-    const kvBytes = n * size * 4 * mac.manifest.architecture.mac.aggregator_layers * 2;
+export async function benchEngine(o: { bundle: string; maxBank: number; threads: number; candidates?: number }): Promise<EngineBench> {
+  const mac = await loadBundle(o.bundle, { executionProvider: "cpu", threads: o.threads });
+  const max = mac.manifest.architecture.mac.max_doc_tokens, candidates = o.candidates ?? 256;
+  // Full windows: the amortizer's cost at its input size (the ingest benchmark measures real documents).
+  const window = mac.chunkIds(PASSAGE.repeat(Math.ceil((2 * max) / 40)))[0]!;
+  await mac.amortize([window, window]);
+  const [, amortizeMs] = await time(async () => { for (let i = 0; i < 4; i++) await mac.amortize(Array(8).fill(window)); });
+  const random = seededRandom(0);
+  const sample = (await mac.amortize([mac.chunkIds(PASSAGE)[0]!]))[0]!;
+  const banks: Record<string, number | null>[] = [];
+  let decodeRate = 0;
+  for (const n of [1000, 10000, 100000].filter((n) => n <= o.maxBank)) {
+    const bank = Array.from({ length: n }, () => sample.map((v) => v + 0.5 * (random() - 0.5)));
+    const kvBytes = n * mac.T * mac.D * 4 * mac.manifest.architecture.mac.aggregator_layers * 2;
     const [kv, kvMs] = kvBytes < 1.5e9 ? await time(async () => {
       const out: Float32Array[] = [];
       for (let i = 0; i < n; i += 256) out.push(...await mac.entryKV(bank.slice(i, i + 256)));
       return out;
     }) : [undefined, null];
-    const { query } = await mac.encodeQuestion("When was the Eiffel Tower completed?");
-    const [, hierMs] = await time(() => mac.aggregate(query, bank));
-    const [, cachedMs] = kv ? await time(() => mac.aggregate(query, bank, undefined, kv)) : [null, null];
-    const [, oneShotMs] = n <= 10000 ? await time(() => mac.aggregate(query, bank, n + 1, kv)) : [null, null];
-    const latency = await answerLatency(mac, bank, kv);
-    rows.push({ entries: n, kv_cache_ms: kvMs, one_shot_ms: oneShotMs, hierarchical_ms: hierMs, hierarchical_cached_ms: cachedMs,
-      first_token_ms: latency.firstTokenMs, total_ms: latency.totalMs, tokens_per_s: latency.tokensPerS });
-    console.log(JSON.stringify(rows[rows.length - 1]));
+    const prefixOf = (group?: number, subset?: (q: Tensor) => Promise<number[]>) => async (query: Tensor) => {
+      const keep = subset ? await subset(query) : null;
+      const entries = keep ? keep.map((i) => bank[i]!) : bank, cache = kv && (keep ? keep.map((i) => kv[i]!) : kv);
+      return mac.prefix((await mac.aggregate(query, entries, group, cache)).latent);
+    };
+    const hier = await latency(mac, prefixOf());
+    const oneShot = n <= 10000 ? await latency(mac, prefixOf(n + 1)) : null;
+    const pre = await latency(mac, prefixOf(undefined, async () => selectCandidates((await mac.amortize([mac.chunkIds(QUESTION)[0]!]))[0]!, bank, candidates)));
+    decodeRate = hier.rate;
+    banks.push({ entries: n, kv_cache_ms: kvMs, one_shot_first_ms: oneShot?.first ?? null, one_shot_total_ms: oneShot?.total ?? null,
+      hierarchical_first_ms: hier.first, hierarchical_total_ms: hier.total, [`preselect_${candidates}_first_ms`]: pre.first,
+      [`preselect_${candidates}_total_ms`]: pre.total });
+    console.error(JSON.stringify(banks[banks.length - 1]));
   }
-  const result = { date: new Date().toISOString(), bundle: mac.manifest.id, machine: `${os.cpus().length} × ${os.cpus()[0]?.model}`,
-    command: `npm run bench:engine -- ${process.argv.slice(2).join(" ")}`.trim(), docs_amortized_per_s: await amortizeRate(mac),
-    banks: rows, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
+  // Passages in the prompt grow the prompt the LM must read before its first token; the prefix is P slots.
+  const small = Array.from({ length: 16 }, () => sample);
+  const prefixed = await latency(mac, async (q) => mac.prefix((await mac.aggregate(q, small)).latent));
+  const budget = mac.manifest.architecture.lm.n_positions - 64;
+  const promptVsPrefix: Record<string, number>[] = [{ passages: 0, prompt_tokens: (await mac.encodeQuestion(QUESTION)).promptIds.length, memory: 1,
+    first_token_ms: prefixed.first, total_ms: prefixed.total }];
+  for (let k = 1; ; k++) {
+    const context = Array(k).fill(PASSAGE).join("\n\n");
+    const tokens = (await mac.encodeQuestion(QUESTION, context)).promptIds.length;
+    if (tokens > budget) break;
+    const r = await latency(mac, async () => mac.emptyPast(), context);
+    promptVsPrefix.push({ passages: k, prompt_tokens: tokens, memory: 0, first_token_ms: r.first, total_ms: r.total });
+  }
+  return { bundle: mac.manifest.id, windows_amortized_per_s: (32 / amortizeMs) * 1000, window_tokens: window.length, banks,
+    prompt_vs_prefix: promptVsPrefix, decode_tokens_per_s: decodeRate, floor: await measureFloor(mac, o.bundle, window.length, o.threads) };
+}
+
+const cell = (v: unknown) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : v === null || v === undefined ? "–" : String(v));
+export const table = (rows: Record<string, unknown>[]) => !rows.length ? [] : [`| ${Object.keys(rows[0]!).join(" | ")} |`,
+  `|${Object.keys(rows[0]!).map(() => "---:").join("|")}|`, ...rows.map((r) => `| ${Object.values(r).map(cell).join(" | ")} |`)];
+
+export function engineMarkdown(r: EngineBench): string[] {
+  const f = r.floor;
+  const pct = (measured: number, floor: number | null) => (floor ? `${((100 * measured) / floor).toFixed(0)}% of it` : "–");
+  return [`Windows of ${r.window_tokens} tokens amortized: ${r.windows_amortized_per_s.toFixed(1)}/s. Decoding: ${r.decode_tokens_per_s.toFixed(0)} tokens/s.`, "",
+    "Question latency in ms (synthetic banks; first token includes question encoding, aggregation and the prefix):", "", ...table(r.banks), "",
+    "The MAC prefix against passages in the prompt (no memory), same question:", "", ...table(r.prompt_vs_prefix), "",
+    "Physical floor on this machine:", "",
+    "| figure | measured | floor | how far |", "|---|---:|---:|---|",
+    `| decode tokens/s | ${r.decode_tokens_per_s.toFixed(0)} | ${f.decode_tokens_per_s_floor.toFixed(0)} (${(f.lm_weight_bytes / 1e6).toFixed(1)} MB of fp32 LM weights per token at ${f.memory_gb_per_s.toFixed(1)} GB/s) | ${pct(r.decode_tokens_per_s, f.decode_tokens_per_s_floor)} |`,
+    `| windows amortized/s | ${r.windows_amortized_per_s.toFixed(1)} | ${f.windows_per_s_floor?.toFixed(0) ?? "–"} (${f.amortizer_gflop_per_window?.toFixed(2) ?? "?"} GFLOP per window at ${f.matmul_gflop_per_s?.toFixed(0) ?? "?"} GFLOP/s) | ${pct(r.windows_amortized_per_s, f.windows_per_s_floor)} |`];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { bundle: { type: "string", default: DEFAULT_BUNDLE }, "max-bank": { type: "string", default: "100000" },
+    out: { type: "string", default: "docs/bench" }, threads: { type: "string", default: "0" } } });
+  const r = await benchEngine({ bundle: values.bundle, maxBank: Number(values["max-bank"]), threads: Number(values.threads) });
+  const date = new Date().toISOString();
+  const result = { date, machine: `${os.cpus().length} × ${os.cpus()[0]?.model}`, command: `npm run bench:engine -- ${process.argv.slice(2).join(" ")}`.trim(),
+    ...r, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
   mkdirSync(values.out, { recursive: true });
-  const stem = path.join(values.out, `engine-${result.date.slice(0, 10)}`);
+  const stem = path.join(values.out, `engine-${date.slice(0, 10)}`);
   writeFileSync(`${stem}.json`, JSON.stringify(result, null, 1) + "\n");
-  const cell = (v: unknown) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : v === null ? "–" : String(v));
-  const md = [`# Engine benchmark ${result.date.slice(0, 10)}`, "", `Bundle \`${result.bundle}\`, ${result.machine}, \`${result.command}\`.`, "",
-    `Documents amortized: ${result.docs_amortized_per_s.toFixed(1)}/s. Peak RSS: ${result.peak_rss_mb.toFixed(0)} MB.`, "",
-    `| ${Object.keys(rows[0] ?? {}).join(" | ")} |`, `|${Object.keys(rows[0] ?? {}).map(() => "---:").join("|")}|`,
-    ...rows.map((r) => `| ${Object.values(r).map(cell).join(" | ")} |`)].join("\n");
+  const md = [`# Engine benchmark ${date.slice(0, 10)}`, "", `Bundle \`${r.bundle}\`, ${result.machine}, \`${result.command}\`. Peak RSS ${result.peak_rss_mb.toFixed(0)} MB.`, "", ...engineMarkdown(r)].join("\n");
   writeFileSync(`${stem}.md`, md + "\n");
   console.log(md);
 }
 
-await main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();

@@ -5,17 +5,16 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { pathToFileURL } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { MnemoApp } from "../app/app.js";
 import { DEFAULT_BUNDLE } from "../app/paths.js";
 import { extract } from "../vault/extract.js";
+import { median } from "./engine.js";
 import { makePdf } from "./pdf-fixtures.js";
 
-const { values } = parseArgs({ options: { bundle: { type: "string", default: DEFAULT_BUNDLE }, pdfs: { type: "string", default: "40" },
-  pages: { type: "string", default: "5" }, bank: { type: "string", default: "10000" }, out: { type: "string", default: "docs/bench" },
-  threads: { type: "string", default: "0" } } });
 const repo = path.resolve(import.meta.dirname, "../..");
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 const QUESTIONS = ["When was the Eiffel Tower completed?", "Who founded the university?", "What is the capital of the region?",
   "How many people live in the city?", "Which river flows through it?"];
 
@@ -32,10 +31,12 @@ function paragraphs(): string[] {
 
 const dirSize = (files: string[]) => files.filter(existsSync).reduce((n, f) => n + statSync(f).size, 0);
 
-async function main(): Promise<void> {
+export interface IngestOptions { bundle: string; pdfs: number; pages: number; bank: number; threads: number }
+
+export async function benchIngest(o: IngestOptions) {
   const work = mkdtempSync(path.join(os.tmpdir(), "mnemo-bench-"));
   const texts = paragraphs();
-  const nPdfs = Number(values.pdfs), nPages = Number(values.pages), nBank = Number(values.bank);
+  const nPdfs = o.pdfs, nPages = o.pages, nBank = o.bank;
   // A batch of PDFs, each page about three paragraphs.
   const pdfDir = path.join(work, "pdfs");
   mkdirSync(pdfDir);
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
   for (let d = 0; d < nPdfs; d++) await extract(readFileSync(path.join(pdfDir, `doc-${d}.pdf`)), "pdf", `doc-${d}.pdf`);
   const extractPagesPerS = (nPdfs * nPages) / ((performance.now() - t0) / 1000);
 
-  const app = new MnemoApp({ dataDir: path.join(work, "data"), bundleDir: values.bundle, threads: Number(values.threads) });
+  const app = new MnemoApp({ dataDir: path.join(work, "data"), bundleDir: o.bundle, threads: o.threads });
   const model = await app.model();
   const pdfVault = await app.vault((await app.createVault("PDFs")).id);
   const t1 = performance.now();
@@ -75,35 +76,48 @@ async function main(): Promise<void> {
   await app.close();
   rmSync(work, { recursive: true, force: true });
 
-  const result = {
-    date: new Date().toISOString(), bundle: model.manifest.id, machine: `${os.cpus().length} × ${os.cpus()[0]?.model}`,
-    command: `npm run bench:ingest -- ${process.argv.slice(2).join(" ")}`.trim(),
+  return {
+    bundle: model.manifest.id,
     pdf: { documents: nPdfs, pages: nPdfs * nPages, failed: summary.errors, chunks: pdfChunks, seconds: pdfSeconds,
       extract_pages_per_s: extractPagesPerS, ingest_pages_per_s: (nPdfs * nPages) / pdfSeconds, ingest_chunks_per_s: pdfChunks / pdfSeconds,
       db_bytes_per_chunk: dbBytes / pdfChunks, modulation_bytes_per_chunk: modulationBytes },
     bank: { chunks: bigChunks, ingest_seconds: bigSeconds, ingest_chunks_per_s: bigChunks / bigSeconds,
       cold_bank_load_ms: cold.timings.bankMs, cold_first_token_ms: cold.timings.firstTokenMs, cold_total_ms: cold.timings.totalMs,
       warm_first_token_ms_p50: median(warm.map((r) => r.timings.firstTokenMs ?? r.timings.totalMs)), warm_total_ms_p50: median(warm.map((r) => r.timings.totalMs)) },
-    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
   };
-  mkdirSync(values.out, { recursive: true });
-  const stem = path.join(values.out, `ingest-${result.date.slice(0, 10)}`);
-  writeFileSync(`${stem}.json`, JSON.stringify(result, null, 1) + "\n");
+}
+
+export type IngestBench = Awaited<ReturnType<typeof benchIngest>>;
+
+export function ingestMarkdown(r: IngestBench): string[] {
   const f = (v: number | null, d = 1) => (v === null ? "–" : v.toFixed(d));
-  const md = [`# Ingestion benchmark ${result.date.slice(0, 10)}`, "", `Bundle \`${result.bundle}\`, ${result.machine}, \`${result.command}\`.`, "",
-    "| measure | value |", "|---|---:|",
-    `| PDF pages extracted per second (pdfjs-dist alone) | ${f(result.pdf.extract_pages_per_s)} |`,
-    `| PDF pages ingested per second (extract + chunk + amortize + commit) | ${f(result.pdf.ingest_pages_per_s)} |`,
-    `| chunks ingested per second (PDF batch: ${result.pdf.documents} docs, ${result.pdf.pages} pages, ${result.pdf.chunks} chunks) | ${f(result.pdf.ingest_chunks_per_s)} |`,
-    `| database bytes per chunk (text, FTS index, modulation) | ${f(result.pdf.db_bytes_per_chunk, 0)} |`,
-    `| of which the modulation | ${result.pdf.modulation_bytes_per_chunk} |`,
-    `| chunks ingested per second (${result.bank.chunks} one-paragraph notes) | ${f(result.bank.ingest_chunks_per_s)} |`,
-    `| first question on the ${result.bank.chunks}-chunk vault: loading its bank (SQLite -> engine, K/V cache) | ${f(result.bank.cold_bank_load_ms, 0)} ms |`,
-    `| first question: first token / total | ${f(result.bank.cold_first_token_ms, 0)} / ${f(result.bank.cold_total_ms, 0)} ms |`,
-    `| later questions (median of ${QUESTIONS.length}): first token / total | ${f(result.bank.warm_first_token_ms_p50, 0)} / ${f(result.bank.warm_total_ms_p50, 0)} ms |`,
-    `| peak RSS | ${f(result.peak_rss_mb, 0)} MB |`].join("\n");
+  return ["| measure | value |", "|---|---:|",
+    `| PDF pages extracted per second (pdfjs-dist alone) | ${f(r.pdf.extract_pages_per_s)} |`,
+    `| PDF pages ingested per second (extract + chunk + amortize + commit) | ${f(r.pdf.ingest_pages_per_s)} |`,
+    `| chunks ingested per second (PDF batch: ${r.pdf.documents} docs, ${r.pdf.pages} pages, ${r.pdf.chunks} chunks) | ${f(r.pdf.ingest_chunks_per_s)} |`,
+    `| database bytes per chunk (text, FTS index, modulation) | ${f(r.pdf.db_bytes_per_chunk, 0)} |`,
+    `| of which the modulation | ${r.pdf.modulation_bytes_per_chunk} |`,
+    `| chunks ingested per second (${r.bank.chunks} chunks of one-paragraph notes) | ${f(r.bank.ingest_chunks_per_s)} |`,
+    `| first question on the ${r.bank.chunks}-chunk vault: loading its bank (SQLite -> engine, K/V cache) | ${f(r.bank.cold_bank_load_ms, 0)} ms |`,
+    `| first question: first token / total | ${f(r.bank.cold_first_token_ms, 0)} / ${f(r.bank.cold_total_ms, 0)} ms |`,
+    `| later questions (median of ${QUESTIONS.length}): first token / total | ${f(r.bank.warm_first_token_ms_p50, 0)} / ${f(r.bank.warm_total_ms_p50, 0)} ms |`];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { bundle: { type: "string", default: DEFAULT_BUNDLE }, pdfs: { type: "string", default: "40" },
+    pages: { type: "string", default: "5" }, bank: { type: "string", default: "10000" }, out: { type: "string", default: "docs/bench" },
+    threads: { type: "string", default: "0" } } });
+  const r = await benchIngest({ bundle: values.bundle, pdfs: Number(values.pdfs), pages: Number(values.pages), bank: Number(values.bank), threads: Number(values.threads) });
+  const date = new Date().toISOString();
+  const result = { date, machine: `${os.cpus().length} × ${os.cpus()[0]?.model}`, command: `npm run bench:ingest -- ${process.argv.slice(2).join(" ")}`.trim(),
+    ...r, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
+  mkdirSync(values.out, { recursive: true });
+  const stem = path.join(values.out, `ingest-${date.slice(0, 10)}`);
+  writeFileSync(`${stem}.json`, JSON.stringify(result, null, 1) + "\n");
+  const md = [`# Ingestion benchmark ${date.slice(0, 10)}`, "", `Bundle \`${r.bundle}\`, ${result.machine}, \`${result.command}\`. Peak RSS ${result.peak_rss_mb.toFixed(0)} MB.`, "",
+    ...ingestMarkdown(r)].join("\n");
   writeFileSync(`${stem}.md`, md + "\n");
   console.log(md);
 }
 
-await main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();

@@ -127,7 +127,7 @@ const ask: Command = async (app, words, o) => {
     if (!ANSWER_MODES.includes(o.mode as AnswerMode)) throw new UsageError(`--mode must be one of ${ANSWER_MODES.join(", ")}, got ${o.mode}`);
     req.mode = o.mode as AnswerMode;
   }
-  for (const [k, flag] of [["temperature", "temperature"], ["topP", "top-p"], ["seed", "seed"], ["beams", "beams"], ["passages", "passages"]] as const) {
+  for (const [k, flag] of [["temperature", "temperature"], ["topP", "top-p"], ["seed", "seed"], ["beams", "beams"], ["passages", "passages"], ["candidates", "candidates"]] as const) {
     const v = num(o[flag], flag);
     if (v !== undefined) req[k] = v;
   }

@@ -19,14 +19,14 @@ export const USAGE = `usage: mnemo <command> [options]
   ask [--vault NAME...] [--doc FILE...] "question"   streamed answer, then its sources
   eval --data SQUAD.json ...   quality through the app's own path (mnemo eval --help-like usage on error)
 options: --data-dir DIR  --bundle DIR  --provider cpu|cuda|dml  --threads N  --json
-ask: --mode memory|memory+keyword|keyword|none  --passages K  --temperature T --top-p P --seed S | --beams K`;
+ask: --mode memory|memory+keyword|keyword|none  --passages K  --candidates N  --temperature T --top-p P --seed S | --beams K`;
 
 const COMMON = {
   "data-dir": { type: "string" }, bundle: { type: "string", default: DEFAULT_BUNDLE }, provider: { type: "string", default: "cpu" },
   threads: { type: "string" }, json: { type: "boolean", default: false },
   vault: { type: "string", multiple: true, default: [] }, doc: { type: "string", multiple: true, default: [] }, name: { type: "string" },
   temperature: { type: "string" }, "top-p": { type: "string" }, seed: { type: "string" }, beams: { type: "string" },
-  mode: { type: "string" }, passages: { type: "string" },
+  mode: { type: "string" }, passages: { type: "string" }, candidates: { type: "string" },
 } satisfies ParseArgsConfig["options"];
 
 export type Options = ReturnType<typeof parse>["values"];

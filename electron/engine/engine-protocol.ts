@@ -11,6 +11,8 @@ export interface AskOptions {
   beams?: number;
   /** Passages put in the prompt (the manifest's passage template), with or without memory. */
   context?: string;
+  /** > 0: aggregate only this many entries, those nearest the question's own modulation (large banks). */
+  candidates?: number;
 }
 
 export interface SourceWeight {

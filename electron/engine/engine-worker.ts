@@ -4,6 +4,7 @@ import { parentPort } from "node:worker_threads";
 import { AppError } from "../shared/errors.js";
 import { AbortedError } from "../core/generate.js";
 import { collapseWhitespace, type MacPipeline } from "../core/pipeline.js";
+import { selectCandidates } from "../core/preselect.js";
 import { makeSampler } from "../core/sampler.js";
 import { TextStream } from "../core/text-stream.js";
 import { loadBundle } from "./bundle.js";
@@ -29,7 +30,13 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
   running.set(id, signal);
   const t0 = performance.now();
   const { promptIds, query } = await p.encodeQuestion(question, o.context);
-  const { entries, owners } = memory ? banks.gather(scope) : { entries: [], owners: [] };
+  let { entries, owners } = memory ? banks.gather(scope) : { entries: [], owners: [] };
+  if (o.candidates && entries.length > o.candidates) {
+    const probe = (await amortize(p, windows(p, [question]).ids))[0]!;
+    const keep = selectCandidates(probe, entries.map((e) => e.modulation), o.candidates);
+    entries = keep.map((i) => entries[i]!);
+    owners = keep.map((i) => owners[i]!);
+  }
   const agg = memory ? await p.aggregate(query, entries.map((e) => e.modulation), undefined, entries.map((e) => e.kv)) : null;
   const past = agg ? await p.prefix(agg.latent) : p.emptyPast();
   const questionMs = performance.now() - t0;

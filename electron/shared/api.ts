@@ -47,6 +47,8 @@ export interface AskRequest {
   /** Keyword passages put in the prompt in the keyword modes (default 3). */
   passages?: number;
   temperature?: number; topP?: number; seed?: number; beams?: number; maxNewTokens?: number;
+  /** Aggregate only the N entries nearest the question (for large vaults); omitted: every entry. */
+  candidates?: number;
 }
 
 /** A passage the answer drew on: from the memory's attention, the keyword index, or both. */

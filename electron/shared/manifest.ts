@@ -20,13 +20,17 @@ const manifestSchema = z.object({
     lm: z.object({ type: z.literal("gpt2"), vocab_size: positive, n_positions: positive, n_embd: positive,
       n_layer: positive, n_head: positive, head_dim: positive }),
     mac: z.object({ n_slots: positive, prefix_len: positive, aggregator_layers: positive,
-      max_doc_tokens: positive, max_question_tokens: positive }),
+      max_doc_tokens: positive, max_question_tokens: positive,
+      // Informative (benchmarks' FLOP counts); the graphs themselves carry the structure.
+      amortizer_enc_layers: positive.optional(), amortizer_dec_layers: positive.optional() }),
   }),
   prefix: z.object({ length: positive, position_offset: z.number().int().nonnegative() }),
   special_ids: z.object({ unk: z.number().int(), bos: z.number().int(), eos: z.number().int(), pad: z.number().int(), newline: z.number().int() }),
   prompt: z.object({ question: z.string().includes("{question}"), gold: z.string().includes("{passage}") }),
   generation: z.object({ max_new_tokens: positive, stop_ids: z.array(z.number().int()), hier_group: positive }),
   tokenizer: z.string().min(1),
+  /** How the graphs store their weights, e.g. "float32 compute; weights ... stored as fp16 initializers". */
+  weights: z.string().optional(),
   fixtures: z.string().min(1),
   graphs: z.object({ amortizer: graphSpec, question_encoder: graphSpec, memory_kv: graphSpec, aggregator: graphSpec,
     prefix: graphSpec, lm: graphSpec }),
