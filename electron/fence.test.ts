@@ -12,6 +12,7 @@ const ALLOWED: Record<string, { layers: string[]; packages: RegExp }> = {
   app: { layers: ["shared", "core", "engine", "vault"], packages: /^node:.*$/ },
   eval: { layers: ["shared", "core", "vault", "app"], packages: /^(vega|vega-lite|node:.*)$/ },
   cli: { layers: ["shared", "app", "eval"], packages: /^(cli-progress|node:.*)$/ },
+  server: { layers: ["shared", "app"], packages: /^(ws|node:.*)$/ },
   // Benchmarks measure every layer directly, below the app when that is what is being timed.
   bench: { layers: ["shared", "core", "engine", "vault", "app"], packages: /^(pdf-lib|jszip|node:.*)$/ },
 };

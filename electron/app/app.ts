@@ -3,6 +3,7 @@
 import { realpath } from "node:fs/promises";
 import type { AskRequest, AskResponse, DocumentOutcome, DocumentSummary, IngestProgress, IngestSummary, VaultSummary } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
+import { docTypeOf } from "../vault/extract.js";
 import { collectInputs, DEFAULT_MAX_FILE_BYTES, type Skipped } from "../vault/files.js";
 import { VaultRegistry } from "../vault/registry.js";
 import type { Vault } from "../vault/vault.js";
@@ -99,6 +100,23 @@ export class MnemoApp {
     const body = new TextEncoder().encode(`# ${title.trim() || "Note"}\n\n${text}`);
     const storedFile = await vault.storeFile(body, "md");
     vault.store.enqueue([{ source: null, name: `${title.trim() || "Note"}.md`, type: "md", size: body.length, mtimeMs: Date.now(), storedFile }]);
+    return this.ingest(vault);
+  }
+
+  /** A file handed over as bytes (a browser upload, a drop without a path): stored in the vault, then ingested. */
+  async addUpload(vault: Vault, name: string, bytes: Uint8Array): Promise<IngestSummary> {
+    const type = docTypeOf(name);
+    if (!type) throw new AppError("UNSUPPORTED_FILE", `${name}: Mnemo reads PDF, Word (.docx), Markdown, HTML and text files`);
+    const max = this.config.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+    if (bytes.length > max) throw new AppError("FILE_TOO_LARGE", `${name} is ${(bytes.length / 2 ** 20).toFixed(0)} MB; the limit is ${(max / 2 ** 20).toFixed(0)} MB`);
+    const storedFile = await vault.storeFile(bytes, type);
+    vault.store.enqueue([{ source: null, name, type, size: bytes.length, mtimeMs: Date.now(), storedFile }]);
+    return this.ingest(vault);
+  }
+
+  /** Failed documents go back in the queue (after the user fixed the file, or to retry a transient error). */
+  retry(vault: Vault, ids: readonly number[]): Promise<IngestSummary> {
+    vault.store.requeue(ids);
     return this.ingest(vault);
   }
 

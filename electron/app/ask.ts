@@ -82,6 +82,7 @@ export async function askVaults(model: Model, vaults: Vault[], loaded: Set<strin
   // Each signal scaled to its strongest passage, then averaged: a passage both find ranks first.
   const rank = (s: Source) => s.memoryWeight / maxMemory + s.keywordScore / maxKeyword;
   sources.sort((a, b) => rank(b) - rank(a));
+  for (const v of vaults) v.store.addQuestion(question, r.answer, mode);
   return { answer: r.answer, sources: sources.slice(0, MAX_SOURCES), bankSize: r.bankSize,
     timings: { bankMs, questionMs: r.timings.questionMs, firstTokenMs: r.timings.firstTokenMs, totalMs: performance.now() - t0 } };
 }

@@ -56,6 +56,9 @@ export const MIGRATIONS: readonly string[] = [
      INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
    END;
    CREATE TABLE watches (id INTEGER PRIMARY KEY, dir TEXT NOT NULL UNIQUE, added_at INTEGER NOT NULL);`,
+  // 2: the vault's question history, kept with the vault (it moves with an export, any client sees it).
+  `CREATE TABLE questions (id INTEGER PRIMARY KEY, question TEXT NOT NULL, answer TEXT NOT NULL, mode TEXT NOT NULL, asked_at INTEGER NOT NULL);
+   CREATE INDEX questions_time ON questions(asked_at);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

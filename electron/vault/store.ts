@@ -70,6 +70,12 @@ export class VaultStore {
     return { queued, unchanged };
   }
 
+  /** Puts failed documents back in the queue. */
+  requeue(ids: readonly number[], now = Date.now()): void {
+    const q = this.db.prepare("UPDATE documents SET status = 'queued', error = NULL, updated_at = ? WHERE id = ? AND status = 'error'");
+    this.db.transaction(() => { for (const id of ids) q.run(now, id); })();
+  }
+
   queuedIds(): number[] {
     return (this.db.prepare("SELECT id FROM documents WHERE status = 'queued' ORDER BY id").all() as { id: number }[]).map((r) => r.id);
   }
@@ -184,6 +190,15 @@ export class VaultStore {
 
   storedFiles(): Set<string> {
     return new Set((this.db.prepare("SELECT stored_file AS f FROM documents WHERE stored_file IS NOT NULL").all() as { f: string }[]).map((r) => r.f));
+  }
+
+  addQuestion(question: string, answer: string, mode: string, now = Date.now()): void {
+    this.db.prepare("INSERT INTO questions (question, answer, mode, asked_at) VALUES (?, ?, ?, ?)").run(question, answer, mode, now);
+  }
+
+  questions(limit = 50): { question: string; answer: string; mode: string; askedAt: number }[] {
+    return this.db.prepare("SELECT question, answer, mode, asked_at AS askedAt FROM questions ORDER BY id DESC LIMIT ?").all(limit) as
+      { question: string; answer: string; mode: string; askedAt: number }[];
   }
 
   watches(): { id: number; dir: string }[] {

@@ -1,0 +1,103 @@
+// The app as a user meets it, in Chromium through the local server: create a vault, drop a PDF and a
+// note, see them read, ask a question answered on page 2 of the PDF, stop an answer, see a corrupt
+// PDF's error while the rest ingest, reload and find everything still there. Screenshots go to
+// out/e2e-screenshots/ (and a few to docs/screenshots/).
+import { expect, test, type Page } from "@playwright/test";
+import { spawn, type ChildProcess } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { makePdf } from "../electron/bench/pdf-fixtures.js";
+
+const repo = path.resolve(import.meta.dirname, "..");
+const shots = path.join(repo, "out/e2e-screenshots");
+let server: ChildProcess, url = "", dataDir = "";
+
+test.beforeAll(async () => {
+  mkdirSync(shots, { recursive: true });
+  dataDir = mkdtempSync(path.join(os.tmpdir(), "mnemo-e2e-"));
+  server = spawn(process.execPath, [path.join(repo, "out/server/main.js"), "--data-dir", dataDir, "--bundle", path.join(repo, "models/bundles/tiny-random")],
+    { stdio: ["ignore", "pipe", "inherit"] });
+  url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    server.stdout!.on("data", (d: Buffer) => { out += d; const m = /running at (\S+)/.exec(out); if (m) resolve(m[1]!); });
+    server.once("exit", (code) => reject(new Error(`the server exited (${code}) before printing its URL`)));
+  });
+});
+
+test.afterAll(async () => {
+  server.kill("SIGTERM");
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function shot(page: Page, name: string, keep = false) {
+  const file = path.join(shots, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  if (keep) { mkdirSync(path.join(repo, "docs/screenshots"), { recursive: true }); copyFileSync(file, path.join(repo, "docs/screenshots", `${name}.png`)); }
+}
+
+test("a user's first session, end to end", async ({ page }) => {
+  await page.goto(url);
+  await expect(page.getByRole("heading", { name: "Welcome to Mnemo" })).toBeVisible();
+  await shot(page, "01-empty", true);
+
+  await page.getByLabel("New vault name").fill("Research");
+  await page.getByRole("button", { name: "Create" }).click();
+  await expect(page.getByRole("heading", { name: "Research" })).toBeVisible();
+
+  const pdf = await makePdf(["Paris has many bridges over the Seine. This first page is about them.",
+    "The Eiffel Tower was completed in 1889 for the World's Fair. It is 330 metres tall."], "Towers of Paris");
+  await page.getByTestId("file-input").setInputFiles([
+    { name: "towers.pdf", mimeType: "application/pdf", buffer: Buffer.from(pdf) },
+    { name: "curie.md", mimeType: "text/markdown", buffer: Buffer.from("# Marie Curie\n\nMarie Curie discovered polonium and radium.\n") },
+    { name: "broken.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4 this is not a real PDF") },
+  ]);
+  const docs = page.getByTestId("doc");
+  await expect(docs).toHaveCount(3);
+  await expect(page.locator('[data-testid="doc"][data-status="ready"]')).toHaveCount(2, { timeout: 60_000 });
+  await expect(page.getByTestId("doc-error")).toContainText("broken.pdf is not a valid PDF");
+  await shot(page, "02-documents", true);
+
+  await page.getByLabel("Question").fill("When was the Eiffel Tower completed?");
+  await page.getByRole("button", { name: "Ask" }).click();
+  await expect(page.getByTestId("sources")).toBeVisible();
+  await expect(page.getByTestId("answer")).not.toBeEmpty();
+  const first = page.getByTestId("source").first();
+  await expect(first).toContainText("Towers of Paris");
+  await expect(first.getByTestId("source-page")).toHaveText("p. 2");
+  await expect(first.locator("mark").first()).toBeVisible();
+  await shot(page, "03-answer", true);
+
+});
+
+test("stopping an answer mid-stream keeps what arrived and stops there", async ({ page }) => {
+  // Hold each backend message for 250 ms, so the answer streams slowly enough to press Stop mid-way.
+  await page.routeWebSocket(/\/api/, (ws) => {
+    const backend = ws.connectToServer();
+    let chain = Promise.resolve();
+    backend.onMessage((m) => { chain = chain.then(() => new Promise((r) => setTimeout(r, 250))).then(() => ws.send(m)); });
+    ws.onMessage((m) => backend.send(m));
+  });
+  await page.goto(url);
+  await page.getByLabel("Question").fill("What did Marie Curie discover?");
+  await page.getByRole("button", { name: "Ask" }).click();
+  await expect(page.getByTestId("answer")).not.toBeEmpty({ timeout: 30_000 });
+  await page.getByRole("button", { name: /Stop/ }).click();
+  await expect(page.getByTestId("stopped")).toBeVisible();
+  const partial = await page.getByTestId("answer").textContent();
+  await page.waitForTimeout(2000);
+  await expect(page.getByTestId("answer")).toHaveText(partial!);
+  await expect(page.getByRole("button", { name: "Ask" })).toBeVisible();
+});
+
+test("everything is still there after a reload", async ({ page }) => {
+  await page.goto(url);
+  await expect(page.getByRole("heading", { name: "Research" })).toBeVisible();
+  await expect(page.getByTestId("doc")).toHaveCount(3);
+  await expect(page.locator('[data-testid="doc"][data-status="ready"]')).toHaveCount(2);
+  await page.reload();
+  await expect(page.getByRole("heading", { name: "Research" })).toBeVisible();
+  await expect(page.getByText("Recent questions")).toBeVisible();
+  await page.getByRole("button", { name: "Switch to dark theme" }).click();
+  await shot(page, "04-dark", true);
+});

@@ -1,0 +1,76 @@
+// The AppApi over one MnemoApp: validated calls in, results or typed errors out, events to listeners.
+// Transports (the local server, Electron's main process relay) only move these messages.
+import type { AskRequest } from "../shared/api.js";
+import { AppError } from "../shared/errors.js";
+import { validateCall, type AppEvent, type Method, type ModelInfo, type Params, type Reply } from "../shared/ipc.js";
+import type { MnemoApp } from "./app.js";
+
+type Handler<M extends Method> = (p: Params<M>, emit: (e: AppEvent) => void) => Promise<unknown>;
+
+export class AppApi {
+  private readonly listeners = new Set<(e: AppEvent) => void>();
+  private readonly asks = new Map<string, AbortController>();
+
+  constructor(private readonly app: MnemoApp) {
+    app.config.onProgress = (data) => this.broadcast({ type: "ingest.progress", data });
+    app.config.onOutcome = (data) => this.broadcast({ type: "ingest.outcome", data });
+  }
+
+  /** Subscribes to events for every client (progress, outcomes); returns the unsubscribe function. */
+  subscribe(listener: (e: AppEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  broadcast(e: AppEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  /** One call: never throws; a bad call or a failure comes back as {ok: false, error}. emit gets this call's stream. */
+  async call(id: number, method: unknown, params: unknown, emit: (e: AppEvent) => void = () => {}): Promise<Reply> {
+    try {
+      const v = validateCall(method, params);
+      const handler = this.handlers[v.method] as Handler<Method>;
+      return { id, ok: true, value: (await handler(v.params as Params<Method>, emit)) ?? null };
+    } catch (e) {
+      const code = e instanceof AppError ? e.code : e instanceof Error && /^(unknown method|[\w.]+: )/.test(e.message) ? "INVALID_ARGUMENT" : "INTERNAL";
+      return { id, ok: false, error: { code, message: (e as Error).message } };
+    }
+  }
+
+  private readonly handlers: { [M in Method]: Handler<M> } = {
+    "vaults.list": () => this.app.listVaults(),
+    "vaults.create": (p) => this.app.createVault(p.name),
+    "vaults.rename": (p) => this.app.renameVault(p.vault, p.name),
+    "vaults.remove": async (p) => { await this.app.removeVault(p.vault); return null; },
+    "documents.list": async (p) => this.app.documents(await this.app.vault(p.vault)),
+    "documents.upload": async (p) => this.app.addUpload(await this.app.vault(p.vault), p.name, Buffer.from(p.data, "base64")),
+    "documents.addPaths": async (p) => (await this.app.addPaths(await this.app.vault(p.vault), p.paths)).summary,
+    "documents.addNote": async (p) => this.app.addNote(await this.app.vault(p.vault), p.title, p.text),
+    "documents.remove": async (p) => { await this.app.removeDocuments(await this.app.vault(p.vault), p.ids); return null; },
+    "documents.retry": async (p) => this.app.retry(await this.app.vault(p.vault), p.ids),
+    "ingest.cancel": async (p) => this.app.cancel((await this.app.vault(p.vault)).id),
+    "watch.add": async (p) => (await this.app.watch(await this.app.vault(p.vault), p.dir)).initial,
+    ask: async (p, emit) => {
+      if (this.asks.has(p.askId)) throw new AppError("INVALID_ARGUMENT", `ask ${p.askId} is already running`);
+      const controller = new AbortController();
+      this.asks.set(p.askId, controller);
+      const { askId, ...req } = p;
+      try {
+        const request = Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined)) as unknown as AskRequest;
+        return await this.app.ask(request, (text) => emit({ type: "answer.token", data: { askId, text } }), controller.signal);
+      } finally {
+        this.asks.delete(askId);
+      }
+    },
+    "history.list": async (p) => (await this.app.vault(p.vault)).store.questions(),
+    "ask.cancel": async (p) => { const c = this.asks.get(p.askId); c?.abort(); return c !== undefined; },
+    "model.info": async (): Promise<ModelInfo> => {
+      const m = await this.app.model();
+      const { lm, mac } = m.manifest.architecture;
+      return { id: m.manifest.id, name: m.manifest.name, created: String((m.manifest as { created?: string }).created ?? ""), dir: m.dir,
+        facts: { "LM layers": lm.n_layer, "LM width": lm.n_embd, "context tokens": lm.n_positions, vocabulary: lm.vocab_size,
+          "memory slots per chunk": mac.n_slots, "prefix length": mac.prefix_len, "chunk tokens": mac.max_doc_tokens } };
+    },
+  };
+}

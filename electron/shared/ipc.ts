@@ -1,0 +1,66 @@
+// The wire contract of the AppApi, the same over Electron IPC and the local server's WebSocket:
+// every method's parameters as a zod schema (validated at each boundary, unknown keys refused),
+// its result type, and the events the backend pushes. No Node, no DOM.
+import { z } from "zod";
+import type { AskResponse, DocumentOutcome, DocumentSummary, IngestProgress, IngestSummary, VaultSummary } from "./api.js";
+import { ANSWER_MODES } from "./api.js";
+
+const vault = z.string().min(1).max(200);
+const ids = z.array(z.number().int().positive()).min(1).max(10_000);
+const name = z.string().min(1).max(100);
+
+export const METHODS = {
+  "vaults.list": z.strictObject({}),
+  "vaults.create": z.strictObject({ name }),
+  "vaults.rename": z.strictObject({ vault, name }),
+  "vaults.remove": z.strictObject({ vault }),
+  "documents.list": z.strictObject({ vault }),
+  /** A file as bytes (base64): browser uploads and drops without a path. At most ~100 MB decoded. */
+  "documents.upload": z.strictObject({ vault, name: z.string().min(1).max(255).refine((n) => !/[\\/]/.test(n), "a file name, not a path"),
+    data: z.string().max(140 * 2 ** 20) }),
+  "documents.addPaths": z.strictObject({ vault, paths: z.array(z.string().min(1).max(4096)).min(1).max(1000) }),
+  "documents.addNote": z.strictObject({ vault, title: z.string().max(200), text: z.string().min(1).max(2 ** 20) }),
+  "documents.remove": z.strictObject({ vault, ids }),
+  "documents.retry": z.strictObject({ vault, ids }),
+  "ingest.cancel": z.strictObject({ vault }),
+  "watch.add": z.strictObject({ vault, dir: z.string().min(1).max(4096) }),
+  ask: z.strictObject({ askId: z.string().min(1).max(64), question: z.string().min(1).max(4000), vaults: z.array(vault).max(1000).optional(),
+    mode: z.enum(ANSWER_MODES as unknown as [string, ...string[]]).optional(), passages: z.number().int().min(1).max(10).optional(),
+    temperature: z.number().min(0).max(2).optional(), topP: z.number().gt(0).max(1).optional(), seed: z.number().int().optional() }),
+  "ask.cancel": z.strictObject({ askId: z.string().min(1).max(64) }),
+  "model.info": z.strictObject({}),
+  "history.list": z.strictObject({ vault }),
+} as const;
+
+export type Method = keyof typeof METHODS;
+export type Params<M extends Method> = z.infer<(typeof METHODS)[M]>;
+
+export interface ModelInfo { id: string; name: string; created: string; dir: string; facts: Record<string, string | number> }
+
+export interface Results {
+  "vaults.list": VaultSummary[]; "vaults.create": VaultSummary; "vaults.rename": VaultSummary; "vaults.remove": null;
+  "documents.list": DocumentSummary[]; "documents.upload": IngestSummary; "documents.addPaths": IngestSummary;
+  "documents.addNote": IngestSummary; "documents.remove": null; "documents.retry": IngestSummary; "ingest.cancel": boolean;
+  "watch.add": IngestSummary; ask: AskResponse; "ask.cancel": boolean; "model.info": ModelInfo;
+  "history.list": { question: string; answer: string; mode: string; askedAt: number }[];
+}
+
+export type AppEvent =
+  | { type: "ingest.progress"; data: IngestProgress }
+  | { type: "ingest.outcome"; data: DocumentOutcome }
+  | { type: "answer.token"; data: { askId: string; text: string } }
+  | { type: "backend.error"; data: { message: string } };
+
+export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { code: string; message: string } };
+export type Request = { id: number; method: string; params: unknown };
+
+/** Validates a call: a known method and parameters that fit its schema; the message names the bad field. */
+export function validateCall(method: unknown, params: unknown): { method: Method; params: unknown } {
+  if (typeof method !== "string" || !Object.hasOwn(METHODS, method)) throw new Error(`unknown method ${JSON.stringify(method)}`);
+  const parsed = METHODS[method as Method].safeParse(params ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`${method}: ${issue.path.join(".") || "parameters"}: ${issue.message}`);
+  }
+  return { method: method as Method, params: parsed.data };
+}

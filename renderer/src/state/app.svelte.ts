@@ -1,0 +1,136 @@
+// The UI's state in one class (Svelte 5 runes): vaults, the selected vault's documents, ingest
+// progress, the current answer and its sources, settings. Components read it and call its methods.
+import type { AnswerMode, AskResponse, DocumentSummary, IngestProgress, Source, VaultSummary } from "../../../electron/shared/api";
+import type { ModelInfo } from "../../../electron/shared/ipc";
+import { api, fileToBase64 } from "../lib/api";
+
+export type Theme = "light" | "dark";
+export interface Answer { askId: string | null; question: string; text: string; streaming: boolean; sources: Source[]; error: string | null;
+  timings: AskResponse["timings"] | null; stopped: boolean }
+export interface HistoryItem { question: string; answer: string; askedAt: number }
+
+const emptyAnswer = (): Answer => ({ askId: null, question: "", text: "", streaming: false, sources: [], error: null, timings: null, stopped: false });
+
+export class AppState {
+  vaults = $state<VaultSummary[]>([]);
+  selectedId = $state<string | null>(null);
+  documents = $state<DocumentSummary[]>([]);
+  progress = $state<Record<string, IngestProgress>>({});
+  answer = $state<Answer>(emptyAnswer());
+  scope = $state<"vault" | "all">("vault");
+  mode = $state<AnswerMode>((localStorage.getItem("mnemo.mode") as AnswerMode | null) ?? "memory");
+  theme = $state<Theme>((localStorage.getItem("mnemo.theme") as Theme | null) ?? (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+  model = $state<ModelInfo | null>(null);
+  connected = $state(true);
+  notice = $state<string | null>(null);
+  loaded = $state(false);
+  selected = $derived(this.vaults.find((v) => v.id === this.selectedId) ?? null);
+  history = $state<HistoryItem[]>([]);
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+
+  async init(): Promise<void> {
+    api.onConnection = (c) => { this.connected = c; };
+    api.on((e) => {
+      if (e.type === "ingest.progress") this.progress = { ...this.progress, [e.data.vaultId]: e.data };
+      else if (e.type === "ingest.outcome") this.scheduleRefresh();
+      else if (e.type === "answer.token" && e.data.askId === this.answer.askId && this.answer.streaming) this.answer.text += e.data.text;
+      else if (e.type === "backend.error") this.notice = e.data.message;
+    });
+    await this.guard(async () => {
+      await this.refreshVaults();
+      this.selectedId = localStorage.getItem("mnemo.vault") ?? this.vaults[0]?.id ?? null;
+      if (!this.vaults.some((v) => v.id === this.selectedId)) this.selectedId = this.vaults[0]?.id ?? null;
+      await this.refreshDocuments();
+    });
+    this.loaded = true;
+    api.call("model.info", {}).then((m) => { this.model = m; }, () => {});
+  }
+
+  /** Runs an action; a failure becomes the notice the user sees, never an unhandled rejection. */
+  async guard<T>(action: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await action();
+    } catch (e) {
+      this.notice = (e as Error).message;
+      return undefined;
+    }
+  }
+
+  async refreshVaults(): Promise<void> { this.vaults = await api.call("vaults.list", {}); }
+
+  async refreshDocuments(): Promise<void> {
+    this.documents = this.selectedId ? await api.call("documents.list", { vault: this.selectedId }) : [];
+    this.history = this.selectedId ? await api.call("history.list", { vault: this.selectedId }) : [];
+  }
+
+  private scheduleRefresh(): void {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => void this.guard(async () => { await this.refreshVaults(); await this.refreshDocuments(); }), 150);
+  }
+
+  async select(id: string): Promise<void> {
+    this.selectedId = id;
+    localStorage.setItem("mnemo.vault", id);
+    this.answer = emptyAnswer();
+    await this.guard(() => this.refreshDocuments());
+  }
+
+  async createVault(name: string): Promise<void> {
+    const v = await this.guard(() => api.call("vaults.create", { name }));
+    if (!v) return;
+    await this.refreshVaults();
+    await this.select(v.id);
+  }
+
+  renameVault = (id: string, name: string) => this.guard(async () => { await api.call("vaults.rename", { vault: id, name }); await this.refreshVaults(); });
+
+  async deleteVault(id: string): Promise<void> {
+    await this.guard(() => api.call("vaults.remove", { vault: id }));
+    await this.refreshVaults();
+    if (this.selectedId === id) await this.select(this.vaults[0]?.id ?? "");
+  }
+
+  /** Uploads files one after another; each starts ingesting at once, progress arrives as events. */
+  async upload(files: File[]): Promise<void> {
+    const vault = this.selectedId;
+    if (!vault) return;
+    for (const file of files) {
+      await this.guard(async () => api.call("documents.upload", { vault, name: file.name, data: await fileToBase64(file) }));
+    }
+    this.scheduleRefresh();
+  }
+
+  addNote = (title: string, text: string) => this.guard(async () => { await api.call("documents.addNote", { vault: this.selectedId!, title, text }); this.scheduleRefresh(); });
+  retry = (ids: number[]) => this.guard(async () => { await api.call("documents.retry", { vault: this.selectedId!, ids }); this.scheduleRefresh(); });
+  remove = (ids: number[]) => this.guard(async () => { await api.call("documents.remove", { vault: this.selectedId!, ids }); this.scheduleRefresh(); });
+  cancelIngest = () => this.guard(() => api.call("ingest.cancel", { vault: this.selectedId! }));
+
+  async ask(question: string): Promise<void> {
+    if (!question.trim() || this.answer.streaming) return;
+    const askId = crypto.randomUUID();
+    this.answer = { ...emptyAnswer(), askId, question, streaming: true };
+    const vaults = this.scope === "vault" && this.selectedId ? [this.selectedId] : undefined;
+    try {
+      const r = await api.call("ask", { askId, question, mode: this.mode, ...(vaults ? { vaults } : {}) });
+      if (this.answer.askId !== askId || this.answer.stopped) return;        // stopped or replaced meanwhile
+      this.answer = { ...this.answer, text: r.answer, sources: r.sources, timings: r.timings, streaming: false };
+      if (this.selectedId) this.history = await api.call("history.list", { vault: this.selectedId });
+    } catch (e) {
+      if (this.answer.askId !== askId || this.answer.stopped) return;
+      const stopped = (e as { code?: string }).code === "ABORTED";
+      this.answer = { ...this.answer, streaming: false, stopped, error: stopped ? null : (e as Error).message };
+    }
+  }
+
+  /** Stops at once on screen (what was streamed stays), and cancels generation in the backend. */
+  stop = () => {
+    if (!this.answer.askId || !this.answer.streaming) return;
+    this.answer = { ...this.answer, streaming: false, stopped: true };
+    void api.call("ask.cancel", { askId: this.answer.askId }).catch(() => {});
+  };
+
+  setTheme(t: Theme): void { this.theme = t; localStorage.setItem("mnemo.theme", t); }
+  setMode(m: AnswerMode): void { this.mode = m; localStorage.setItem("mnemo.mode", m); }
+}
+
+export const app = new AppState();
