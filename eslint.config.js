@@ -14,4 +14,7 @@ export default tseslint.config(
       eqeqeq: "error",
     },
   },
+  { files: ["electron/main/**/*.ts", "electron/preload/**/*.cts"], rules: { "no-restricted-imports": "off" } },
+  // Sandboxed preloads must be CommonJS: `import x = require()` is how TypeScript writes that.
+  { files: ["electron/preload/**/*.cts"], rules: { "@typescript-eslint/no-require-imports": "off" } },
 );

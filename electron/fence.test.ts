@@ -13,6 +13,9 @@ const ALLOWED: Record<string, { layers: string[]; packages: RegExp }> = {
   eval: { layers: ["shared", "core", "vault", "app"], packages: /^(vega|vega-lite|node:.*)$/ },
   cli: { layers: ["shared", "app", "eval"], packages: /^(cli-progress|node:.*)$/ },
   server: { layers: ["shared", "app"], packages: /^(ws|node:.*)$/ },
+  backend: { layers: ["shared", "app"], packages: /^node:.*$/ },
+  main: { layers: ["shared"], packages: /^(electron|node:.*)$/ },
+  preload: { layers: [], packages: /^electron$/ },
   // Benchmarks measure every layer directly, below the app when that is what is being timed.
   bench: { layers: ["shared", "core", "engine", "vault", "app"], packages: /^(pdf-lib|jszip|node:.*)$/ },
 };
@@ -20,7 +23,7 @@ const ONLY_RUNTIME_IMPORTER = "engine/ort-session.ts";
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith(".ts") && !e.name.endsWith(".test.ts") ? [path.join(dir, e.name)] : []);
+    e.isDirectory() ? sources(path.join(dir, e.name)) : /\.c?ts$/.test(e.name) && !e.name.endsWith(".test.ts") ? [path.join(dir, e.name)] : []);
 }
 
 const importsOf = (file: string) => [...readFileSync(file, "utf8").matchAll(/^\s*(?:import|export)[^"']*?from\s+["']([^"']+)["']/gm)].map((m) => m[1]!);

@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # g++ and make: better-sqlite3 compiles its binding with node-gyp when no prebuilt one can be fetched.
-APT_PACKAGES=(python3-torch python3-onnx python3-numpy python3-sentencepiece python3-pytest libopenblas0-pthread g++ make)
+# chromium: the browser the Playwright end-to-end tests drive (never `npx playwright install`).
+APT_PACKAGES=(python3-torch python3-onnx python3-numpy python3-sentencepiece python3-pytest libopenblas0-pthread g++ make chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The test command: Python model pipeline tests, TypeScript type check and unit tests, Node parity tests.
+# The test command: Python model pipeline tests, TypeScript type checks and lint, unit tests, Node
+# parity tests, then the renderer build and the end-to-end tests in Chromium through the local server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${MNEMO_PYTHON:-/usr/bin/python3}
 (cd models && "$PY" -m pytest -q tests)
 npx tsc -b
+npx tsc -p renderer/tsconfig.json
 npx eslint .
 npx vitest run
 node --test models/tests/
+npx vite build --config renderer/vite.config.ts --logLevel warn
+npx playwright test -c e2e/playwright.config.ts

@@ -1,0 +1,74 @@
+// The local server's doors (compiled output: the engine worker must be JavaScript): the token, the
+// Host and Origin checks, validated calls, document downloads and static paths that stay inside.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import os from "node:os";
+import path from "node:path";
+import WebSocket from "ws";
+import type { startServer as Start, RunningServer } from "./server.js";
+import type { AppApi as Api } from "../app/api.js";
+import type { MnemoApp as App } from "../app/app.js";
+
+const repo = path.resolve(import.meta.dirname, "../..");
+const { startServer } = (await import(path.join(repo, "out/server/server.js"))) as { startServer: typeof Start };
+const { AppApi } = (await import(path.join(repo, "out/app/api.js"))) as { AppApi: typeof Api };
+const { MnemoApp } = (await import(path.join(repo, "out/app/app.js"))) as { MnemoApp: typeof App };
+const dir = mkdtempSync(path.join(os.tmpdir(), "mnemo-server-"));
+const app = new MnemoApp({ dataDir: dir, bundleDir: path.join(repo, "models/bundles/tiny-random") });
+let server: RunningServer;
+
+beforeAll(async () => { server = await startServer({ api: new AppApi(app), app, staticDir: path.join(repo, "out/renderer"), token: "t0k3n" }); });
+afterAll(async () => { await server.close(); await app.close(); rmSync(dir, { recursive: true, force: true }); });
+
+function fetchRaw(p: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    request({ host: "127.0.0.1", port: server.port, path: p, headers: { host: `127.0.0.1:${server.port}`, ...headers } }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d)).on("end", () => resolve({ status: res.statusCode!, body }));
+    }).on("error", reject).end();
+  });
+}
+const get = async (p: string, headers: Record<string, string> = {}) => (await fetchRaw(p, headers)).status;
+
+function open(query: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api${query}`, { headers });
+    ws.once("open", () => resolve(ws));
+    ws.once("error", reject);
+  });
+}
+
+function call(ws: WebSocket, method: string, params: unknown): Promise<{ ok: boolean; value?: unknown; error?: { code: string; message: string } }> {
+  const id = Math.floor(Math.random() * 1e9);
+  return new Promise((resolve) => {
+    ws.on("message", (raw) => { const m = JSON.parse(raw.toString()); if (m.id === id) resolve(m); });
+    ws.send(JSON.stringify({ id, method, params }));
+  });
+}
+
+describe("local server", () => {
+  it("opens the API to the right token only, and not to another web page", async () => {
+    await expect(open("")).rejects.toThrow(/401/);
+    await expect(open("?token=wrong")).rejects.toThrow(/401/);
+    await expect(open("?token=t0k3n", { origin: "http://evil.example" })).rejects.toThrow(/401/);
+    const ws = await open("?token=t0k3n", { origin: `http://127.0.0.1:${server.port}` });
+    expect(await call(ws, "vaults.list", {})).toMatchObject({ ok: true, value: [] });
+    expect(await call(ws, "vaults.create", { name: "" })).toMatchObject({ ok: false, error: { code: "INVALID_ARGUMENT", message: expect.stringMatching(/vaults\.create: name/) } });
+    expect(await call(ws, "fs.readFile", { path: "/etc/passwd" })).toMatchObject({ ok: false, error: { code: "INVALID_ARGUMENT" } });
+    expect(await call(ws, "documents.list", { vault: "nope" })).toMatchObject({ ok: false, error: { code: "VAULT_NOT_FOUND" } });
+    ws.close();
+  });
+
+  it("serves the app to its own Host only, never a file outside it, and documents only with the token", async () => {
+    expect(await get("/")).toBe(200);
+    expect(await get("/", { host: "evil.example" })).toBe(403);
+    for (const p of ["/..%2f..%2f..%2fetc%2fpasswd", "/../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd"]) {
+      const r = await fetchRaw(p);
+      expect(r.body).not.toMatch(/root:/);                      // at most the app's own index.html
+      expect(r.body).toMatch(/<!doctype html>|outside the app|not built/i);
+    }
+    expect(await get("/files/x/1")).toBe(401);
+    expect(await get("/files/x/1?token=t0k3n")).toBe(404);
+  });
+});
