@@ -103,6 +103,7 @@ export class AppState {
   addNote = (title: string, text: string) => this.guard(async () => { await api.call("documents.addNote", { vault: this.selectedId!, title, text }); this.scheduleRefresh(); });
   retry = (ids: number[]) => this.guard(async () => { await api.call("documents.retry", { vault: this.selectedId!, ids }); this.scheduleRefresh(); });
   remove = (ids: number[]) => this.guard(async () => { await api.call("documents.remove", { vault: this.selectedId!, ids }); this.scheduleRefresh(); });
+  watch = (dir: string) => this.guard(async () => { await api.call("watch.add", { vault: this.selectedId!, dir }); this.scheduleRefresh(); });
   cancelIngest = () => this.guard(() => api.call("ingest.cancel", { vault: this.selectedId! }));
 
   async ask(question: string): Promise<void> {
