@@ -83,8 +83,13 @@ export async function ingestQueued(vault: Vault, model: Model, hooks: IngestHook
     progress.current = { documentId: p.row.id, name: p.row.name, stage: "saving", chunksDone: p.chunks.length, chunksTotal: p.chunks.length };
     tell();
     const storedFile = await vault.storeFile(p.bytes, p.row.type as DocType, p.hash);
-    store.commit(p.row.id, { contentHash: p.hash, title: p.doc.title, pages: p.doc.pages.length, warning: p.doc.warning ?? null, storedFile,
+    const committed = store.commit(p.row.id, { contentHash: p.hash, title: p.doc.title, pages: p.doc.pages.length, warning: p.doc.warning ?? null, storedFile,
       chunks: p.chunks, bundleId: model.manifest.id, slots: model.slots, width: model.width, modulations });
+    if (!committed) {                                       // removed by the user while it was being read
+      outcome({ documentId: p.row.id, name: p.row.name, result: "removed" });
+      finish();
+      return;
+    }
     const newIds = store.chunkIdsOf(p.row.id);
     await hooks.onCommitted?.(vault, p.oldChunkIds, newIds.map((chunkId, k) => ({ chunkId, modulation: modulations[k]! })));
     summary.ready++;
@@ -100,7 +105,9 @@ export async function ingestQueued(vault: Vault, model: Model, hooks: IngestHook
     let windows = 0;
     for (const id of ids) {
       if (hooks.signal?.aborted || group.length >= GROUP_DOCUMENTS || windows >= AMORTIZE_CALL) break;
-      const p = await prepare(store.document(id)!);
+      const row = store.document(id);
+      if (!row) continue;                                  // removed while queued
+      const p = await prepare(row);
       if (p) { group.push(p); windows += p.chunks.length; }
     }
     if (hooks.signal?.aborted) {

@@ -95,12 +95,16 @@ export class VaultStore {
     return row && this.document(row.id);
   }
 
-  /** Replaces a document's chunks, modulations and keyword index with a new extraction: one transaction. */
-  commit(id: number, r: Ingested, now = Date.now()): void {
+  /**
+   * Replaces a document's chunks, modulations and keyword index with a new extraction: one
+   * transaction. False when the document was removed meanwhile (nothing is written then).
+   */
+  commit(id: number, r: Ingested, now = Date.now()): boolean {
     const insChunk = this.db.prepare(`INSERT INTO chunks (document_id, seq, text, page_start, page_end, char_start, char_end, token_count)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     const insMod = this.db.prepare("INSERT INTO modulations (chunk_id, bundle_id, slots, width, data) VALUES (?, ?, ?, ?, ?)");
-    this.db.transaction(() => {
+    return this.db.transaction(() => {
+      if (!this.db.prepare("SELECT 1 FROM documents WHERE id = ?").get(id)) return false;
       this.db.prepare("DELETE FROM chunks WHERE document_id = ?").run(id);
       r.chunks.forEach((c, k) => {
         const chunkId = insChunk.run(id, c.seq, c.text, c.pageStart, c.pageEnd, c.charStart, c.charEnd, c.tokenCount).lastInsertRowid;
@@ -108,6 +112,7 @@ export class VaultStore {
       });
       this.db.prepare(`UPDATE documents SET status = 'ready', error = NULL, content_hash = ?, title = ?, pages = ?, warning = ?,
         stored_file = ?, updated_at = ? WHERE id = ?`).run(r.contentHash, r.title, r.pages, r.warning, r.storedFile, now, id);
+      return true;
     })();
   }
 

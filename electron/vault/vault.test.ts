@@ -78,6 +78,15 @@ describe("VaultStore", () => {
     expect(store.integrityProblems()).toEqual([]);
   });
 
+  it("does not write chunks for a document removed while it was being read", async () => {
+    const { store } = await newVault();
+    const [a] = store.enqueue([file("/a.txt")]).queued;
+    store.remove([a!]);
+    expect(store.commit(a!, ingested(["orphan text"]))).toBe(false);
+    expect(store.stats().chunks).toBe(0);
+    expect(store.integrityProblems()).toEqual([]);
+  });
+
   it("cancel drops never-ingested documents and restores changed ones", async () => {
     const { store } = await newVault();
     const [a, b] = store.enqueue([file("/a.txt"), file("/b.txt")]).queued;
