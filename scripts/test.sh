@@ -7,8 +7,8 @@ PY=${MNEMO_PYTHON:-/usr/bin/python3}
 (cd models && "$PY" -m pytest -q tests)
 npx tsc -b
 npx tsc -p renderer/tsconfig.json
+npx vite build --config renderer/vite.config.ts --logLevel warn     # the server tests and e2e serve it
 npx eslint .
 npx vitest run
 node --test models/tests/
-npx vite build --config renderer/vite.config.ts --logLevel warn
 npx playwright test -c e2e/playwright.config.ts
