@@ -1,0 +1,57 @@
+// The packaging configuration, checked where Electron cannot run: a directory build with a stub
+// Electron distribution (electron-builder --dir, no native rebuild) must put the app's code in the
+// asar, the default model bundle beside it, the native modules outside it, and no development files.
+import { afterAll, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import asar from "@electron/asar";
+
+const repo = path.resolve(import.meta.dirname, "..");
+const work = mkdtempSync(path.join(os.tmpdir(), "mnemo-pack-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const config = JSON.parse(readFileSync(path.join(repo, "build/electron-builder.json"), "utf8"));
+const pkg = JSON.parse(readFileSync(path.join(repo, "package.json"), "utf8"));
+
+describe("packaging", () => {
+  it("configures signed, hardened builds for every platform", () => {
+    expect(config.linux.target).toEqual(["AppImage", "deb"]);
+    expect(config.win.target).toEqual(["nsis"]);
+    expect(config.mac).toMatchObject({ target: ["dmg", "zip"], hardenedRuntime: true, notarize: true });
+    expect(existsSync(path.join(repo, config.mac.entitlements))).toBe(true);
+    expect(config.asarUnpack).toEqual(expect.arrayContaining(["node_modules/onnxruntime-node/**", "node_modules/better-sqlite3/**"]));
+    // What the app loads at run time must ship: runtime dependencies, not devDependencies.
+    for (const dep of ["onnxruntime-node", "better-sqlite3", "@huggingface/tokenizers", "pdfjs-dist", "zod", "ws"]) expect(pkg.dependencies).toHaveProperty(dep);
+    expect(pkg.main).toBe("out/main/main.js");
+  });
+
+  it("lays out a directory build: code in the asar, bundle beside it, native modules unpacked, no dev files", () => {
+    const stub = path.join(work, "electron-dist");
+    rmSync(stub, { recursive: true, force: true });
+    spawnSync("mkdir", ["-p", stub]);
+    writeFileSync(path.join(stub, "electron"), "");
+    chmodSync(path.join(stub, "electron"), 0o755);
+    const out = path.join(work, "dist");
+    const r = spawnSync(path.join(repo, "node_modules/.bin/electron-builder"), ["--dir", "--linux", "--config", "build/electron-builder.json",
+      `-c.electronDist=${stub}`, `-c.electronVersion=${pkg.devDependencies.electron}`, "-c.npmRebuild=false", `-c.directories.output=${out}`, "--publish", "never"],
+      { cwd: repo, encoding: "utf8", env: { ...process.env, CSC_IDENTITY_AUTO_DISCOVERY: "false" } });
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    const resources = path.join(out, "linux-unpacked/resources");
+    const files = asar.listPackage(path.join(resources, "app.asar"), { isPack: false }).map((f) => f.replaceAll("\\", "/"));
+    for (const f of ["/package.json", "/out/main/main.js", "/out/preload/preload.cjs", "/out/backend/backend.js", "/out/app/app.js",
+      "/out/engine/engine-worker.js", "/out/renderer/index.html"]) expect(files).toContain(f);
+    expect(files.filter((f) => /\.(map|ts|tsbuildinfo)$/.test(f) && !f.includes("/node_modules/"))).toEqual([]);
+    expect(files.filter((f) => /^\/(electron|models|e2e|scripts|docs|renderer\/src)\//.test(f) || /\.test\.js$/.test(f))).toEqual([]);
+    // The default bundle ships as an extra resource, byte for byte what its manifest hashes.
+    const manifest = JSON.parse(readFileSync(path.join(resources, "bundle/manifest.json"), "utf8"));
+    for (const [name, { sha256 }] of Object.entries(manifest.files as Record<string, { sha256: string }>)) {
+      expect(createHash("sha256").update(readFileSync(path.join(resources, "bundle", name))).digest("hex")).toBe(sha256);
+    }
+    // Native modules load from disk, outside the asar.
+    const unpacked = path.join(resources, "app.asar.unpacked/node_modules");
+    expect(existsSync(path.join(unpacked, "better-sqlite3/build/Release/better_sqlite3.node"))).toBe(true);
+    expect(readdirSync(path.join(unpacked, "onnxruntime-node/bin"), { recursive: true }).some((f) => String(f).endsWith(".node"))).toBe(true);
+  }, 240_000);
+});
