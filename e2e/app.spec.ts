@@ -49,9 +49,15 @@ test("a user's first session, end to end", async ({ page }) => {
     "The Eiffel Tower was completed in 1889 for the World's Fair. It is 330 metres tall."], "Towers of Paris");
   await page.getByTestId("file-input").setInputFiles([
     { name: "towers.pdf", mimeType: "application/pdf", buffer: Buffer.from(pdf) },
-    { name: "curie.md", mimeType: "text/markdown", buffer: Buffer.from("# Marie Curie\n\nMarie Curie discovered polonium and radium.\n") },
     { name: "broken.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4 this is not a real PDF") },
   ]);
+  // The note arrives the other way: dropped on the drop zone.
+  const dropped = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["# Marie Curie\n\nMarie Curie discovered polonium and radium.\n"], "curie.md", { type: "text/markdown" }));
+    return dt;
+  });
+  await page.getByRole("region", { name: "Drop files here" }).dispatchEvent("drop", { dataTransfer: dropped });
   const docs = page.getByTestId("doc");
   await expect(docs).toHaveCount(3);
   await expect(page.locator('[data-testid="doc"][data-status="ready"]')).toHaveCount(2, { timeout: 60_000 });
