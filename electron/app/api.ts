@@ -4,6 +4,7 @@ import type { AskRequest } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
 import { validateCall, type AppEvent, type Method, type ModelInfo, type Params, type Reply } from "../shared/ipc.js";
 import type { MnemoApp } from "./app.js";
+import type { Model } from "./model.js";
 
 type Handler<M extends Method> = (p: Params<M>, emit: (e: AppEvent) => void) => Promise<unknown>;
 
@@ -38,6 +39,14 @@ export class AppApi {
     }
   }
 
+  private modelInfo(m: Model): ModelInfo {
+    const { lm, mac } = m.manifest.architecture;
+    return { id: m.manifest.id, name: m.manifest.name, created: String((m.manifest as { created?: string }).created ?? ""), dir: m.dir,
+      threads: this.app.config.threads ?? 0, provider: this.app.config.provider ?? "cpu",
+      facts: { "LM layers": lm.n_layer, "LM width": lm.n_embd, "context tokens": lm.n_positions, vocabulary: lm.vocab_size,
+        "memory slots per chunk": mac.n_slots, "prefix length": mac.prefix_len, "chunk tokens": mac.max_doc_tokens } };
+  }
+
   private readonly handlers: { [M in Method]: Handler<M> } = {
     "vaults.list": () => this.app.listVaults(),
     "vaults.create": (p) => this.app.createVault(p.name),
@@ -65,12 +74,10 @@ export class AppApi {
     },
     "history.list": async (p) => (await this.app.vault(p.vault)).store.questions(),
     "ask.cancel": async (p) => { const c = this.asks.get(p.askId); c?.abort(); return c !== undefined; },
-    "model.info": async (): Promise<ModelInfo> => {
-      const m = await this.app.model();
-      const { lm, mac } = m.manifest.architecture;
-      return { id: m.manifest.id, name: m.manifest.name, created: String((m.manifest as { created?: string }).created ?? ""), dir: m.dir,
-        facts: { "LM layers": lm.n_layer, "LM width": lm.n_embd, "context tokens": lm.n_positions, vocabulary: lm.vocab_size,
-          "memory slots per chunk": mac.n_slots, "prefix length": mac.prefix_len, "chunk tokens": mac.max_doc_tokens } };
+    "model.info": async () => this.modelInfo(await this.app.model()),
+    "model.configure": async (p) => {
+      const change = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as Parameters<MnemoApp["configure"]>[0];
+      return this.modelInfo(await this.app.configure(change));
     },
   };
 }

@@ -174,6 +174,15 @@ describe("MnemoApp", () => {
     expect(narrowed.bankSize).toBe(1);                        // only the entry nearest the question was aggregated
   });
 
+  it("switches model settings, keeping the old model when the new bundle is bad", async () => {
+    await expect(app.configure({ bundleDir: "/no/such/bundle" })).rejects.toMatchObject({ code: "BUNDLE_NOT_FOUND" });
+    expect((await app.ask({ question: "Eiffel", vaults: ["Research"] }, () => {})).bankSize).toBeGreaterThan(0);
+    const m = await app.configure({ threads: 1 });
+    expect(m.manifest.id).toMatch(/^tiny-random/);
+    expect(app.config.threads).toBe(1);
+    expect((await app.ask({ question: "Eiffel", vaults: ["Research"] }, () => {})).bankSize).toBeGreaterThan(0);   // banks reload on demand
+  });
+
   it("refuses an empty question and an unknown vault clearly", async () => {
     await expect(app.ask({ question: "  " }, () => {})).rejects.toThrow(/the question is empty/);
     await expect(app.ask({ question: "q", vaults: ["Nope"] }, () => {})).rejects.toThrow(/no vault named "Nope"/);

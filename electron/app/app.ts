@@ -43,6 +43,23 @@ export class MnemoApp {
     return this.loading;
   }
 
+  /**
+   * Switches model bundle, threads or execution provider. Runs in flight finish first; the new model
+   * is loaded before anything is dropped, so a bad bundle leaves the old one in place. Vault banks
+   * reload on the next question (re-amortized if the bundle changed).
+   */
+  async configure(change: { bundleDir?: string; threads?: number; provider?: "cpu" | "cuda" | "dml" }): Promise<Model> {
+    await Promise.all([...this.runs.values()].map((r) => r.promise.catch(() => {})));
+    const next = { ...this.config, ...change };
+    const model = await loadModel(next.bundleDir, { executionProvider: next.provider ?? "cpu", threads: next.threads ?? 0 }, next.onWarning ?? (() => {}));
+    const old = this.loading;
+    Object.assign(this.config, change);
+    this.loading = Promise.resolve(model);
+    this.loadedBanks.clear();
+    if (old) await (await old.catch(() => null))?.engine.close();
+    return model;
+  }
+
   vault(idOrName: string): Promise<Vault> {
     return this.vaults.get(idOrName);
   }

@@ -30,19 +30,21 @@ export const METHODS = {
   "ask.cancel": z.strictObject({ askId: z.string().min(1).max(64) }),
   "model.info": z.strictObject({}),
   "history.list": z.strictObject({ vault }),
+  "model.configure": z.strictObject({ bundleDir: z.string().min(1).max(4096).optional(), threads: z.number().int().min(0).max(256).optional(),
+    provider: z.enum(["cpu", "cuda", "dml"]).optional() }),
 } as const;
 
 export type Method = keyof typeof METHODS;
 export type Params<M extends Method> = z.infer<(typeof METHODS)[M]>;
 
-export interface ModelInfo { id: string; name: string; created: string; dir: string; facts: Record<string, string | number> }
+export interface ModelInfo { id: string; name: string; created: string; dir: string; threads: number; provider: string; facts: Record<string, string | number> }
 
 export interface Results {
   "vaults.list": VaultSummary[]; "vaults.create": VaultSummary; "vaults.rename": VaultSummary; "vaults.remove": null;
   "documents.list": DocumentSummary[]; "documents.upload": IngestSummary; "documents.addPaths": IngestSummary;
   "documents.addNote": IngestSummary; "documents.remove": null; "documents.retry": IngestSummary; "ingest.cancel": boolean;
   "watch.add": IngestSummary; ask: AskResponse; "ask.cancel": boolean; "model.info": ModelInfo;
-  "history.list": { question: string; answer: string; mode: string; askedAt: number }[];
+  "history.list": { question: string; answer: string; mode: string; askedAt: number }[]; "model.configure": ModelInfo;
 }
 
 export type AppEvent =

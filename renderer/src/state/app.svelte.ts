@@ -130,6 +130,11 @@ export class AppState {
     void api.call("ask.cancel", { askId: this.answer.askId }).catch(() => {});
   };
 
+  async configureModel(change: { bundleDir: string; threads: number; provider: "cpu" | "cuda" | "dml" }): Promise<void> {
+    const m = await this.guard(() => api.call("model.configure", change));
+    if (m) { this.model = m; this.notice = null; }
+  }
+
   setTheme(t: Theme): void { this.theme = t; localStorage.setItem("mnemo.theme", t); }
   setMode(m: AnswerMode): void { this.mode = m; localStorage.setItem("mnemo.mode", m); }
 }
