@@ -74,6 +74,14 @@ test("a user's first session, end to end", async ({ page }) => {
   await expect(first.locator("mark").first()).toBeVisible();
   await shot(page, "03-answer", true);
 
+  // The source opens the PDF at its page, in the app's own viewer.
+  await first.getByRole("button", { name: "Open at p. 2" }).click();
+  await expect(page.getByTestId("pdf-page")).toHaveText("Page 2 of 2");
+  await expect(page.getByTestId("pdf-canvas")).toBeVisible();
+  await page.waitForFunction(() => (document.querySelector("[data-testid=pdf-canvas]") as HTMLCanvasElement | null)?.width! > 0);
+  await shot(page, "05-pdf-viewer", true);
+  await page.getByRole("button", { name: "Close" }).click();
+
 });
 
 test("stopping an answer mid-stream keeps what arrived and stops there", async ({ page }) => {

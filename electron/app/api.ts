@@ -1,5 +1,6 @@
 // The AppApi over one MnemoApp: validated calls in, results or typed errors out, events to listeners.
 // Transports (the local server, Electron's main process relay) only move these messages.
+import { readFile } from "node:fs/promises";
 import type { AskRequest } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
 import { validateCall, type AppEvent, type Method, type ModelInfo, type Params, type Reply } from "../shared/ipc.js";
@@ -71,6 +72,12 @@ export class AppApi {
       } finally {
         this.asks.delete(askId);
       }
+    },
+    "documents.read": async (p) => {
+      const vault = await this.app.vault(p.vault);
+      const doc = vault.store.document(p.id);
+      if (!doc?.storedFile) throw new AppError("DOCUMENT_NOT_FOUND", `no document ${p.id} in "${vault.name}"`);
+      return { name: doc.name, type: doc.type, data: (await readFile(vault.resolve(doc.storedFile))).toString("base64") };
     },
     "history.list": async (p) => (await this.app.vault(p.vault)).store.questions(),
     "ask.cancel": async (p) => { const c = this.asks.get(p.askId); c?.abort(); return c !== undefined; },

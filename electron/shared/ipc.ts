@@ -30,6 +30,7 @@ export const METHODS = {
   "ask.cancel": z.strictObject({ askId: z.string().min(1).max(64) }),
   "model.info": z.strictObject({}),
   "history.list": z.strictObject({ vault }),
+  "documents.read": z.strictObject({ vault, id: z.number().int().positive() }),
   "model.configure": z.strictObject({ bundleDir: z.string().min(1).max(4096).optional(), threads: z.number().int().min(0).max(256).optional(),
     provider: z.enum(["cpu", "cuda", "dml"]).optional() }),
 } as const;
@@ -45,6 +46,7 @@ export interface Results {
   "documents.addNote": IngestSummary; "documents.remove": null; "documents.retry": IngestSummary; "ingest.cancel": boolean;
   "watch.add": IngestSummary; ask: AskResponse; "ask.cancel": boolean; "model.info": ModelInfo;
   "history.list": { question: string; answer: string; mode: string; askedAt: number }[]; "model.configure": ModelInfo;
+  "documents.read": { name: string; type: string; data: string };
 }
 
 export type AppEvent =

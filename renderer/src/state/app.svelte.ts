@@ -24,6 +24,8 @@ export class AppState {
   connected = $state(true);
   notice = $state<string | null>(null);
   loaded = $state(false);
+  /** The PDF open in the viewer, at a page. */
+  viewer = $state<{ vaultId: string; documentId: number; page: number; title: string } | null>(null);
   selected = $derived(this.vaults.find((v) => v.id === this.selectedId) ?? null);
   history = $state<HistoryItem[]>([]);
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
