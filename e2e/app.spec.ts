@@ -78,7 +78,7 @@ test("a user's first session, end to end", async ({ page }) => {
   await first.getByRole("button", { name: "Open at p. 2" }).click();
   await expect(page.getByTestId("pdf-page")).toHaveText("Page 2 of 2");
   await expect(page.getByTestId("pdf-canvas")).toBeVisible();
-  await page.waitForFunction(() => (document.querySelector("[data-testid=pdf-canvas]") as HTMLCanvasElement | null)?.width! > 0);
+  await page.waitForFunction(() => ((document.querySelector("[data-testid=pdf-canvas]") as HTMLCanvasElement | null)?.width ?? 0) > 0);
   await shot(page, "05-pdf-viewer", true);
   await page.getByRole("button", { name: "Close" }).click();
 
