@@ -114,15 +114,21 @@ def overlap_baseline(ex: Examples, qs: list[int], sp) -> list[str]:
     return preds
 
 
-def stream_eval(lm, mac, valid, train, sp, limit_docs, limit_questions, seed, group, device) -> dict:
+def stream_sample(ex: Examples, limit_docs: int, limit_questions: int, seed: int):
+    """The stream: all documents or a seeded sample, then all their questions or a seeded sample (file order kept)."""
     rng = random.Random(seed)
-    docs = list(range(len(valid.doc_ids)))
+    docs = list(range(len(ex.doc_ids)))
     if limit_docs and limit_docs < len(docs):
         docs = sorted(rng.sample(docs, limit_docs))
     doc_set = set(docs)
-    qs = [q for q in range(len(valid.q_doc)) if valid.q_doc[q] in doc_set]
+    qs = [q for q in range(len(ex.q_doc)) if ex.q_doc[q] in doc_set]
     if limit_questions and limit_questions < len(qs):
         qs = sorted(rng.sample(qs, limit_questions))
+    return rng, docs, qs
+
+
+def stream_eval(lm, mac, valid, train, sp, limit_docs, limit_questions, seed, group, device) -> dict:
+    rng, docs, qs = stream_sample(valid, limit_docs, limit_questions, seed)
     t0 = time.time()
     bank = encode_all(mac, valid, docs, device)[None] if mac else None
     ingest_s = time.time() - t0

@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import random
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .evaluate import TOKENIZER, interval
+from .evaluate import TOKENIZER, interval, stream_sample
 from .generate import greedy
 from .mac_data import PAD_ID
 from .metrics import score
@@ -58,14 +57,7 @@ def answers(lm, ex: Examples, qs: list[int], stops: set[int], sp, batch: int = 3
 
 
 def run(lm, ex: Examples, sp, steps: int, lr: float, limit_docs: int, limit_questions: int, seed: int, device) -> dict:
-    rng = random.Random(seed)
-    docs = list(range(len(ex.doc_ids)))
-    if limit_docs and limit_docs < len(docs):
-        docs = sorted(rng.sample(docs, limit_docs))
-    doc_set = set(docs)
-    qs = [q for q in range(len(ex.q_doc)) if ex.q_doc[q] in doc_set]
-    if limit_questions and limit_questions < len(qs):
-        qs = sorted(rng.sample(qs, limit_questions))
+    _, docs, qs = stream_sample(ex, limit_docs, limit_questions, seed)
     ids = special_ids(sp)
     stops = {ids["eos"], ids["newline"]}
     golds = [ex.q_answers_text[q] for q in qs]
