@@ -35,7 +35,7 @@ export class AppApi {
       const handler = this.handlers[v.method] as Handler<Method>;
       return { id, ok: true, value: (await handler(v.params as Params<Method>, emit)) ?? null };
     } catch (e) {
-      const code = e instanceof AppError ? e.code : e instanceof Error && /^(unknown method|[\w.]+: )/.test(e.message) ? "INVALID_ARGUMENT" : "INTERNAL";
+      const code = e instanceof AppError ? e.code : "INTERNAL";
       return { id, ok: false, error: { code, message: (e as Error).message } };
     }
   }

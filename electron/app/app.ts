@@ -1,6 +1,7 @@
 // The application service: vaults, ingest runs, watched folders and questions over one model.
 // Transport-agnostic: the CLI calls it directly; the local server and Electron relay it.
 import { realpath } from "node:fs/promises";
+import path from "node:path";
 import type { AskRequest, AskResponse, DocumentOutcome, DocumentSummary, IngestProgress, IngestSummary, VaultSummary } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
 import { docTypeOf } from "../vault/extract.js";
@@ -105,7 +106,7 @@ export class MnemoApp {
   /** Queues files and folders, then ingests everything queued in the vault. */
   async addPaths(vault: Vault, paths: readonly string[]): Promise<{ summary: IngestSummary; skipped: Skipped[] }> {
     const { files, skipped } = await collectInputs(paths);
-    const { unchanged } = vault.store.enqueue(files.map((f) => ({ source: f.path, name: f.path.split(/[\\/]/).pop()!, type: f.type, size: f.size, mtimeMs: f.mtimeMs })));
+    const { unchanged } = vault.store.enqueue(files.map((f) => ({ source: f.path, name: path.basename(f.path), type: f.type, size: f.size, mtimeMs: f.mtimeMs })));
     const summary = await this.ingest(vault);
     for (const s of skipped) this.config.onOutcome?.({ vaultId: vault.id, documentId: 0, name: s.path, result: "skipped", message: s.reason });
     return { summary: { ...summary, unchanged: summary.unchanged + unchanged, skipped: skipped.length }, skipped };

@@ -3,13 +3,14 @@
 // per document against the "uniform" baseline's gradient steps of the LM on each document, with
 // both F1s), in one dated JSON + Markdown result under docs/bench/.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_BUNDLE } from "../app/paths.js";
 import { benchEngine, engineMarkdown, table } from "./engine.js";
 import { benchIngest, ingestMarkdown } from "./ingest.js";
+import { record } from "./record.js";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 const { values } = parseArgs({ options: { bundle: { type: "string", default: DEFAULT_BUNDLE }, out: { type: "string", default: "docs/bench" },
@@ -44,26 +45,19 @@ const ingest = await benchIngest({ bundle: values.bundle, pdfs: Number(values.pd
 const recorded = existsSync(values["eval-report"]) ? JSON.parse(readFileSync(values["eval-report"], "utf8")) : null;
 const evalReport = recorded?.bundle === engine.bundle && recorded?.complete ? recorded : null;
 const baseline = uniform();
-const date = new Date().toISOString();
-const result = { date, machine: `${os.cpus().length} × ${os.cpus()[0]?.model}`, command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
-  engine, ingest, efficiency: {
-    mac: { seconds_per_doc: evalReport ? evalReport.ingest.ms_per_doc / 1000 : 1 / ingest.bank.ingest_chunks_per_s,
-      source: evalReport ? `${values["eval-report"]} (mnemo eval, app ingestion path)` : "bench:ingest notes", f1: evalReport?.modes?.mac ?? null,
-      question_only_f1: evalReport?.modes?.["question-only"] ?? null },
-    uniform: baseline },
-  peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
-mkdirSync(values.out, { recursive: true });
-const stem = path.join(values.out, `bench-${date.slice(0, 10)}`);
-writeFileSync(`${stem}.json`, JSON.stringify(result, null, 1) + "\n");
+const efficiency = {
+  mac: { seconds_per_doc: evalReport ? evalReport.ingest.ms_per_doc / 1000 : 1 / ingest.bank.ingest_chunks_per_s,
+    source: evalReport ? `${values["eval-report"]} (mnemo eval, app ingestion path)` : "bench:ingest notes", f1: evalReport?.modes?.mac ?? null,
+    question_only_f1: evalReport?.modes?.["question-only"] ?? null },
+  uniform: baseline };
 const f1 = (m: ModeF1 | null | undefined) => (m ? `${m.f1.toFixed(2)} [${m.f1_ci95[0].toFixed(2)}, ${m.f1_ci95[1].toFixed(2)}] (n ${m.n})` : "–");
 const u = "skipped" in baseline ? null : baseline;
-const md = [`# Benchmarks ${date.slice(0, 10)}`, "", `Bundle \`${engine.bundle}\`, ${result.machine}, \`${result.command}\`. Peak RSS ${result.peak_rss_mb.toFixed(0)} MB.`, "",
+const body = [
   "## Engine", "", ...engineMarkdown(engine), "", "## Ingestion", "", ...ingestMarkdown(ingest), "",
   "## Adapting to new documents: MAC against online fine-tuning (\"uniform\")", "",
-  ...table([{ method: "MAC: one amortizer pass per document", "ms per document": 1000 * result.efficiency.mac.seconds_per_doc, "F1 (valid)": f1(result.efficiency.mac.f1) },
+  ...table([{ method: "MAC: one amortizer pass per document", "ms per document": 1000 * efficiency.mac.seconds_per_doc, "F1 (valid)": f1(efficiency.mac.f1) },
     { method: "uniform: gradient steps of the LM on each document", "ms per document": u ? 1000 * u.seconds_per_doc : null, "F1 (valid)": f1(u?.modes.uniform) },
     { method: "the frozen LM alone (control)", "ms per document": 0, "F1 (valid)": f1(u?.modes.lm) }]),
   "", u ? `Uniform: \`${u.command}\` (${u.docs} documents).` : `Uniform baseline not run: ${(baseline as { skipped: string }).skipped}.`,
-  `MAC seconds per document from ${result.efficiency.mac.source}.`].join("\n");
-writeFileSync(`${stem}.md`, md + "\n");
-console.log(md);
+  `MAC seconds per document from ${efficiency.mac.source}.`];
+record({ out: values.out, name: "bench", title: "Benchmarks", script: "bench", bundle: engine.bundle, data: { engine, ingest, efficiency }, body });

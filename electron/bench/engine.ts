@@ -2,9 +2,6 @@
 // windows amortized per second, question latency (first token, total) for banks of 1k..100k entries
 // (synthetic modulations) with one-shot, hierarchical and pre-selected aggregation, decode tokens/s,
 // the MAC prefix against passages in the prompt, and this machine's physical floor for each figure.
-import { mkdirSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { argmax, seededRandom } from "../core/sampler.js";
@@ -14,6 +11,7 @@ import type { Tensor } from "../core/session.js";
 import { loadBundle } from "../engine/bundle.js";
 import { DEFAULT_BUNDLE } from "../app/paths.js";
 import { measureFloor, type Floor } from "./floor.js";
+import { record } from "./record.js";
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const time = async <T>(fn: () => Promise<T>): Promise<[T, number]> => { const t = performance.now(); const r = await fn(); return [r, performance.now() - t]; };
@@ -113,15 +111,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { bundle: { type: "string", default: DEFAULT_BUNDLE }, "max-bank": { type: "string", default: "100000" },
     out: { type: "string", default: "docs/bench" }, threads: { type: "string", default: "0" } } });
   const r = await benchEngine({ bundle: values.bundle, maxBank: Number(values["max-bank"]), threads: Number(values.threads) });
-  const date = new Date().toISOString();
-  const result = { date, machine: `${os.cpus().length} × ${os.cpus()[0]?.model}`, command: `npm run bench:engine -- ${process.argv.slice(2).join(" ")}`.trim(),
-    ...r, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
-  mkdirSync(values.out, { recursive: true });
-  const stem = path.join(values.out, `engine-${date.slice(0, 10)}`);
-  writeFileSync(`${stem}.json`, JSON.stringify(result, null, 1) + "\n");
-  const md = [`# Engine benchmark ${date.slice(0, 10)}`, "", `Bundle \`${r.bundle}\`, ${result.machine}, \`${result.command}\`. Peak RSS ${result.peak_rss_mb.toFixed(0)} MB.`, "", ...engineMarkdown(r)].join("\n");
-  writeFileSync(`${stem}.md`, md + "\n");
-  console.log(md);
+  record({ out: values.out, name: "engine", title: "Engine benchmark", script: "bench:engine", bundle: r.bundle, data: r, body: engineMarkdown(r) });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();

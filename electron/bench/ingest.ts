@@ -12,6 +12,7 @@ import { DEFAULT_BUNDLE } from "../app/paths.js";
 import { extract } from "../vault/extract.js";
 import { median } from "./engine.js";
 import { makePdf } from "./pdf-fixtures.js";
+import { record } from "./record.js";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 
@@ -108,16 +109,7 @@ async function main(): Promise<void> {
     pages: { type: "string", default: "5" }, bank: { type: "string", default: "10000" }, out: { type: "string", default: "docs/bench" },
     threads: { type: "string", default: "0" } } });
   const r = await benchIngest({ bundle: values.bundle, pdfs: Number(values.pdfs), pages: Number(values.pages), bank: Number(values.bank), threads: Number(values.threads) });
-  const date = new Date().toISOString();
-  const result = { date, machine: `${os.cpus().length} × ${os.cpus()[0]?.model}`, command: `npm run bench:ingest -- ${process.argv.slice(2).join(" ")}`.trim(),
-    ...r, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
-  mkdirSync(values.out, { recursive: true });
-  const stem = path.join(values.out, `ingest-${date.slice(0, 10)}`);
-  writeFileSync(`${stem}.json`, JSON.stringify(result, null, 1) + "\n");
-  const md = [`# Ingestion benchmark ${date.slice(0, 10)}`, "", `Bundle \`${r.bundle}\`, ${result.machine}, \`${result.command}\`. Peak RSS ${result.peak_rss_mb.toFixed(0)} MB.`, "",
-    ...ingestMarkdown(r)].join("\n");
-  writeFileSync(`${stem}.md`, md + "\n");
-  console.log(md);
+  record({ out: values.out, name: "ingest", title: "Ingestion benchmark", script: "bench:ingest", bundle: r.bundle, data: r, body: ingestMarkdown(r) });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();

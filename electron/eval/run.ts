@@ -43,6 +43,9 @@ export interface EvalReport {
 
 const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : null);
 
+/** The file a paragraph is ingested as; the vault's document name maps back to its article. */
+const docFileName = (p: Paragraph) => `p${String(p.index).padStart(6, "0")}.txt`;
+
 /** A seeded sample of k indices out of n, in ascending order (the stream keeps file order). */
 export function sampleSorted(n: number, k: number, seed: number): number[] {
   const idx = Array.from({ length: n }, (_, i) => i), random = seededRandom(seed);
@@ -74,7 +77,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<EvalRepo
     for (let s = 1; s <= stages; s++) {
       const upto = Math.round((docs.length * s) / stages), from = Math.round((docs.length * (s - 1)) / stages);
       const batch = docs.slice(from, upto).map((p) => {
-        const f = path.join(files, `p${String(p.index).padStart(6, "0")}.txt`);
+        const f = path.join(files, docFileName(p));
         writeFileSync(f, p.context);
         return f;
       });
@@ -135,7 +138,8 @@ export async function runEval(o: EvalOptions, command: string): Promise<EvalRepo
  * asked over every other article's memory (a bank of nearly the stream's size without its answer). */
 async function putArticleBanks(app: MnemoApp, vault: Vault, docs: readonly Paragraph[]): Promise<string[]> {
   const model = await app.model();
-  const articleOf = new Map(vault.store.documents().map((d) => [d.id, docs.find((p) => `p${String(p.index).padStart(6, "0")}.txt` === d.name)?.article]));
+  const byName = new Map(docs.map((p) => [docFileName(p), p.article]));
+  const articleOf = new Map(vault.store.documents().map((d) => [d.id, byName.get(d.name)]));
   const byArticle = new Map<string, { key: string; modulation: Float32Array }[]>();
   for (const m of vault.store.modulations(model.manifest.id)) {
     const [chunk] = vault.store.chunks([m.chunkId]);

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import type { AskResponse, DocumentOutcome, DocumentSummary, IngestProgress, IngestSummary, VaultSummary } from "./api.js";
 import { ANSWER_MODES } from "./api.js";
+import { AppError } from "./errors.js";
 
 const vault = z.string().min(1).max(200);
 const ids = z.array(z.number().int().positive()).min(1).max(10_000);
@@ -60,11 +61,11 @@ export type Request = { id: number; method: string; params: unknown };
 
 /** Validates a call: a known method and parameters that fit its schema; the message names the bad field. */
 export function validateCall(method: unknown, params: unknown): { method: Method; params: unknown } {
-  if (typeof method !== "string" || !Object.hasOwn(METHODS, method)) throw new Error(`unknown method ${JSON.stringify(method)}`);
+  if (typeof method !== "string" || !Object.hasOwn(METHODS, method)) throw new AppError("INVALID_ARGUMENT", `unknown method ${JSON.stringify(method)}`);
   const parsed = METHODS[method as Method].safeParse(params ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new Error(`${method}: ${issue.path.join(".") || "parameters"}: ${issue.message}`);
+    throw new AppError("INVALID_ARGUMENT", `${method}: ${issue.path.join(".") || "parameters"}: ${issue.message}`);
   }
   return { method: method as Method, params: parsed.data };
 }
