@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import os from "node:os";
 import path from "node:path";
 import asar from "@electron/asar";
+import { generateSigningKeys } from "../electron/update/signature.js";
 
 const repo = path.resolve(import.meta.dirname, "..");
 const work = mkdtempSync(path.join(os.tmpdir(), "mnemo-pack-"));
@@ -23,7 +24,10 @@ describe("packaging", () => {
     expect(existsSync(path.join(repo, config.mac.entitlements))).toBe(true);
     expect(config.asarUnpack).toEqual(expect.arrayContaining(["node_modules/onnxruntime-node/**", "node_modules/better-sqlite3/**"]));
     // What the app loads at run time must ship: runtime dependencies, not devDependencies.
-    for (const dep of ["onnxruntime-node", "better-sqlite3", "@huggingface/tokenizers", "pdfjs-dist", "zod", "ws"]) expect(pkg.dependencies).toHaveProperty(dep);
+    for (const dep of ["onnxruntime-node", "better-sqlite3", "@huggingface/tokenizers", "pdfjs-dist", "zod", "ws", "electron-updater"]) expect(pkg.dependencies).toHaveProperty(dep);
+    // Updates come from the configured feed; the release key's public half ships beside the app when the repository has it.
+    expect(config.publish[0]).toMatchObject({ provider: "generic" });
+    expect(config.extraResources).toContainEqual({ from: "build", to: ".", filter: ["update-signing-key.pem"] });
     expect(pkg.main).toBe("out/main/main.js");
   });
 
@@ -34,14 +38,26 @@ describe("packaging", () => {
     writeFileSync(path.join(stub, "electron"), "");
     chmodSync(path.join(stub, "electron"), 0o755);
     const out = path.join(work, "dist");
-    const r = spawnSync(path.join(repo, "node_modules/.bin/electron-builder"), ["--dir", "--linux", "--config", "build/electron-builder.json",
+    // The repository holds no release key (RELEASING.md: the release team makes one); a test key stands in for it.
+    const keyDir = path.join(work, "key");
+    spawnSync("mkdir", ["-p", keyDir]);
+    writeFileSync(path.join(keyDir, "update-signing-key.pem"), generateSigningKeys().publicKeyPem);
+    const testConfig = path.join(work, "electron-builder.json");
+    writeFileSync(testConfig, JSON.stringify({ ...config, extraResources: config.extraResources.map((r: { from: string }) => (r.from === "build" ? { ...r, from: keyDir } : r)) }));
+    const r = spawnSync(path.join(repo, "node_modules/.bin/electron-builder"), ["--dir", "--linux", "--config", testConfig,
       `-c.electronDist=${stub}`, `-c.electronVersion=${pkg.devDependencies.electron}`, "-c.npmRebuild=false", `-c.directories.output=${out}`, "--publish", "never"],
       { cwd: repo, encoding: "utf8", env: { ...process.env, CSC_IDENTITY_AUTO_DISCOVERY: "false" } });
     expect(r.status, r.stderr + r.stdout).toBe(0);
     const resources = path.join(out, "linux-unpacked/resources");
     const files = asar.listPackage(path.join(resources, "app.asar"), { isPack: false }).map((f) => f.replaceAll("\\", "/"));
     for (const f of ["/package.json", "/out/main/main.js", "/out/preload/preload.cjs", "/out/backend/backend.js", "/out/app/app.js",
-      "/out/engine/engine-worker.js", "/out/renderer/index.html"]) expect(files).toContain(f);
+      "/out/engine/engine-worker.js", "/out/renderer/index.html", "/out/update/controller.js", "/out/update/signature.js",
+      "/node_modules/electron-updater/package.json"]) expect(files).toContain(f);
+    expect(files).not.toContain("/out/update/release.js");               // the release signer stays on the release machine
+    expect(files.filter((f) => f.startsWith("/node_modules/yaml/"))).toEqual([]);
+    expect(readFileSync(path.join(resources, "update-signing-key.pem"), "utf8")).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    // electron-updater reads the feed's address from here (main/updates.ts refuses to update without it).
+    expect(readFileSync(path.join(resources, "app-update.yml"), "utf8")).toContain(`provider: generic`);
     expect(files.filter((f) => /\.(map|ts|tsbuildinfo)$/.test(f) && !f.includes("/node_modules/"))).toEqual([]);
     expect(files.filter((f) => /^\/(electron|models|e2e|scripts|docs|renderer\/src)\//.test(f) || /\.test\.js$/.test(f))).toEqual([]);
     // The default bundle ships as an extra resource, byte for byte what its manifest hashes.

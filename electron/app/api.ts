@@ -1,7 +1,7 @@
 // The AppApi over one MnemoApp: validated calls in, results or typed errors out, events to listeners.
 // Transports (the local server, Electron's main process relay) only move these messages.
 import { readFile } from "node:fs/promises";
-import type { AskRequest } from "../shared/api.js";
+import type { AskRequest, UpdateStatus } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
 import { validateCall, type AppEvent, type Method, type ModelInfo, type Params, type Reply } from "../shared/ipc.js";
 import type { MnemoApp } from "./app.js";
@@ -9,11 +9,21 @@ import type { Model } from "./model.js";
 
 type Handler<M extends Method> = (p: Params<M>, emit: (e: AppEvent) => void) => Promise<unknown>;
 
+/** The updates.* methods. Electron's main process answers them itself (it owns the installed app and
+ * its updater, electron/update/); everywhere else the app cannot update itself and says so. */
+export interface UpdatesService { call(method: Method, params: unknown): Promise<UpdateStatus> }
+export const NO_UPDATES: UpdatesService = {
+  async call(method) {
+    if (method !== "updates.status") throw new AppError("UPDATES_UNSUPPORTED", "this is not the installed desktop app: it does not update itself");
+    return { mode: "off", state: "unsupported", currentVersion: "", message: "Updates come with the installed desktop app; the local server and development runs do not update themselves." };
+  },
+};
+
 export class AppApi {
   private readonly listeners = new Set<(e: AppEvent) => void>();
   private readonly asks = new Map<string, AbortController>();
 
-  constructor(private readonly app: MnemoApp) {
+  constructor(private readonly app: MnemoApp, private readonly updates: UpdatesService = NO_UPDATES) {
     app.config.onProgress = (data) => this.broadcast({ type: "ingest.progress", data });
     app.config.onOutcome = (data) => this.broadcast({ type: "ingest.outcome", data });
   }
@@ -86,5 +96,9 @@ export class AppApi {
       const change = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as Parameters<MnemoApp["configure"]>[0];
       return this.modelInfo(await this.app.configure(change));
     },
+    "updates.status": (p) => this.updates.call("updates.status", p),
+    "updates.check": (p) => this.updates.call("updates.check", p),
+    "updates.configure": (p) => this.updates.call("updates.configure", p),
+    "updates.install": (p) => this.updates.call("updates.install", p),
   };
 }

@@ -4,13 +4,17 @@
 import { app, BrowserWindow, ipcMain, session, shell, utilityProcess, type IpcMainInvokeEvent, type UtilityProcess } from "electron";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { AppError } from "../shared/errors.js";
 import { validateCall, type AppEvent, type Reply } from "../shared/ipc.js";
+import type { UpdateController } from "../update/controller.js";
+import { createUpdates } from "./updates.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const RENDERER = path.join(here, "../renderer/index.html");
 const BUNDLE = app.isPackaged ? path.join(process.resourcesPath, "bundle") : path.join(here, "../../models/bundles/default");
 let win: BrowserWindow | null = null;
 let backend: UtilityProcess | null = null;
+let updates: UpdateController | null = null;
 let nextId = 1;
 const pending = new Map<number, (r: Reply) => void>();
 const restarts: number[] = [];
@@ -46,10 +50,12 @@ ipcMain.handle("mnemo:call", async (e, method: unknown, params: unknown): Promis
   if (!trustedSender(e)) return { id, ok: false, error: { code: "FORBIDDEN", message: "calls are accepted from Mnemo's window only" } };
   try {
     const call = validateCall(method, params);
+    // Updates are this process's own: it owns the installed app (the backend only runs the engine and vaults).
+    if (call.method.startsWith("updates.") && updates) return { id, ok: true, value: await updates.call(call.method, call.params) };
     if (!backend) return { id, ok: false, error: { code: "BACKEND_CRASHED", message: "the backend is not running" } };
     return await new Promise<Reply>((resolve) => { pending.set(id, resolve); backend!.postMessage({ id, method: call.method, params: call.params }); });
   } catch (err) {
-    return { id, ok: false, error: { code: "INVALID_ARGUMENT", message: (err as Error).message } };
+    return { id, ok: false, error: { code: err instanceof AppError ? err.code : "INTERNAL", message: (err as Error).message } };
   }
 });
 
@@ -74,9 +80,12 @@ app.on("web-contents-created", (_e, contents) => {
 app.whenReady().then(() => {
   session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
   session.defaultSession.setPermissionCheckHandler(() => false);
+  updates = createUpdates((data) => win?.webContents.send("mnemo:event", { type: "updates.status", data } satisfies AppEvent));
+  updates.start();
   startBackend();
   createWindow();
   app.on("activate", () => { if (!BrowserWindow.getAllWindows().length) createWindow(); });
 });
 app.on("before-quit", () => { quitting = true; backend?.kill(); });
+app.on("quit", () => updates?.onQuit());                                      // auto mode: a verified update installs as Mnemo quits
 app.on("window-all-closed", () => { if (process.platform !== "darwin") app.quit(); });

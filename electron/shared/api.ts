@@ -67,3 +67,28 @@ export interface AskResponse {
   bankSize: number;
   timings: { bankMs: number; questionMs: number; firstTokenMs: number | null; totalMs: number };
 }
+
+/** `auto`: check a while after start and every few hours, download, install when Mnemo quits. `off`: never
+ * contact the update server unless the user presses "Check now". */
+export type UpdateMode = "auto" | "off";
+export const UPDATE_MODES: readonly UpdateMode[] = ["auto", "off"];
+
+/**
+ * Where the updater stands. `unsupported`: this build cannot update itself (the local server, a
+ * development run, a build without an update signing key), `message` says why. `ready`: a newer
+ * version was downloaded and its signature verified; it installs on restart.
+ */
+export type UpdateState = "unsupported" | "idle" | "checking" | "up-to-date" | "downloading" | "verifying" | "ready" | "error";
+
+export interface UpdateStatus {
+  mode: UpdateMode;
+  state: UpdateState;
+  currentVersion: string;
+  /** The version found, downloading or ready. */
+  version?: string;
+  /** Download progress, 0..100. */
+  percent?: number;
+  /** When the server was last asked (ms since the epoch). */
+  lastChecked?: number;
+  message?: string;
+}

@@ -17,7 +17,9 @@ export type ErrorCode =
   | "EXTRACTION_FAILED"
   | "FILE_TOO_LARGE"
   | "PATH_OUTSIDE"
-  | "IO_ERROR";
+  | "IO_ERROR"
+  | "UPDATE_NOT_READY"
+  | "UPDATES_UNSUPPORTED";
 
 export class AppError extends Error {
   override readonly name = "AppError";

@@ -2,8 +2,8 @@
 // every method's parameters as a zod schema (validated at each boundary, unknown keys refused),
 // its result type, and the events the backend pushes. No Node, no DOM.
 import { z } from "zod";
-import type { AskResponse, DocumentOutcome, DocumentSummary, IngestProgress, IngestSummary, VaultSummary } from "./api.js";
-import { ANSWER_MODES } from "./api.js";
+import type { AskResponse, DocumentOutcome, DocumentSummary, IngestProgress, IngestSummary, UpdateStatus, VaultSummary } from "./api.js";
+import { ANSWER_MODES, UPDATE_MODES } from "./api.js";
 import { AppError } from "./errors.js";
 
 const vault = z.string().min(1).max(200);
@@ -34,6 +34,12 @@ export const METHODS = {
   "documents.read": z.strictObject({ vault, id: z.number().int().positive() }),
   "model.configure": z.strictObject({ bundleDir: z.string().min(1).max(4096).optional(), threads: z.number().int().min(0).max(256).optional(),
     provider: z.enum(["cpu", "cuda", "dml"]).optional() }),
+  // Updates are the Electron main process's business (it owns the installed app); the local server answers "unsupported".
+  "updates.status": z.strictObject({}),
+  "updates.check": z.strictObject({}),
+  "updates.configure": z.strictObject({ mode: z.enum(UPDATE_MODES as unknown as [string, ...string[]]) }),
+  /** Quits and installs a verified update (restarting Mnemo). */
+  "updates.install": z.strictObject({}),
 } as const;
 
 export type Method = keyof typeof METHODS;
@@ -48,13 +54,15 @@ export interface Results {
   "watch.add": IngestSummary; ask: AskResponse; "ask.cancel": boolean; "model.info": ModelInfo;
   "history.list": { question: string; answer: string; mode: string; askedAt: number }[]; "model.configure": ModelInfo;
   "documents.read": { name: string; type: string; data: string };
+  "updates.status": UpdateStatus; "updates.check": UpdateStatus; "updates.configure": UpdateStatus; "updates.install": UpdateStatus;
 }
 
 export type AppEvent =
   | { type: "ingest.progress"; data: IngestProgress }
   | { type: "ingest.outcome"; data: DocumentOutcome }
   | { type: "answer.token"; data: { askId: string; text: string } }
-  | { type: "backend.error"; data: { message: string } };
+  | { type: "backend.error"; data: { message: string } }
+  | { type: "updates.status"; data: UpdateStatus };
 
 export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { code: string; message: string } };
 export type Request = { id: number; method: string; params: unknown };
