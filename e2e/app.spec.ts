@@ -3,32 +3,20 @@
 // PDF's error while the rest ingest, reload and find everything still there. Screenshots go to
 // out/e2e-screenshots/ (and a few to docs/screenshots/).
 import { expect, test, type Page } from "@playwright/test";
-import { spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { copyFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { makePdf } from "../electron/bench/pdf-fixtures.js";
+import { repo, startServer } from "./server.js";
 
-const repo = path.resolve(import.meta.dirname, "..");
 const shots = path.join(repo, "out/e2e-screenshots");
-let server: ChildProcess, url = "", dataDir = "";
+let url = "", stop = () => {};
 
 test.beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
-  dataDir = mkdtempSync(path.join(os.tmpdir(), "mnemo-e2e-"));
-  server = spawn(process.execPath, [path.join(repo, "out/server/main.js"), "--data-dir", dataDir, "--bundle", path.join(repo, "models/bundles/tiny-random")],
-    { stdio: ["ignore", "pipe", "inherit"] });
-  url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    server.stdout!.on("data", (d: Buffer) => { out += d; const m = /running at (\S+)/.exec(out); if (m) resolve(m[1]!); });
-    server.once("exit", (code) => reject(new Error(`the server exited (${code}) before printing its URL`)));
-  });
+  ({ url, stop } = await startServer());
 });
 
-test.afterAll(async () => {
-  server.kill("SIGTERM");
-  rmSync(dataDir, { recursive: true, force: true });
-});
+test.afterAll(() => stop());
 
 async function shot(page: Page, name: string, keep = false) {
   const file = path.join(shots, `${name}.png`);

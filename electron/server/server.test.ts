@@ -57,6 +57,10 @@ describe("local server", () => {
     expect(await call(ws, "vaults.create", { name: "" })).toMatchObject({ ok: false, error: { code: "INVALID_ARGUMENT", message: expect.stringMatching(/vaults\.create: name/) } });
     expect(await call(ws, "fs.readFile", { path: "/etc/passwd" })).toMatchObject({ ok: false, error: { code: "INVALID_ARGUMENT" } });
     expect(await call(ws, "documents.list", { vault: "nope" })).toMatchObject({ ok: false, error: { code: "VAULT_NOT_FOUND" } });
+    // The server is no installed app: it reports that, and nothing on the page can make it fetch or install anything.
+    expect(await call(ws, "updates.status", {})).toMatchObject({ ok: true, value: { state: "unsupported" } });
+    for (const m of ["updates.check", "updates.install"]) expect(await call(ws, m, {})).toMatchObject({ ok: false, error: { code: "UPDATES_UNSUPPORTED" } });
+    expect(await call(ws, "updates.configure", { mode: "sometimes" })).toMatchObject({ ok: false, error: { code: "INVALID_ARGUMENT" } });
     ws.close();
   });
 

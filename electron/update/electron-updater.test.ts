@@ -40,7 +40,7 @@ class NodeHttpExecutor extends HttpExecutor<ReturnType<typeof request>> {
       configureRequestUrl(url, requestOptions);
       configureRequestOptions(requestOptions);
       this.doDownload(requestOptions, { destination, options, onCancel, responseHandler: null,
-        callback: (error) => (error == null ? resolve(destination) : reject(error)) }, 0);
+        callback: (error) => (error ? reject(error) : resolve(destination)) }, 0);
     });
   }
 }

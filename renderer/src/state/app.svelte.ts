@@ -1,6 +1,6 @@
 // The UI's state in one class (Svelte 5 runes): vaults, the selected vault's documents, ingest
 // progress, the current answer and its sources, settings. Components read it and call its methods.
-import type { AnswerMode, AskResponse, DocumentSummary, IngestProgress, Source, VaultSummary } from "../../../electron/shared/api";
+import type { AnswerMode, AskResponse, DocumentSummary, IngestProgress, Source, UpdateMode, UpdateStatus, VaultSummary } from "../../../electron/shared/api";
 import type { ModelInfo } from "../../../electron/shared/ipc";
 import { api, fileToBase64 } from "../lib/api";
 
@@ -28,6 +28,8 @@ export class AppState {
   viewer = $state<{ vaultId: string; documentId: number; page: number; title: string } | null>(null);
   selected = $derived(this.vaults.find((v) => v.id === this.selectedId) ?? null);
   history = $state<HistoryItem[]>([]);
+  /** The desktop app's updater (the local server answers "unsupported"). */
+  update = $state<UpdateStatus | null>(null);
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
 
   async init(): Promise<void> {
@@ -37,6 +39,7 @@ export class AppState {
       else if (e.type === "ingest.outcome") this.scheduleRefresh();
       else if (e.type === "answer.token" && e.data.askId === this.answer.askId && this.answer.streaming) this.answer.text += e.data.text;
       else if (e.type === "backend.error") this.notice = e.data.message;
+      else if (e.type === "updates.status") this.update = e.data;
     });
     await this.guard(async () => {
       await this.refreshVaults();
@@ -46,6 +49,7 @@ export class AppState {
     });
     this.loaded = true;
     api.call("model.info", {}).then((m) => { this.model = m; }, () => {});
+    api.call("updates.status", {}).then((u) => { this.update = u; }, () => {});
   }
 
   /** Runs an action; a failure becomes the notice the user sees, never an unhandled rejection. */
@@ -136,6 +140,11 @@ export class AppState {
     const m = await this.guard(() => api.call("model.configure", change));
     if (m) { this.model = m; this.notice = null; }
   }
+
+  // Update calls answer with the new status; progress in between arrives as updates.status events.
+  checkUpdates = () => this.guard(async () => { this.update = await api.call("updates.check", {}); });
+  setUpdateMode = (mode: UpdateMode) => this.guard(async () => { this.update = await api.call("updates.configure", { mode }); });
+  installUpdate = () => this.guard(async () => { this.update = await api.call("updates.install", {}); });
 
   setTheme(t: Theme): void { this.theme = t; localStorage.setItem("mnemo.theme", t); }
   setMode(m: AnswerMode): void { this.mode = m; localStorage.setItem("mnemo.mode", m); }
