@@ -173,3 +173,29 @@ describe("Electron main: the IPC relay", () => {
     expect(await call(from(win.webContents), "vaults.list", {})).toMatchObject({ ok: false, error: { code: "BACKEND_CRASHED" } });
   });
 });
+
+describe("Electron main: which builds update themselves", () => {
+  it("an installed build without a feed, without a key, or with a damaged key says so, and opens anyway", async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import("node:fs");
+    const os = await import("node:os");
+    const { app } = await import("electron");
+    const { createUpdates } = await import("./updates.js");
+    const resources = mkdtempSync(path.join(os.tmpdir(), "mnemo-resources-"));
+    const saved = { packaged: app.isPackaged, resources: process.resourcesPath };
+    Object.assign(app, { isPackaged: true });
+    Object.assign(process, { resourcesPath: resources });
+    try {
+      expect(createUpdates(() => {}).status.message).toMatch(/no update server configured/);
+      writeFileSync(path.join(resources, "app-update.yml"), "provider: generic\nurl: https://updates.mnemo.example/\n");
+      expect(createUpdates(() => {}).status.message).toMatch(/carries no update signing key/);
+      writeFileSync(path.join(resources, "update-signing-key.pem"), "-----BEGIN PUBLIC KEY-----\ndamaged\n-----END PUBLIC KEY-----\n");
+      process.env.APPIMAGE = path.join(resources, "Mnemo.AppImage");
+      expect(createUpdates(() => {}).status).toMatchObject({ state: "unsupported", message: expect.stringMatching(/update key cannot be read/) });
+    } finally {
+      delete process.env.APPIMAGE;
+      Object.assign(app, { isPackaged: saved.packaged });
+      Object.assign(process, { resourcesPath: saved.resources });
+      rmSync(resources, { recursive: true, force: true });
+    }
+  });
+});

@@ -2,6 +2,7 @@
 // public key and the user's choice live, and the controller over electron-updater. The policy and
 // the signature check are in ../update/ (tested in Node); this file only reads Electron's paths.
 import { app } from "electron";
+import type { KeyObject } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { UpdateStatus } from "../shared/api.js";
@@ -23,9 +24,21 @@ function unsupportedReason(): string | null {
   return null;
 }
 
-export function createUpdates(onStatus: (status: UpdateStatus) => void): UpdateController {
+/** The release public key, or why there is none usable (a damaged key must not keep the window from opening). */
+function releaseKey(): { key: KeyObject } | { reason: string } {
   const reason = unsupportedReason();
-  const publicKey = reason ? null : publicKeyFrom(readFileSync(path.join(process.resourcesPath, KEY_FILE), "utf8"));
+  if (reason) return { reason };
+  try {
+    return { key: publicKeyFrom(readFileSync(path.join(process.resourcesPath, KEY_FILE), "utf8")) };
+  } catch (e) {
+    return { reason: `This build's update key cannot be read (${(e as Error).message}); install new versions by hand.` };
+  }
+}
+
+export function createUpdates(onStatus: (status: UpdateStatus) => void): UpdateController {
+  const found = releaseKey();
+  const publicKey = "key" in found ? found.key : null;
+  const reason = "reason" in found ? found.reason : null;
   return new UpdateController({
     currentVersion: app.getVersion(),
     port: publicKey ? platformUpdaterPort() : null,
