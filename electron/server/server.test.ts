@@ -1,11 +1,12 @@
 // The local server's doors (compiled output: the engine worker must be JavaScript): the token, the
 // Host and Origin checks, validated calls, document downloads and static paths that stay inside.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import os from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
+import { seededRandom } from "../core/sampler.js";
 import type { startServer as Start, RunningServer } from "./server.js";
 import type { AppApi as Api } from "../app/api.js";
 import type { MnemoApp as App } from "../app/app.js";
@@ -61,6 +62,30 @@ describe("local server", () => {
     expect(await call(ws, "updates.status", {})).toMatchObject({ ok: true, value: { state: "unsupported" } });
     for (const m of ["updates.check", "updates.install"]) expect(await call(ws, m, {})).toMatchObject({ ok: false, error: { code: "UPDATES_UNSUPPORTED" } });
     expect(await call(ws, "updates.configure", { mode: "sometimes" })).toMatchObject({ ok: false, error: { code: "INVALID_ARGUMENT" } });
+    ws.close();
+  });
+
+  it("answers every random frame on the WebSocket with a result or a typed error, and keeps working", async () => {
+    const ws = await open("?token=t0k3n");
+    const replies: { id: number; ok: boolean; error?: { code: string } }[] = [];
+    ws.on("message", (raw) => { const m = JSON.parse(raw.toString()); if (!m.event) replies.push(m); });
+    const r = seededRandom(99), pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
+    // Read-only and unknown methods only: the fuzz must not create or delete things in the shared server.
+    const methods = ["vaults.list", "documents.list", "history.list", "documents.read", "model.info", "updates.status", "nope", "__proto__", "constructor", ""];
+    const junk = () => pick<unknown>([null, true, -1, 1e308, "x", "../../etc/passwd", [], [1, [2]], { vault: pick(["", "nope", 7]) }, { id: 3 }, "\u0000"]);
+    let sent = 0;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 1500 && sent < 2000) {
+      const k = r();
+      if (k < 0.2) ws.send(Buffer.from(Array.from({ length: 1 + Math.floor(r() * 64) }, () => Math.floor(r() * 256))));
+      else if (k < 0.4) ws.send(JSON.stringify(junk()));
+      else ws.send(JSON.stringify({ id: pick<unknown>([sent, "7", null, -3]), method: pick<unknown>([...methods, 42, null]), params: junk() }));
+      sent++;
+    }
+    await vi.waitFor(() => expect(replies.length).toBe(sent), { timeout: 20_000 });
+    expect(replies.every((m) => typeof m.ok === "boolean" && (m.ok || typeof m.error?.code === "string"))).toBe(true);
+    expect(replies.filter((m) => !m.ok).length).toBeGreaterThan(sent / 2);
+    expect(await call(ws, "vaults.list", {})).toMatchObject({ ok: true });
     ws.close();
   });
 
