@@ -5,6 +5,8 @@ import type { AppEvent, Method, Params, Results } from "../../../electron/shared
 interface Bridge {
   call(method: string, params: unknown): Promise<{ ok: boolean; value?: unknown; error?: { code: string; message: string } }>;
   onEvent(listener: (e: AppEvent) => void): void;
+  /** Electron's webUtils.getPathForFile: "" for a file that is not on disk. */
+  pathForFile?(file: File): string;
 }
 
 export class ApiError extends Error {
@@ -23,6 +25,16 @@ export class Api {
 
   constructor(private readonly bridge: Bridge | undefined = (globalThis as { mnemo?: Bridge }).mnemo) {
     bridge?.onEvent((e) => this.emit(e));
+  }
+
+  /** In the desktop app, where a dropped or picked file is on disk; null in a browser (files arrive as bytes). */
+  pathOf(file: File): string | null {
+    return this.bridge?.pathForFile?.(file) || null;
+  }
+
+  /** Whether files can be added by path (the desktop app), so folders can be dropped too. */
+  get addsByPath(): boolean {
+    return typeof this.bridge?.pathForFile === "function";
   }
 
   on(listener: (e: AppEvent) => void): () => void {

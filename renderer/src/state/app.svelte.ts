@@ -36,7 +36,10 @@ export class AppState {
     api.onConnection = (c) => { this.connected = c; };
     api.on((e) => {
       if (e.type === "ingest.progress") this.progress = { ...this.progress, [e.data.vaultId]: e.data };
-      else if (e.type === "ingest.outcome") this.scheduleRefresh();
+      else if (e.type === "ingest.outcome") {
+        if (e.data.result === "skipped") this.notice = `Skipped ${e.data.name}: ${e.data.message ?? "not readable"}`;
+        this.scheduleRefresh();
+      }
       else if (e.type === "answer.token" && e.data.askId === this.answer.askId && this.answer.streaming) this.answer.text += e.data.text;
       else if (e.type === "backend.error") this.notice = e.data.message;
       else if (e.type === "updates.status") this.update = e.data;
@@ -96,12 +99,19 @@ export class AppState {
     if (this.selectedId === id) await this.select(this.vaults[0]?.id ?? "");
   }
 
-  /** Uploads files one after another; each starts ingesting at once, progress arrives as events. */
+  /**
+   * Adds dropped or picked files. In the desktop app they come with their paths and are added by path
+   * (a dropped folder is read whole, each document remembers its source); otherwise their bytes are
+   * uploaded one after another. Either way ingestion starts at once and progress arrives as events.
+   */
   async upload(files: File[]): Promise<void> {
     const vault = this.selectedId;
     if (!vault) return;
-    for (const file of files) {
-      await this.guard(async () => api.call("documents.upload", { vault, name: file.name, data: await fileToBase64(file) }));
+    const paths = files.map((f) => api.pathOf(f));
+    const onDisk = paths.filter((p): p is string => p !== null);
+    if (onDisk.length) await this.guard(() => api.call("documents.addPaths", { vault, paths: onDisk }));
+    for (const [i, file] of files.entries()) {
+      if (paths[i] === null) await this.guard(async () => api.call("documents.upload", { vault, name: file.name, data: await fileToBase64(file) }));
     }
     this.scheduleRefresh();
   }
