@@ -17,4 +17,6 @@ export default tseslint.config(
   { files: ["electron/main/**/*.ts", "electron/preload/**/*.cts"], rules: { "no-restricted-imports": "off" } },
   // Sandboxed preloads must be CommonJS: `import x = require()` is how TypeScript writes that.
   { files: ["electron/preload/**/*.cts"], rules: { "@typescript-eslint/no-require-imports": "off" } },
+  // electron-builder loads its hooks with require(): they are CommonJS.
+  { files: ["build/**/*.cjs"], rules: { "@typescript-eslint/no-require-imports": "off" } },
 );

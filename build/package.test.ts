@@ -69,5 +69,12 @@ describe("packaging", () => {
     const unpacked = path.join(resources, "app.asar.unpacked/node_modules");
     expect(existsSync(path.join(unpacked, "better-sqlite3/build/Release/better_sqlite3.node"))).toBe(true);
     expect(readdirSync(path.join(unpacked, "onnxruntime-node/bin"), { recursive: true }).some((f) => String(f).endsWith(".node"))).toBe(true);
+    // Only this platform's and architecture's ONNX Runtime binaries ship (build/after-pack.cjs; all of them
+    // would add ~240 MB), and no evaluation-only packages.
+    expect(readdirSync(path.join(unpacked, "onnxruntime-node/bin/napi-v6"))).toEqual(["linux"]);
+    expect(readdirSync(path.join(unpacked, "onnxruntime-node/bin/napi-v6/linux"))).toEqual([process.arch]);
+    // better-sqlite3 ships its compiled binding, not its C sources and object files.
+    expect(readdirSync(path.join(unpacked, "better-sqlite3")).sort()).toEqual(["LICENSE", "build", "lib", "package.json"]);
+    expect(files.filter((f) => /^\/node_modules\/vega/.test(f))).toEqual([]);
   }, 240_000);
 });
