@@ -20,6 +20,7 @@ function fakePort(offer: UpdateOffer | null = { version: "0.2.0", signatures: ["
     async download(onProgress, signal) {
       calls.downloads++;
       onProgress(50);
+      onProgress(50.2);                                             // the same whole percent: no second event
       if (port.hold) await new Promise<void>((resolve, reject) => { release = resolve; signal.addEventListener("abort", () => reject(new Error("cancelled"))); });
       const file = path.join(dir, "Mnemo-0.2.0.AppImage");
       writeFileSync(file, "new version");

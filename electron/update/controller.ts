@@ -132,7 +132,10 @@ export class UpdateController {
       if (!offer) return this.set({ state: "up-to-date", version: undefined });
       phase = `Downloading ${offer.version}`;
       this.set({ state: "downloading", version: offer.version, percent: 0 });
-      const file = await port.download((percent) => this.set({ percent: Math.max(0, Math.min(100, Math.round(percent))) }), abort.signal);
+      const file = await port.download((raw) => {
+        const percent = Math.max(0, Math.min(100, Math.round(raw)));
+        if (percent !== this.current.percent) this.set({ percent });      // one event per whole percent, not per chunk
+      }, abort.signal);
       if (abort.signal.aborted) throw new Error("stopped");
       phase = `Checking the signature of ${offer.version}`;
       this.set({ state: "verifying" });
