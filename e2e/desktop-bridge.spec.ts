@@ -3,7 +3,8 @@
 // so an init script installs a bridge with the preload's exact contract, carried to the real backend
 // over the local server; pathForFile maps a file to where the test put it on disk, as
 // webUtils.getPathForFile would. Checked: dropped files and a dropped folder are added by path (a
-// folder cannot be uploaded as bytes), a file with no path still uploads, a skipped file is reported.
+// folder cannot be uploaded as bytes), a file with no path still uploads, a skipped file is reported;
+// the native folder picker (answered here as main would) starts watching the folder picked.
 import { expect, test } from "@playwright/test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -36,7 +37,13 @@ function installBridge(diskDir: string) {
     else { pending.get(msg.id)?.(msg); pending.delete(msg.id); }
   };
   (window as unknown as { mnemo: unknown }).mnemo = {
-    call: async (method: string, params: unknown) => { await opened; const id = ++nextId; return new Promise((r) => { pending.set(id, r); ws.send(JSON.stringify({ id, method, params })); }); },
+    call: async (method: string, params: unknown) => {
+      // Electron's main process answers the folder picker itself; here the "user" picks the papers folder.
+      if (method === "dialog.chooseFolder") return { ok: true, value: `${diskDir}/papers` };
+      await opened;
+      const id = ++nextId;
+      return new Promise((r) => { pending.set(id, r); ws.send(JSON.stringify({ id, method, params })); });
+    },
     onEvent: (l: (e: unknown) => void) => { listeners.push(l); },
     pathForFile: (file: File) => (file.name.startsWith("clipboard-") ? "" : `${diskDir}/${file.name}`),
   };
@@ -60,4 +67,15 @@ test("in the desktop app, drops are added by path: files, a whole folder, and by
   await expect(page.locator('[data-testid="doc"][data-status="ready"]')).toHaveCount(4, { timeout: 60_000 });
   for (const name of ["rivers.md", "lakes.txt", "notes.md", "clipboard-nile.md"]) await expect(page.getByTestId("doc").filter({ hasText: name })).toHaveCount(1);
   await expect(page.getByRole("alert")).toContainText("song.mp3: unsupported file type .mp3");
+});
+
+test("in the desktop app, Choose folder… keeps a vault in sync with the folder picked", async ({ page }) => {
+  await page.addInitScript(installBridge, disk);
+  await page.goto(url);
+  await page.getByLabel("New vault name").fill("Synced");
+  await page.getByRole("button", { name: "Create" }).click();
+  await expect(page.getByRole("heading", { name: "Synced" })).toBeVisible();
+  await page.getByRole("button", { name: "Choose folder…" }).click();
+  await expect(page.getByText(`Watching ${disk}/papers`)).toBeVisible();
+  await expect(page.locator('[data-testid="doc"][data-status="ready"]')).toHaveCount(2, { timeout: 60_000 });
 });

@@ -100,5 +100,6 @@ export class AppApi {
     "updates.check": (p) => this.updates.call("updates.check", p),
     "updates.configure": (p) => this.updates.call("updates.configure", p),
     "updates.install": (p) => this.updates.call("updates.install", p),
+    "dialog.chooseFolder": async () => { throw new AppError("DESKTOP_ONLY", "a folder picker needs the desktop app; type the folder's path instead"); },
   };
 }

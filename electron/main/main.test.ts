@@ -24,6 +24,8 @@ const fake = vi.hoisted(() => {
     permissionRequest: null as null | ((wc: unknown, permission: string, cb: (ok: boolean) => void) => void),
     permissionCheck: null as null | ((...a: unknown[]) => boolean),
     opened: [] as string[],
+    dialogs: [] as unknown[],
+    dialogAnswer: { canceled: false, filePaths: ["/home/me/Papers"] } as { canceled: boolean; filePaths: string[] },
     Emitter,
   };
   return state;
@@ -51,6 +53,7 @@ vi.mock("electron", () => {
     app, BrowserWindow,
     ipcMain: { handle: (channel: string, fn: (...a: unknown[]) => unknown) => fake.handlers.set(channel, fn), on: (channel: string) => fake.listeners.push(channel) },
     session: { defaultSession: { setPermissionRequestHandler: (h: never) => { fake.permissionRequest = h; }, setPermissionCheckHandler: (h: never) => { fake.permissionCheck = h; } } },
+    dialog: { showOpenDialog: async (_win: unknown, options: { properties: string[] }) => { fake.dialogs.push(options); return fake.dialogAnswer; } },
     shell: { openExternal: async (url: string) => { fake.opened.push(url); } },
     utilityProcess: {
       fork: () => {
@@ -155,6 +158,16 @@ describe("Electron main: the IPC relay", () => {
     const before = fake.backends[0]!.posted.length;
     expect(await call(from(win.webContents), "updates.status", {})).toMatchObject({ ok: true, value: { state: "unsupported", message: expect.stringMatching(/development run/) } });
     expect(await call(from(win.webContents), "updates.check", {})).toMatchObject({ ok: false, error: { code: "UPDATES_UNSUPPORTED" } });
+    expect(fake.backends[0]!.posted.length).toBe(before);
+  });
+
+  it("answers the folder picker itself, with the folder or null when cancelled", async () => {
+    const before = fake.backends[0]!.posted.length;
+    expect(await call(from(win.webContents), "dialog.chooseFolder", { title: "Choose a folder to keep in sync" })).toEqual({ id: expect.any(Number), ok: true, value: "/home/me/Papers" });
+    expect(fake.dialogs.at(-1)).toMatchObject({ title: "Choose a folder to keep in sync", properties: expect.arrayContaining(["openDirectory"]) });
+    fake.dialogAnswer = { canceled: true, filePaths: [] };
+    expect(await call(from(win.webContents), "dialog.chooseFolder", {})).toMatchObject({ ok: true, value: null });
+    expect(await call(from(new fake.Emitter()), "dialog.chooseFolder", {})).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
     expect(fake.backends[0]!.posted.length).toBe(before);
   });
 

@@ -1,7 +1,7 @@
 // Electron main: one window over the built renderer, hardened (sandbox, context isolation, no Node,
 // CSP, no navigation, no new windows, every permission denied), and a relay between the window and
 // the backend utility process. Every call is checked for its sender and arguments before it is relayed.
-import { app, BrowserWindow, ipcMain, session, shell, utilityProcess, type IpcMainInvokeEvent, type UtilityProcess } from "electron";
+import { app, BrowserWindow, dialog, ipcMain, session, shell, utilityProcess, type IpcMainInvokeEvent, type UtilityProcess } from "electron";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { AppError } from "../shared/errors.js";
@@ -52,12 +52,20 @@ ipcMain.handle("mnemo:call", async (e, method: unknown, params: unknown): Promis
     const call = validateCall(method, params);
     // Updates are this process's own: it owns the installed app (the backend only runs the engine and vaults).
     if (call.method.startsWith("updates.") && updates) return { id, ok: true, value: await updates.call(call.method, call.params) };
+    if (call.method === "dialog.chooseFolder") return { id, ok: true, value: await chooseFolder((call.params as { title?: string }).title) };
     if (!backend) return { id, ok: false, error: { code: "BACKEND_CRASHED", message: "the backend is not running" } };
     return await new Promise<Reply>((resolve) => { pending.set(id, resolve); backend!.postMessage({ id, method: call.method, params: call.params }); });
   } catch (err) {
     return { id, ok: false, error: { code: err instanceof AppError ? err.code : "INTERNAL", message: (err as Error).message } };
   }
 });
+
+/** The native folder picker, modal to Mnemo's window: the one path into the app that the user points at. */
+async function chooseFolder(title = "Choose a folder"): Promise<string | null> {
+  const options = { title, properties: ["openDirectory" as const, "createDirectory" as const] };
+  const r = win ? await dialog.showOpenDialog(win, options) : await dialog.showOpenDialog(options);
+  return r.canceled ? null : (r.filePaths[0] ?? null);
+}
 
 function createWindow(): void {
   win = new BrowserWindow({ width: 1280, height: 860, minWidth: 720, minHeight: 520, title: "Mnemo", show: false,

@@ -62,6 +62,7 @@ describe("local server", () => {
     expect(await call(ws, "updates.status", {})).toMatchObject({ ok: true, value: { state: "unsupported" } });
     for (const m of ["updates.check", "updates.install"]) expect(await call(ws, m, {})).toMatchObject({ ok: false, error: { code: "UPDATES_UNSUPPORTED" } });
     expect(await call(ws, "updates.configure", { mode: "sometimes" })).toMatchObject({ ok: false, error: { code: "INVALID_ARGUMENT" } });
+    expect(await call(ws, "dialog.chooseFolder", {})).toMatchObject({ ok: false, error: { code: "DESKTOP_ONLY" } });
     ws.close();
   });
 

@@ -19,7 +19,8 @@ export type ErrorCode =
   | "PATH_OUTSIDE"
   | "IO_ERROR"
   | "UPDATE_NOT_READY"
-  | "UPDATES_UNSUPPORTED";
+  | "UPDATES_UNSUPPORTED"
+  | "DESKTOP_ONLY";
 
 export class AppError extends Error {
   override readonly name = "AppError";

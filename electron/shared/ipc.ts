@@ -40,6 +40,8 @@ export const METHODS = {
   "updates.configure": z.strictObject({ mode: z.enum(UPDATE_MODES as unknown as [string, ...string[]]) }),
   /** Quits and installs a verified update (restarting Mnemo). */
   "updates.install": z.strictObject({}),
+  /** The desktop app's native folder picker (main process); null when the user cancels. */
+  "dialog.chooseFolder": z.strictObject({ title: z.string().max(200).optional() }),
 } as const;
 
 export type Method = keyof typeof METHODS;
@@ -55,6 +57,7 @@ export interface Results {
   "history.list": { question: string; answer: string; mode: string; askedAt: number }[]; "model.configure": ModelInfo;
   "documents.read": { name: string; type: string; data: string };
   "updates.status": UpdateStatus; "updates.check": UpdateStatus; "updates.configure": UpdateStatus; "updates.install": UpdateStatus;
+  "dialog.chooseFolder": string | null;
 }
 
 export type AppEvent =

@@ -120,6 +120,11 @@ export class AppState {
   retry = (ids: number[]) => this.guard(async () => { await api.call("documents.retry", { vault: this.selectedId!, ids }); this.scheduleRefresh(); });
   remove = (ids: number[]) => this.guard(async () => { await api.call("documents.remove", { vault: this.selectedId!, ids }); this.scheduleRefresh(); });
   watch = (dir: string) => this.guard(async () => { await api.call("watch.add", { vault: this.selectedId!, dir }); this.scheduleRefresh(); });
+  /** Desktop app: the native folder picker, then keep the vault in sync with the chosen folder. */
+  chooseAndWatch = () => this.guard(async () => {
+    const dir = await api.call("dialog.chooseFolder", { title: "Choose a folder to keep in sync" });
+    if (dir) { await api.call("watch.add", { vault: this.selectedId!, dir }); this.scheduleRefresh(); }
+  });
   cancelIngest = () => this.guard(() => api.call("ingest.cancel", { vault: this.selectedId! }));
 
   async ask(question: string): Promise<void> {
