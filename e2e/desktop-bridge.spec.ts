@@ -5,7 +5,7 @@
 // webUtils.getPathForFile would. Checked: dropped files and a dropped folder are added by path (a
 // folder cannot be uploaded as bytes), a file with no path still uploads, a skipped file is reported;
 // the native folder picker (answered here as main would) starts watching the folder picked.
-import { expect, test } from "@playwright/test";
+import { expect, test, type Page } from "@playwright/test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -49,12 +49,17 @@ function installBridge(diskDir: string) {
   };
 }
 
-test("in the desktop app, drops are added by path: files, a whole folder, and bytes when there is no path", async ({ page }) => {
+/** Opens the app with the bridge installed, as the desktop app would, and creates a vault. */
+async function openWithBridge(page: Page, vault: string): Promise<void> {
   await page.addInitScript(installBridge, disk);
   await page.goto(url);
-  await page.getByLabel("New vault name").fill("Geography");
+  await page.getByLabel("New vault name").fill(vault);
   await page.getByRole("button", { name: "Create" }).click();
-  await expect(page.getByRole("heading", { name: "Geography" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: vault })).toBeVisible();
+}
+
+test("in the desktop app, drops are added by path: files, a whole folder, and bytes when there is no path", async ({ page }) => {
+  await openWithBridge(page, "Geography");
   const zone = page.getByRole("region", { name: "Drop files here" });
   await expect(zone).toContainText("or a whole folder");
   const dropped = await page.evaluateHandle(() => {
@@ -70,11 +75,7 @@ test("in the desktop app, drops are added by path: files, a whole folder, and by
 });
 
 test("in the desktop app, Choose folder… keeps a vault in sync with the folder picked", async ({ page }) => {
-  await page.addInitScript(installBridge, disk);
-  await page.goto(url);
-  await page.getByLabel("New vault name").fill("Synced");
-  await page.getByRole("button", { name: "Create" }).click();
-  await expect(page.getByRole("heading", { name: "Synced" })).toBeVisible();
+  await openWithBridge(page, "Synced");
   await page.getByRole("button", { name: "Choose folder…" }).click();
   await expect(page.getByText(`Watching ${disk}/papers`)).toBeVisible();
   await expect(page.locator('[data-testid="doc"][data-status="ready"]')).toHaveCount(2, { timeout: 60_000 });

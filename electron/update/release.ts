@@ -6,7 +6,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { parse, stringify } from "yaml";
-import { generateSigningKeys, privateKeyFrom, publicKeyFrom, sha512File, signRelease, verifyDownloadedUpdate } from "./signature.js";
+import { generateSigningKeys, privateKeyFrom, publicKeyFrom, sha512File, signatureValid, signRelease } from "./signature.js";
 
 export const PUBLIC_KEY_FILE = "build/update-signing-key.pem";
 export const PRIVATE_KEY_ENV = "MNEMO_UPDATE_SIGNING_KEY";
@@ -43,7 +43,9 @@ export async function signFeeds(dist: string, privateKeyPem: string, publicKeyPe
       const sha512 = await sha512File(file);
       if (sha512 !== entry.sha512) throw new Error(`${feed}: ${entry.url} has SHA-512 ${sha512}, the feed says ${entry.sha512}`);
       entry.signature = signRelease(privateKey, doc.version, sha512);
-      await verifyDownloadedUpdate(publicKey, file, doc.version, [entry.signature]);   // the key pair matches
+      if (!signatureValid(publicKey, doc.version, sha512, entry.signature)) {
+        throw new Error(`the signing key does not pair with the app's public key: ${entry.url} would not carry a valid Mnemo signature`);
+      }
       signed.push(entry.url);
     }
     writeFileSync(path.join(dist, feed), stringify(doc, { lineWidth: 0 }));

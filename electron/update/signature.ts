@@ -36,16 +36,18 @@ export function signRelease(privateKey: KeyObject, version: string, sha512: stri
   return sign(null, signedMessage(version, sha512), privateKey).toString("base64");
 }
 
+/** Whether `signature` (base64) is the release key's over this version and SHA-512. */
+export function signatureValid(publicKey: KeyObject, version: string, sha512: string, signature: string): boolean {
+  const bytes = Buffer.from(signature, "base64");
+  return bytes.length === 64 && verify(null, signedMessage(version, sha512), publicKey, bytes);
+}
+
 /**
  * Checks a downloaded update: its SHA-512, with the version it was offered as, must carry a valid
  * signature among those offered (one per release file). Throws a message a user can act on otherwise.
  */
 export async function verifyDownloadedUpdate(publicKey: KeyObject, file: string, version: string, signatures: readonly string[]): Promise<void> {
   if (!signatures.length) throw new Error(`the update to ${version} is not signed; it was not installed`);
-  const message = signedMessage(version, await sha512File(file));
-  const valid = signatures.some((s) => {
-    const bytes = Buffer.from(s, "base64");
-    return bytes.length === 64 && verify(null, message, publicKey, bytes);
-  });
-  if (!valid) throw new Error(`the update to ${version} does not carry a valid Mnemo signature; it was not installed`);
+  const sha512 = await sha512File(file);
+  if (!signatures.some((s) => signatureValid(publicKey, version, sha512, s))) throw new Error(`the update to ${version} does not carry a valid Mnemo signature; it was not installed`);
 }
