@@ -51,11 +51,12 @@ export class AppApi {
   }
 
   private modelInfo(m: Model): ModelInfo {
-    const { lm, mac } = m.manifest.architecture;
+    const { lm } = m.manifest.architecture, mac = m.manifest.mac;
     return { id: m.manifest.id, name: m.manifest.name, created: String((m.manifest as { created?: string }).created ?? ""), dir: m.dir,
       threads: this.app.config.threads ?? 0, provider: this.app.config.provider ?? "cpu",
       facts: { "LM layers": lm.n_layer, "LM width": lm.n_embd, "context tokens": lm.n_positions, vocabulary: lm.vocab_size,
-        "memory slots per chunk": mac.n_slots, "prefix length": mac.prefix_len, "chunk tokens": mac.max_doc_tokens } };
+        "key/value heads": lm.n_kv_head, "chunk tokens": m.manifest.retrieval.chunk_tokens,
+        ...(mac ? { "memory slots per chunk": mac.n_slots, "prefix length": mac.prefix_len } : {}) } };
   }
 
   private readonly handlers: { [M in Method]: Handler<M> } = {

@@ -1,7 +1,7 @@
 // Asking across vaults: make sure each vault's modulations are in the engine's memory (re-amortizing
 // any made by another bundle), stream the answer, then name the passages it drew on: the memory's
 // attention per chunk, merged with BM25 keyword hits, each with its document and page.
-import type { AskRequest, AskResponse, Source } from "../shared/api.js";
+import { DEFAULT_ANSWER_MODE, type AskRequest, type AskResponse, type Source } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
 import type { AskOptions } from "../engine/engine-protocol.js";
 import type { ChunkHit } from "../vault/store.js";
@@ -40,21 +40,28 @@ export async function loadBank(vault: Vault, model: Model, loaded: Set<string>):
 export function askOptions(req: AskRequest): AskOptions {
   return { ...(req.temperature !== undefined ? { temperature: req.temperature } : {}), ...(req.topP !== undefined ? { topP: req.topP } : {}),
     ...(req.seed !== undefined ? { seed: req.seed } : {}), ...(req.beams !== undefined ? { beams: req.beams } : {}),
-    ...(req.maxNewTokens !== undefined ? { maxNewTokens: req.maxNewTokens } : {}), ...(req.candidates ? { candidates: req.candidates } : {}) };
+    ...(req.maxNewTokens !== undefined ? { maxNewTokens: req.maxNewTokens } : {}), ...(req.candidates ? { candidates: req.candidates } : {}),
+    ...(req.long ? { long: true } : {}) };
 }
 
 export async function askVaults(model: Model, vaults: Vault[], loaded: Set<string>, req: AskRequest,
   onToken: (text: string) => void, signal?: AbortSignal): Promise<AskResponse> {
   const question = req.question.trim();
   if (!question) throw new AppError("INVALID_ARGUMENT", "the question is empty");
-  const mode = req.mode ?? "memory";
+  const mode = req.mode ?? DEFAULT_ANSWER_MODE;
   const useMemory = mode === "memory" || mode === "memory+keyword";
+  if (useMemory && !model.manifest.mac) {
+    throw new AppError("MEMORY_UNAVAILABLE", `the model ${model.manifest.name} has no memory heads yet, so "${mode}" mode is unavailable; ` +
+      `use keyword mode (the default)`);
+  }
   const t0 = performance.now();
   if (useMemory) for (const v of vaults) await loadBank(v, model, loaded);
   const bankMs = performance.now() - t0;
   const hits = vaults.flatMap((vault) => vault.store.search(question, Math.max(KEYWORD_HITS, req.passages ?? 3)).map((hit) => ({ vault, hit })))
     .sort((a, b) => b.hit.score - a.hit.score);
-  const context = mode === "keyword" || mode === "memory+keyword" ? hits.slice(0, req.passages ?? 3).map((h) => h.hit.text).join("\n\n") : undefined;
+  const passages = mode === "keyword" || mode === "memory+keyword" ? hits.slice(0, req.passages ?? 3).map((h) => h.hit.text) : [];
+  // No keyword hit: nothing to read, so the question goes alone (as in "none" mode).
+  const context = passages.length ? { kind: "keyword" as const, passages } : undefined;
   const options = { ...askOptions(req), ...(context !== undefined ? { context } : {}) };
   const r = await model.engine.ask(question, options, onToken, signal, vaults.map((v) => v.id), useMemory);
   const byId = new Map(vaults.map((v) => [v.id, v]));

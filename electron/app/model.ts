@@ -30,7 +30,8 @@ export async function loadModel(dir: string, settings: Omit<SessionSettings, "on
     await engine.close();
     throw e;
   }
-  const maxTokens = manifest.architecture.mac.max_doc_tokens;
-  return { dir, manifest, tokenizer, engine, chunking: { maxTokens, overlapTokens: Math.floor(maxTokens / 8) },
-    slots: manifest.architecture.mac.n_slots, width: manifest.architecture.lm.n_embd };
+  const { chunk_tokens, overlap_tokens } = manifest.retrieval;
+  // Without memory heads a chunk has no modulation: its shape is [0, 0] and nothing is stored for it.
+  return { dir, manifest, tokenizer, engine, chunking: { maxTokens: chunk_tokens, overlapTokens: overlap_tokens },
+    slots: manifest.mac?.n_slots ?? 0, width: manifest.mac ? manifest.architecture.lm.n_embd : 0 };
 }

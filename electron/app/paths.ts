@@ -1,10 +1,25 @@
-// Where things live: the bundle that ships with Mnemo (relative to the compiled code, out/<layer>/ in a
-// checkout) and the data folder, which is where Electron's app.getPath("userData") would put it so
-// the CLI, the local server and the desktop app share vaults.
+// Where things live: the default model bundle (built by `npm run setup` into the cache, or shipped
+// beside the packaged app), the cache, and the data folder, which is where Electron's
+// app.getPath("userData") would put it so the CLI, the local server and the desktop app share vaults.
 import os from "node:os";
 import path from "node:path";
 
-export const DEFAULT_BUNDLE = path.resolve(import.meta.dirname, "../../models/bundles/default");
+/** The bundle setup builds by default (models/mnemo_models/build_bundle.py; chosen in docs/eval.md). */
+export const DEFAULT_BUNDLE_NAME = "smollm2-135m-instruct-q4";
+
+/** Same rule as models/mnemo_models/sources.py: MNEMO_CACHE_DIR, else $XDG_CACHE_HOME/mnemo, else ~/.cache/mnemo. */
+export function cacheDir(env = process.env, home = os.homedir()): string {
+  if (env.MNEMO_CACHE_DIR) return path.resolve(env.MNEMO_CACHE_DIR);
+  return path.join(env.XDG_CACHE_HOME || path.join(home, ".cache"), "mnemo");
+}
+
+/** MNEMO_BUNDLE, else the setup-built default bundle in the cache. */
+export function defaultBundleDir(env = process.env, home = os.homedir()): string {
+  if (env.MNEMO_BUNDLE) return path.resolve(env.MNEMO_BUNDLE);
+  return path.join(cacheDir(env, home), "bundles", DEFAULT_BUNDLE_NAME);
+}
+
+export const DEFAULT_BUNDLE = defaultBundleDir();
 
 export function defaultDataDir(env = process.env, platform = process.platform, home = os.homedir()): string {
   if (env.MNEMO_DATA_DIR) return path.resolve(env.MNEMO_DATA_DIR);

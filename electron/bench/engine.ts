@@ -8,6 +8,7 @@ import { argmax, seededRandom } from "../core/sampler.js";
 import { selectCandidates } from "../core/preselect.js";
 import type { MacPipeline } from "../core/pipeline.js";
 import type { Tensor } from "../core/session.js";
+import { AppError } from "../shared/errors.js";
 import { loadBundle } from "../engine/bundle.js";
 import { DEFAULT_BUNDLE } from "../app/paths.js";
 import { measureFloor, type Floor } from "./floor.js";
@@ -25,12 +26,12 @@ export interface EngineBench {
 }
 
 /** First-token and total latency (median of 3) of a question whose past comes from makePast. */
-async function latency(mac: MacPipeline, makePast: (query: Tensor) => Promise<Tensor>, context?: string) {
+async function latency(mac: MacPipeline, makePast: (query: Tensor) => Promise<Tensor>, passages?: string[]) {
   const first: number[] = [], total: number[] = [], rates: number[] = [];
   for (let rep = 0; rep < 3; rep++) {
     const t0 = performance.now();
-    const { promptIds, query } = await mac.encodeQuestion(QUESTION, context);
-    const past = await makePast(query);
+    const { promptIds, query } = await mac.encodeQuestion(QUESTION, passages && { kind: "keyword", passages });
+    const past = await makePast(query!);
     let n = 0, tFirst = 0;
     for await (const _token of mac.decode(promptIds, past, { sample: argmax, maxNewTokens: 16 })) if (n++ === 0) tFirst = performance.now();
     const end = performance.now();
@@ -43,7 +44,8 @@ async function latency(mac: MacPipeline, makePast: (query: Tensor) => Promise<Te
 
 export async function benchEngine(o: { bundle: string; maxBank: number; threads: number; candidates?: number }): Promise<EngineBench> {
   const mac = await loadBundle(o.bundle, { executionProvider: "cpu", threads: o.threads });
-  const max = mac.manifest.architecture.mac.max_doc_tokens, candidates = o.candidates ?? 256;
+  if (!mac.manifest.mac) throw new AppError("MEMORY_UNAVAILABLE", `${mac.manifest.name} has no memory heads to benchmark`);
+  const max = mac.manifest.mac.max_doc_tokens, candidates = o.candidates ?? 256;
   // Full windows: the amortizer's cost at its input size (the ingest benchmark measures real documents).
   const window = mac.chunkIds(PASSAGE.repeat(Math.ceil((2 * max) / 40)))[0]!;
   await mac.amortize([window, window]);
@@ -54,7 +56,7 @@ export async function benchEngine(o: { bundle: string; maxBank: number; threads:
   let decodeRate = 0;
   for (const n of [1000, 10000, 100000].filter((n) => n <= o.maxBank)) {
     const bank = Array.from({ length: n }, () => sample.map((v) => v + 0.5 * (random() - 0.5)));
-    const kvBytes = n * mac.T * mac.D * 4 * mac.manifest.architecture.mac.aggregator_layers * 2;
+    const kvBytes = n * mac.T * mac.D * 4 * mac.manifest.mac.aggregator_layers * 2;
     const [kv, kvMs] = kvBytes < 1.5e9 ? await time(async () => {
       const out: Float32Array[] = [];
       for (let i = 0; i < n; i += 256) out.push(...await mac.entryKV(bank.slice(i, i + 256)));
@@ -81,8 +83,8 @@ export async function benchEngine(o: { bundle: string; maxBank: number; threads:
   const promptVsPrefix: Record<string, number>[] = [{ passages: 0, prompt_tokens: (await mac.encodeQuestion(QUESTION)).promptIds.length, memory: 1,
     first_token_ms: prefixed.first, total_ms: prefixed.total }];
   for (let k = 1; ; k++) {
-    const context = Array(k).fill(PASSAGE).join("\n\n");
-    const tokens = (await mac.encodeQuestion(QUESTION, context)).promptIds.length;
+    const context = Array<string>(k).fill(PASSAGE);
+    const tokens = (await mac.encodeQuestion(QUESTION, { kind: "keyword", passages: context })).promptIds.length;
     if (tokens > budget) break;
     const r = await latency(mac, async () => mac.emptyPast(), context);
     promptVsPrefix.push({ passages: k, prompt_tokens: tokens, memory: 0, first_token_ms: r.first, total_ms: r.total });

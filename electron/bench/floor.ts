@@ -62,8 +62,8 @@ onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), "${
  * the S tokens, 4*T*S*D cross-attention. Embedding lookups are free.
  */
 export function amortizerFlops(mac: MacPipeline, S: number): number | null {
-  const a = mac.manifest.architecture.mac, D = mac.D, T = mac.T;
-  if (!a.amortizer_enc_layers || !a.amortizer_dec_layers) return null;
+  const a = mac.manifest.mac, D = mac.D, T = mac.T;
+  if (!a?.amortizer_enc_layers || !a.amortizer_dec_layers) return null;
   return a.amortizer_enc_layers * (24 * S * D * D + 4 * S * S * D) + a.amortizer_dec_layers * (24 * T * D * D + 4 * S * D * D + 4 * T * S * D);
 }
 

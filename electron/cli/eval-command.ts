@@ -18,10 +18,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
       seed: { type: "string", default: "0" }, modes: { type: "string", default: EVAL_MODES.join(",") }, passages: { type: "string", default: "3" },
       bundle: { type: "string", default: DEFAULT_BUNDLE }, threads: { type: "string" }, json: { type: "string" }, report: { type: "string" },
       "retention-docs": { type: "string", default: "200" }, "retention-points": { type: "string", default: "5" },
-      "retention-questions": { type: "string", default: "200" } } }));
+      "retention-questions": { type: "string", default: "200" }, help: { type: "boolean", short: "h", default: false } } }));
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\n${EVAL_USAGE}`);
   }
+  // `mnemo eval --help` is a request, not a wrong call: usage to stdout, exit 0, nothing run.
+  if (values.help) { process.stdout.write(`${EVAL_USAGE}\n`); return 0; }
   if (!values.data) throw new UsageError(`--data FILE is required\n${EVAL_USAGE}`);
   const modes = values.modes.split(",").map((m) => m.trim()).filter(Boolean);
   const unknown = modes.filter((m) => !(EVAL_MODES as readonly string[]).includes(m));

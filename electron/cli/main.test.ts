@@ -47,6 +47,27 @@ describe("mnemo ask --doc (documents outside any vault)", () => {
   });
 });
 
+describe("mnemo --help", () => {
+  it("prints the usage to stdout and exits 0 for --help, -h (anywhere) and the help command", () => {
+    for (const args of [["--help"], ["-h"], ["help"], ["ask", "--help"], ["vault", "list", ...tiny, "-h"]]) {
+      const r = cli(...args);
+      expect(r.status, args.join(" ")).toBe(0);
+      expect(r.stdout, args.join(" ")).toMatch(/^usage: mnemo <command> \[options\]\n[^]*ask: --mode/);
+      expect(r.stderr, args.join(" ")).toBe("");
+    }
+    expect(cli().status).toBe(2);                  // no command at all is still a wrong call
+  });
+
+  it("prints eval's own usage for mnemo eval --help, -h and mnemo help eval", () => {
+    for (const args of [["eval", "--help"], ["eval", "-h"], ["eval", "--data", "/no/such.json", "--help"], ["help", "eval"]]) {
+      const r = cli(...args);
+      expect(r.status, args.join(" ")).toBe(0);
+      expect(r.stdout, args.join(" ")).toMatch(/^usage: mnemo eval --data FILE .*\n.*--report DIR\]\n$/);
+      expect(r.stderr, args.join(" ")).toBe("");
+    }
+  });
+});
+
 describe("mnemo vaults", () => {
   it("creates a vault, adds a folder with progress, lists, searches and answers with page sources", () => {
     expect(cli("vault", "list", ...tiny).stdout).toMatch(/no vaults yet/);

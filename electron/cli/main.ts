@@ -6,7 +6,7 @@ import { AppError } from "../shared/errors.js";
 import { MnemoApp } from "../app/app.js";
 import { DEFAULT_BUNDLE, defaultDataDir } from "../app/paths.js";
 import { COMMANDS, num, UsageError } from "./commands.js";
-import { evalCommand } from "./eval-command.js";
+import { EVAL_USAGE, evalCommand } from "./eval-command.js";
 
 export const USAGE = `usage: mnemo <command> [options]
   vault create NAME | vault list | vault rename NAME NEW | vault remove NAME
@@ -17,7 +17,8 @@ export const USAGE = `usage: mnemo <command> [options]
   watch VAULT DIR              keep a vault in sync with a folder until Ctrl-C
   search VAULT "words"         keyword (BM25) search
   ask [--vault NAME...] [--doc FILE...] "question"   streamed answer, then its sources
-  eval --data SQUAD.json ...   quality through the app's own path (mnemo eval --help-like usage on error)
+  eval --data SQUAD.json ...   quality through the app's own path (mnemo eval --help for its options)
+  help [eval]                  this usage, or eval's (also -h or --help anywhere)
 options: --data-dir DIR  --bundle DIR  --provider cpu|cuda|dml  --threads N  --json
 ask: --mode memory|memory+keyword|keyword|none  --passages K  --candidates N  --temperature T --top-p P --seed S | --beams K`;
 
@@ -27,6 +28,7 @@ const COMMON = {
   vault: { type: "string", multiple: true, default: [] }, doc: { type: "string", multiple: true, default: [] }, name: { type: "string" },
   temperature: { type: "string" }, "top-p": { type: "string" }, seed: { type: "string" }, beams: { type: "string" },
   mode: { type: "string" }, passages: { type: "string" }, candidates: { type: "string" },
+  help: { type: "boolean", short: "h", default: false },
 } satisfies ParseArgsConfig["options"];
 
 export type Options = ReturnType<typeof parse>["values"];
@@ -45,6 +47,11 @@ export async function main(argv: string[]): Promise<number> {
     if (argv[0] === "eval") return await evalCommand(argv.slice(1));
     const { values, positionals } = parse(argv);
     const [command, ...args] = positionals;
+    // Asking for help is not a wrong call: usage goes to stdout, exit 0, before any app is opened.
+    if (values.help || command === "help") {
+      process.stdout.write(`${command === "help" && args[0] === "eval" ? EVAL_USAGE : USAGE}\n`);
+      return 0;
+    }
     const run = command ? COMMANDS[command] : undefined;
     if (!run) throw new UsageError(command ? `unknown command ${command}` : "no command given");
     if (!["cpu", "cuda", "dml"].includes(values.provider)) throw new UsageError(`--provider must be cpu, cuda or dml, got ${values.provider}`);

@@ -1,7 +1,8 @@
 // The MAC pipeline over abstract sessions: amortize documents into modulations, encode a question,
 // aggregate the bank (one-shot or hierarchical), expand the latent into the LM's prefix, and decode.
 // Every model fact comes from the manifest; nothing here knows about files or onnxruntime.
-import type { BundleManifest } from "../shared/manifest.js";
+import { AppError } from "../shared/errors.js";
+import type { BundleManifest, MemoryFacts } from "../shared/manifest.js";
 import { beamSearch } from "./beam.js";
 import { generate, type GenerateOptions } from "./generate.js";
 import { aggregateHierarchical, type Aggregated } from "./hierarchy.js";
@@ -15,19 +16,73 @@ export interface TextTokenizer {
 /** Whitespace runs become one space, as in the Python prompt template (squad.prompt). */
 export const collapseWhitespace = (text: string): string => text.split(/\s+/u).filter(Boolean).join(" ");
 
+/** Passages in the prompt: the gold paragraph (evaluation's upper bound) or keyword hits. */
+export interface PromptContext { kind: "gold" | "keyword"; passages: string[] }
+
+/** Chat-template markers must not be injected by a document or a question (e.g. "<|im_end|>"). */
+const CONTROL_MARKERS = /<\|[a-z_]{2,20}\|>/gu;
+
 export class MacPipeline {
+  /** Slots per modulation (0 without memory heads) and the LM's width. */
   readonly T: number;
   readonly D: number;
 
   constructor(readonly manifest: BundleManifest, private readonly sessions: Sessions, readonly tokenizer: TextTokenizer) {
-    this.T = manifest.architecture.mac.n_slots;
+    this.T = manifest.mac?.n_slots ?? 0;
     this.D = manifest.architecture.lm.n_embd;
+  }
+
+  /** Whether this bundle has MAC heads (format-2 bundles of a new LM may not, until they are trained). */
+  get hasMemory(): boolean {
+    return this.manifest.mac !== null;
+  }
+
+  private get mac(): MemoryFacts {
+    if (!this.manifest.mac) {
+      throw new AppError("MEMORY_UNAVAILABLE", `the model bundle ${this.manifest.name} has no memory heads yet; ` +
+        "answer in keyword mode (passages in the prompt) or without documents");
+    }
+    return this.manifest.mac;
+  }
+
+  private session(name: keyof Sessions): Sessions[keyof Sessions] & object {
+    const s = this.sessions[name];
+    if (!s) throw new AppError("MEMORY_UNAVAILABLE", `the model bundle ${this.manifest.name} has no ${name} graph`);
+    return s;
+  }
+
+  /**
+   * The LM's prompt text: the manifest's template for the question alone, or with passages, in the
+   * short (extractive) or long style, inside the chat template when the bundle has one. The one
+   * place prompts are built, so the evaluation and the app ask the same way.
+   */
+  renderPrompt(question: string, context?: PromptContext, long = false): string {
+    const p = this.manifest.prompt;
+    const templates = long && p.long ? p.long : { question: p.question, gold: p.gold, keyword: p.keyword ?? p.gold };
+    const clean = (t: string) => collapseWhitespace(t.replace(CONTROL_MARKERS, " "));
+    const q = clean(question);
+    const user = !context ? templates.question.replace("{question}", q)
+      : templates[context.kind].replace("{passage}", context.passages.map(clean).join(p.passage_separator ?? " "))
+        .replace("{question}", q);
+    if (!p.chat) return user;
+    return p.chat.replace("{system}", p.system ?? "").replace("{user}", user);
+  }
+
+  /** Ids that end an answer: the manifest's, plus a newline in the short style when it says so. */
+  stopIds(long = false): Set<number> {
+    const g = this.manifest.generation, nl = this.manifest.special_ids.newline;
+    return new Set([...g.stop_ids, ...(!long && g.stop_at_newline && nl !== undefined ? [nl] : [])]);
+  }
+
+  maxNewTokens(long = false): number {
+    const g = this.manifest.generation;
+    return long ? g.max_new_tokens_long ?? g.max_new_tokens : g.max_new_tokens;
   }
 
   /** Token windows of a document that fit the amortizer (max_doc_tokens each, no overlap). */
   chunkIds(text: string): number[][] {
     const ids = this.tokenizer.encode(collapseWhitespace(text));
-    const max = this.manifest.architecture.mac.max_doc_tokens;
+    const max = this.mac.max_doc_tokens;
     const out: number[][] = [];
     for (let s = 0; s < ids.length; s += max) out.push(ids.slice(s, s + max));
     return out;
@@ -41,41 +96,49 @@ export class MacPipeline {
     const pad = this.manifest.special_ids.pad;
     const ids = batch.map((r) => [...r, ...Array<number>(width - r.length).fill(pad)]);
     const mask = batch.map((r) => [...Array<number>(r.length).fill(1), ...Array<number>(width - r.length).fill(0)]);
-    const out = await this.sessions.amortizer.run({ input_ids: int64Tensor(ids), attention_mask: int64Tensor(mask) });
+    const out = await this.session("amortizer").run({ input_ids: int64Tensor(ids), attention_mask: int64Tensor(mask) });
     const data = floats(output(out, "modulation"));
     const size = this.T * this.D;
     return batch.map((_, i) => data.slice(i * size, (i + 1) * size));
   }
 
   /**
-   * The prompt ids for a question (the manifest's question template, or its passage template when
-   * `context` is given), and the question's query slots (1, T, D) from the question-only template.
-   * A prompt too long for the LM loses its oldest tokens, as in the Python evaluation.
+   * The prompt ids for a question (renderPrompt), and with memory heads the question's query slots
+   * (1, T, D) from the question-only template. A prompt too long for the LM loses passage text from
+   * the end of the passages, never the question or the chat template's closing turn.
    */
-  async encodeQuestion(question: string, context?: string): Promise<{ promptIds: number[]; query: Tensor; truncated: boolean }> {
-    const q = collapseWhitespace(question);
-    const questionIds = this.tokenizer.encode(this.manifest.prompt.question.replace("{question}", q));
-    const full = context === undefined ? questionIds
-      : this.tokenizer.encode(this.manifest.prompt.gold.replace("{passage}", collapseWhitespace(context)).replace("{question}", q));
-    const budget = this.manifest.architecture.lm.n_positions - this.manifest.generation.max_new_tokens - this.manifest.prefix.position_offset;
-    const promptIds = full.slice(-budget);
-    const qIds = questionIds.slice(-this.manifest.architecture.mac.max_question_tokens);
-    const out = await this.sessions.question_encoder.run({ input_ids: int64Tensor([qIds]), attention_mask: int64Tensor([qIds.map(() => 1)]) });
-    return { promptIds, query: output(out, "query"), truncated: promptIds.length < full.length };
+  async encodeQuestion(question: string, context?: PromptContext, long = false, memory = this.hasMemory):
+    Promise<{ promptIds: number[]; query: Tensor | null; truncated: boolean }> {
+    const budget = this.manifest.architecture.lm.n_positions - this.maxNewTokens(long) - (this.manifest.mac?.prefix.position_offset ?? 0);
+    let passages = context?.passages ?? [], promptIds = this.tokenizer.encode(this.renderPrompt(question, context, long));
+    let truncated = false;
+    while (promptIds.length > budget && context && passages.join("").length > 0) {
+      const over = promptIds.length - budget, all = passages.join("\u0000");
+      const keep = Math.max(0, all.length - Math.max(16, Math.ceil(over * 3)));    // ~3+ characters per token
+      passages = all.slice(0, keep).split("\u0000").filter(Boolean);
+      promptIds = this.tokenizer.encode(this.renderPrompt(question, { ...context, passages }, long));
+      truncated = true;
+    }
+    if (promptIds.length > budget) { promptIds = promptIds.slice(-budget); truncated = true; }
+    if (!memory || !this.manifest.mac) return { promptIds, query: null, truncated };
+    const questionIds = this.tokenizer.encode(this.renderPrompt(question, undefined, long));
+    const qIds = questionIds.slice(-this.mac.max_question_tokens);
+    const out = await this.session("question_encoder").run({ input_ids: int64Tensor([qIds]), attention_mask: int64Tensor([qIds.map(() => 1)]) });
+    return { promptIds, query: output(out, "query"), truncated };
   }
 
   /** Question-independent K/V of entries (blocks, 2, entries*T, D): cacheable at ingest. */
   async memoryKV(entries: readonly Float32Array[]): Promise<Tensor> {
     const flat = new Float32Array(entries.length * this.T * this.D);
     entries.forEach((e, i) => flat.set(e, i * this.T * this.D));
-    return output(await this.sessions.memory_kv.run({ modulations: floatTensor(flat, [entries.length, this.T, this.D]) }), "memory_kv");
+    return output(await this.session("memory_kv").run({ modulations: floatTensor(flat, [entries.length, this.T, this.D]) }), "memory_kv");
   }
 
   /** Per-entry K/V, each (blocks, 2, T, D) flattened: what a vault stores beside each modulation. */
   async entryKV(entries: readonly Float32Array[]): Promise<Float32Array[]> {
     if (entries.length === 0) return [];
     const kv = floats(await this.memoryKV(entries));
-    const rows = this.manifest.architecture.mac.aggregator_layers * 2, slot = this.T * this.D;
+    const rows = this.mac.aggregator_layers * 2, slot = this.T * this.D;
     return entries.map((_, e) => {
       const out = new Float32Array(rows * slot);
       for (let r = 0; r < rows; r++) out.set(kv.subarray((r * entries.length + e) * slot, (r * entries.length + e + 1) * slot), r * slot);
@@ -85,14 +148,14 @@ export class MacPipeline {
 
   /** Stacks cached per-entry K/V back into the aggregator's (blocks, 2, entries*T, D) input. */
   concatKV(cached: readonly Float32Array[]): Tensor {
-    const blocks = this.manifest.architecture.mac.aggregator_layers, slot = this.T * this.D, n = cached.length;
+    const blocks = this.mac.aggregator_layers, slot = this.T * this.D, n = cached.length;
     const out = new Float32Array(blocks * 2 * n * slot);
     for (let r = 0; r < blocks * 2; r++) cached.forEach((c, e) => out.set(c.subarray(r * slot, (r + 1) * slot), (r * n + e) * slot));
     return floatTensor(out, [blocks, 2, n * this.T, this.D]);
   }
 
   async aggregateOnce(query: Tensor, memoryKv: Tensor): Promise<Aggregated> {
-    const out = await this.sessions.aggregator.run({ query, memory_kv: memoryKv });
+    const out = await this.session("aggregator").run({ query, memory_kv: memoryKv });
     return { latent: floats(output(out, "latent")).slice(), weights: Array.from(floats(output(out, "entry_weights"))) };
   }
 
@@ -100,36 +163,37 @@ export class MacPipeline {
    * Aggregate a bank of any size under the question (groups of `group` entries when it is larger).
    * cachedKV (from entryKV, one per entry) skips recomputing the bank's K/V; exact for every leaf group.
    */
-  aggregate(query: Tensor, entries: readonly Float32Array[], group = this.manifest.generation.hier_group,
+  aggregate(query: Tensor, entries: readonly Float32Array[], group = this.mac.hier_group,
     cachedKV?: readonly Float32Array[]): Promise<Aggregated> {
     return aggregateHierarchical(entries, group, async (part, leafStart) => this.aggregateOnce(query,
       cachedKV && leafStart !== null ? this.concatKV(cachedKV.slice(leafStart, leafStart + part.length)) : await this.memoryKV(part)));
   }
 
-  /** The LM's initial past: (L, 2, 1, heads, P, head_dim) key/values from the latent. */
+  /** The LM's initial past: (L, 2, 1, kv heads, P, head_dim) key/values from the latent. */
   async prefix(latent: Float32Array): Promise<Tensor> {
-    return output(await this.sessions.prefix.run({ latent: floatTensor(latent, [1, this.T, this.D]) }), "prefix_kv");
+    return output(await this.session("prefix").run({ latent: floatTensor(latent, [1, this.T, this.D]) }), "prefix_kv");
   }
 
-  /** An empty past, for answering without memory (P = 0). */
+  /** An empty past, for answering without memory (P = 0): (L, 2, 1, kv heads, 0, head_dim). */
   emptyPast(): Tensor {
-    const { n_layer, n_head, head_dim } = this.manifest.architecture.lm;
-    return floatTensor(new Float32Array(0), [n_layer, 2, 1, n_head, 0, head_dim]);
+    const { n_layer, n_kv_head, head_dim } = this.manifest.architecture.lm;
+    return floatTensor(new Float32Array(0), [n_layer, 2, 1, n_kv_head, 0, head_dim]);
+  }
+
+  private offset(past: Tensor): number {
+    return past.dims[4] === 0 ? 0 : this.manifest.mac?.prefix.position_offset ?? 0;
   }
 
   decode(promptIds: readonly number[], past: Tensor, opts: Omit<GenerateOptions, "stopIds" | "maxNewTokens"> &
-    Partial<Pick<GenerateOptions, "maxNewTokens">>): AsyncGenerator<number, void, undefined> {
-    const g = this.manifest.generation;
-    const offset = past.dims[4] === 0 ? 0 : this.manifest.prefix.position_offset;
-    return generate(this.sessions.lm, promptIds, past, offset, this.manifest.architecture.lm.vocab_size,
-      { ...opts, maxNewTokens: opts.maxNewTokens ?? g.max_new_tokens, stopIds: new Set(g.stop_ids) });
+    Partial<Pick<GenerateOptions, "maxNewTokens">> & { long?: boolean }): AsyncGenerator<number, void, undefined> {
+    const { long, ...rest } = opts;
+    return generate(this.sessions.lm, promptIds, past, this.offset(past), this.manifest.architecture.lm.vocab_size,
+      { ...rest, maxNewTokens: opts.maxNewTokens ?? this.maxNewTokens(long), stopIds: this.stopIds(long) });
   }
 
   /** Beam search with `beams` beams; returns the best answer's token ids. */
-  beam(promptIds: readonly number[], past: Tensor, beams: number, signal?: GenerateOptions["signal"]): Promise<number[]> {
-    const g = this.manifest.generation;
-    const offset = past.dims[4] === 0 ? 0 : this.manifest.prefix.position_offset;
-    return beamSearch(this.sessions.lm, promptIds, past, offset, this.manifest.architecture.lm.vocab_size,
-      { beams, maxNewTokens: g.max_new_tokens, stopIds: new Set(g.stop_ids), ...(signal ? { signal } : {}) });
+  beam(promptIds: readonly number[], past: Tensor, beams: number, signal?: GenerateOptions["signal"], long = false): Promise<number[]> {
+    return beamSearch(this.sessions.lm, promptIds, past, this.offset(past), this.manifest.architecture.lm.vocab_size,
+      { beams, maxNewTokens: this.maxNewTokens(long), stopIds: this.stopIds(long), ...(signal ? { signal } : {}) });
   }
 }

@@ -14,7 +14,8 @@ export interface Session {
   run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
 }
 
-export type Sessions = Record<GraphName, Session>;
+/** The LM always; the memory graphs and the encoder when the bundle has them. */
+export type Sessions = { lm: Session } & Partial<Record<Exclude<GraphName, "lm">, Session>>;
 
 /** The part of AbortSignal the pipeline needs (core compiles without DOM or Node types). */
 export interface AbortLike {

@@ -14,7 +14,10 @@ export const DEFAULT_SETTINGS: SessionSettings = { executionProvider: "cpu", thr
 
 export async function readManifest(dir: string): Promise<BundleManifest> {
   const file = path.join(dir, "manifest.json");
-  if (!existsSync(file)) throw new AppError("BUNDLE_NOT_FOUND", `no model bundle at ${dir} (manifest.json missing)`);
+  if (!existsSync(file)) {
+    throw new AppError("BUNDLE_NOT_FOUND", `no model bundle at ${dir} (manifest.json missing); ` +
+      "`npm run setup` builds the default one, or pass --bundle DIR");
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(await readFile(file, "utf8"));
@@ -47,8 +50,9 @@ export async function loadBundle(dir: string, settings: SessionSettings = DEFAUL
   const manifest = await readManifest(dir);
   await verifyFiles(dir, manifest);
   const tokenizer = hfTokenizer(JSON.parse(await readFile(path.join(dir, manifest.tokenizer), "utf8")));
-  const names = Object.keys(manifest.graphs) as GraphName[];
+  // The encoder graph has its own loader (engine/encoder.ts); the pipeline runs the LM and memory graphs.
+  const names = (Object.keys(manifest.graphs) as GraphName[]).filter((n) => n !== "encoder" && manifest.graphs[n]);
   const sessions = Object.fromEntries(await Promise.all(
-    names.map(async (n) => [n, await createSession(path.join(dir, manifest.graphs[n].file), settings)] as const))) as Sessions;
+    names.map(async (n) => [n, await createSession(path.join(dir, manifest.graphs[n]!.file), settings)] as const))) as Sessions;
   return new MacPipeline(manifest, sessions, tokenizer);
 }

@@ -1,5 +1,6 @@
 // Messages between an EngineClient and the engine worker (worker_threads now; an Electron utility
 // process later). Plain structured-clone data only.
+import type { PromptContext } from "../core/pipeline.js";
 import type { SessionSettings } from "./ort-session.js";
 
 export interface AskOptions {
@@ -9,8 +10,10 @@ export interface AskOptions {
   maxNewTokens?: number;
   /** > 1: beam search (the answer arrives whole, not streamed). */
   beams?: number;
-  /** Passages put in the prompt (the manifest's passage template), with or without memory. */
-  context?: string;
+  /** Passages put in the prompt (the manifest's gold or keyword template), with or without memory. */
+  context?: PromptContext;
+  /** The manifest's long-answer prompts and token budget instead of short, extractive answers. */
+  long?: boolean;
   /** > 0: aggregate only this many entries, those nearest the question's own modulation (large banks). */
   candidates?: number;
 }

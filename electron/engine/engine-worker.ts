@@ -29,7 +29,8 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
   const signal = { aborted: false };
   running.set(id, signal);
   const t0 = performance.now();
-  const { promptIds, query } = await p.encodeQuestion(question, o.context);
+  if (memory && !p.hasMemory) p.chunkIds("");               // throws MEMORY_UNAVAILABLE, naming the bundle
+  const { promptIds, query } = await p.encodeQuestion(question, o.context, o.long ?? false, memory);
   let { entries, owners } = memory ? banks.gather(scope) : { entries: [], owners: [] };
   if (o.candidates && entries.length > o.candidates) {
     const probe = (await amortize(p, windows(p, [question]).ids))[0]!;
@@ -37,14 +38,15 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
     entries = keep.map((i) => entries[i]!);
     owners = keep.map((i) => owners[i]!);
   }
-  const agg = memory ? await p.aggregate(query, entries.map((e) => e.modulation), undefined, entries.map((e) => e.kv)) : null;
+  const agg = memory && query ? await p.aggregate(query, entries.map((e) => e.modulation), undefined, entries.map((e) => e.kv)) : null;
   const past = agg ? await p.prefix(agg.latent) : p.emptyPast();
   const questionMs = performance.now() - t0;
   const stream = new TextStream((ids) => p.tokenizer.decode(ids));
   const sample = makeSampler({ temperature: o.temperature ?? 0, topP: o.topP ?? 1, seed: o.seed ?? 0 });
   let firstTokenMs: number | null = null;
-  const tokens = (o.beams ?? 1) > 1 ? p.beam(promptIds, past, o.beams!, signal).then((ids) => ids[Symbol.iterator]())
-    : Promise.resolve(p.decode(promptIds, past, { sample, signal, ...(o.maxNewTokens ? { maxNewTokens: o.maxNewTokens } : {}) }));
+  const long = o.long ?? false;
+  const tokens = (o.beams ?? 1) > 1 ? p.beam(promptIds, past, o.beams!, signal, long).then((ids) => ids[Symbol.iterator]())
+    : Promise.resolve(p.decode(promptIds, past, { sample, signal, long, ...(o.maxNewTokens ? { maxNewTokens: o.maxNewTokens } : {}) }));
   for await (const token of await tokens) {
     firstTokenMs ??= performance.now() - t0;
     const delta = stream.push(token);
@@ -59,7 +61,7 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
 
 /** Token windows of texts, each cut to the amortizer's input size; counts how many were cut. */
 function windows(p: MacPipeline, texts: readonly string[]): { ids: number[][]; truncated: number } {
-  const max = p.manifest.architecture.mac.max_doc_tokens;
+  const max = p.manifest.mac?.max_doc_tokens ?? 0;
   let truncated = 0;
   const ids = texts.map((t) => {
     const all = p.tokenizer.encode(collapseWhitespace(t));
@@ -88,6 +90,7 @@ async function withKV(p: MacPipeline, mods: Float32Array[]): Promise<BankEntry[]
 }
 
 async function bankPut(p: MacPipeline, bank: string, entries: BankPutEntry[]): Promise<{ size: number }> {
+  if (!p.hasMemory) return { size: 0 };                   // nothing to attend over without memory heads
   const size = p.T * p.D;
   const bad = entries.find((e) => e.modulation.length !== size);
   if (bad) throw new AppError("INVALID_ARGUMENT", `modulation for ${bad.key} has ${bad.modulation.length} values; this bundle needs ${size}`);
@@ -110,6 +113,8 @@ async function handle(req: EngineRequest): Promise<unknown> {
     }
     case "amortize": {
       const p = pipeline();
+      // No memory heads: a chunk's modulation is empty ([0, 0]); vaults keep text and keyword index only.
+      if (!p.hasMemory) return { modulations: req.texts.map(() => new Float32Array(0)), truncated: 0 };
       const { ids, truncated } = windows(p, req.texts);
       return { modulations: await amortize(p, ids), truncated };
     }

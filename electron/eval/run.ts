@@ -169,7 +169,7 @@ async function askOnce(app: MnemoApp, vault: Vault, mode: EvalMode, question: st
   const model = await app.model();
   if (mode === "gold" || mode === "irrelevant" || mode === "question-only") {
     const banks = mode === "irrelevant" ? articleBanks.filter((b) => b !== `article:${paragraph.article}`) : [];
-    const r = await model.engine.ask(question, mode === "gold" ? { context: paragraph.context } : {}, () => {}, o.signal, banks, mode !== "gold");
+    const r = await model.engine.ask(question, mode === "gold" ? { context: { kind: "gold", passages: [paragraph.context] } } : {}, () => {}, o.signal, banks, mode !== "gold");
     return { answer: r.answer, firstTokenMs: r.timings.firstTokenMs, totalMs: r.timings.totalMs, bankSize: r.bankSize };
   }
   const appMode = ({ mac: "memory", bm25: "keyword", "mac+bm25": "memory+keyword", lm: "none" } as const)[mode];

@@ -11,7 +11,8 @@ import { createUpdates } from "./updates.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const RENDERER = path.join(here, "../renderer/index.html");
-const BUNDLE = app.isPackaged ? path.join(process.resourcesPath, "bundle") : path.join(here, "../../models/bundles/default");
+// Packaged: the bundle shipped beside the app. Development: the backend's default (the setup-built cache).
+const BUNDLE_ARGS = app.isPackaged ? ["--bundle", path.join(process.resourcesPath, "bundle")] : [];
 let win: BrowserWindow | null = null;
 let backend: UtilityProcess | null = null;
 let updates: UpdateController | null = null;
@@ -20,7 +21,7 @@ const pending = new Map<number, (r: Reply) => void>();
 const restarts: number[] = [];
 
 function startBackend(): void {
-  backend = utilityProcess.fork(path.join(here, "../backend/backend.js"), ["--data-dir", app.getPath("userData"), "--bundle", BUNDLE],
+  backend = utilityProcess.fork(path.join(here, "../backend/backend.js"), ["--data-dir", app.getPath("userData"), ...BUNDLE_ARGS],
     { serviceName: "Mnemo backend", stdio: "inherit" });
   backend.on("message", (m: Reply | { event: AppEvent }) => {
     if ("event" in m) win?.webContents.send("mnemo:event", m.event);

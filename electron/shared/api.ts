@@ -38,6 +38,11 @@ export interface IngestSummary { vaultId: string; ready: number; unchanged: numb
  */
 export type AnswerMode = "memory" | "memory+keyword" | "keyword" | "none";
 export const ANSWER_MODES: readonly AnswerMode[] = ["memory", "memory+keyword", "keyword", "none"];
+/**
+ * The default: keyword, the best measured mode (docs/eval.md). Memory modes need trained MAC heads
+ * for the bundle's LM and become the default only once they are shown to beat keyword on valid.
+ */
+export const DEFAULT_ANSWER_MODE: AnswerMode = "keyword";
 
 export interface AskRequest {
   question: string;
@@ -47,6 +52,8 @@ export interface AskRequest {
   /** Keyword passages put in the prompt in the keyword modes (default 3). */
   passages?: number;
   temperature?: number; topP?: number; seed?: number; beams?: number; maxNewTokens?: number;
+  /** Longer answers (a few sentences) instead of the default short, extractive ones. */
+  long?: boolean;
   /** Aggregate only the N entries nearest the question (for large vaults); omitted: every entry. */
   candidates?: number;
 }

@@ -13,13 +13,14 @@ function codeOf(fn: () => unknown): string {
 describe("parseManifest", () => {
   it("accepts the exported tiny bundle", () => {
     const m = parseManifest(tiny());
-    expect(m.architecture.mac.n_slots).toBe(4);
+    expect(m.mac?.n_slots).toBe(4);
+    expect(m.architecture.lm.n_kv_head).toBe(m.architecture.lm.n_head);     // format 1: no grouped-query attention
     expect(m.graphs.lm.inputs.map((t) => t.name)).toEqual(["input_ids", "position_ids", "attention_mask", "past_key_values"]);
   });
 
   it("refuses an unknown major version, naming the versions", () => {
-    expect(codeOf(() => parseManifest({ ...tiny(), version: { major: 2, minor: 0 } })))
-      .toMatch(/^BUNDLE_UNSUPPORTED_VERSION: bundle format version 2\.x .* reads mnemo-mac-bundle 1\.x/);
+    expect(codeOf(() => parseManifest({ ...tiny(), version: { major: 3, minor: 0 } })))
+      .toMatch(/^BUNDLE_UNSUPPORTED_VERSION: bundle format version 3\.x .* reads mnemo-mac-bundle 1\.x and 2\.x/);
   });
 
   it("names a missing or wrong field", () => {

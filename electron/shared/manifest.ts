@@ -1,15 +1,24 @@
-// The bundle manifest: the only contract with the Python pipeline (models/mnemo_models/export.py).
-// Parsed with zod, then cross-checked: graph shapes must agree with the architecture facts.
+// The bundle manifest: the only contract with the Python pipeline (models/mnemo_models/build_bundle.py
+// for format 2, export.py for the tiny format-1 test bundle). Parsed with zod, upgraded to one shape
+// (format 1 is format 2 with memory heads and no chat template), then cross-checked: graph shapes
+// must agree with the architecture facts.
 import { z } from "zod";
 import { AppError } from "./errors.js";
 
 export const BUNDLE_FORMAT = "mnemo-mac-bundle";
-export const SUPPORTED_MAJOR = 1;
+export const SUPPORTED_MAJORS = [1, 2] as const;
 
 const dim = z.union([z.number().int().nonnegative(), z.string().min(1)]);
 const tensorSpec = z.object({ name: z.string().min(1), dtype: z.enum(["int64", "float32"]), shape: z.array(dim) });
 const graphSpec = z.object({ file: z.string().regex(/^[\w.-]+\.onnx$/), inputs: z.array(tensorSpec), outputs: z.array(tensorSpec) });
 const positive = z.number().int().positive();
+const id = z.number().int().nonnegative();
+const template = (...slots: string[]) => slots.reduce((s, slot) => s.refine((t) => t.includes(slot), `must contain ${slot}`), z.string());
+
+const macSchema = z.object({ n_slots: positive, prefix_len: positive, aggregator_layers: positive,
+  max_doc_tokens: positive, max_question_tokens: positive,
+  // Informative (benchmarks' FLOP counts); the graphs themselves carry the structure.
+  amortizer_enc_layers: positive.optional(), amortizer_dec_layers: positive.optional() });
 
 const manifestSchema = z.object({
   format: z.literal(BUNDLE_FORMAT),
@@ -17,49 +26,95 @@ const manifestSchema = z.object({
   id: z.string().min(1),
   name: z.string(),
   architecture: z.object({
-    lm: z.object({ type: z.literal("gpt2"), vocab_size: positive, n_positions: positive, n_embd: positive,
-      n_layer: positive, n_head: positive, head_dim: positive }),
-    mac: z.object({ n_slots: positive, prefix_len: positive, aggregator_layers: positive,
-      max_doc_tokens: positive, max_question_tokens: positive,
-      // Informative (benchmarks' FLOP counts); the graphs themselves carry the structure.
-      amortizer_enc_layers: positive.optional(), amortizer_dec_layers: positive.optional() }),
+    lm: z.object({ type: z.enum(["gpt2", "llama"]), vocab_size: positive, n_positions: positive, n_embd: positive,
+      n_layer: positive, n_head: positive, n_kv_head: positive.optional(), head_dim: positive }),
+    mac: macSchema.optional(),
+    encoder: z.object({ hidden: positive, max_tokens: positive, tokenizer: z.string().min(1) }).passthrough().optional(),
   }),
-  prefix: z.object({ length: positive, position_offset: z.number().int().nonnegative() }),
-  special_ids: z.object({ unk: z.number().int(), bos: z.number().int(), eos: z.number().int(), pad: z.number().int(), newline: z.number().int() }),
-  prompt: z.object({ question: z.string().includes("{question}"), gold: z.string().includes("{passage}") }),
-  generation: z.object({ max_new_tokens: positive, stop_ids: z.array(z.number().int()), hier_group: positive }),
+  memory: z.object({ trained: z.boolean(), note: z.string().optional() }).optional(),
+  prefix: z.object({ length: positive, position_offset: z.number().int().nonnegative() }).optional(),
+  special_ids: z.object({ bos: id, eos: id, pad: id, unk: id.optional(), newline: id.optional(), end_of_turn: id.optional() }),
+  prompt: z.object({
+    question: template("{question}"), gold: template("{passage}", "{question}"),
+    keyword: template("{passage}", "{question}").optional(),
+    /** The instruct model's chat template, applied once around the user message. */
+    chat: template("{user}").optional(), system: z.string().optional(),
+    long: z.object({ question: template("{question}"), gold: template("{passage}", "{question}"),
+      keyword: template("{passage}", "{question}") }).optional(),
+    passage_separator: z.string().optional(),
+  }),
+  generation: z.object({ max_new_tokens: positive, max_new_tokens_long: positive.optional(), stop_ids: z.array(id),
+    stop_at_newline: z.boolean().optional(), hier_group: positive.optional() }),
+  retrieval: z.object({ chunk_tokens: positive, overlap_tokens: z.number().int().nonnegative() }).optional(),
   tokenizer: z.string().min(1),
-  /** How the graphs store their weights, e.g. "float32 compute; weights ... stored as fp16 initializers". */
+  /** How the graphs store their weights, e.g. "GGUF Q4_1 blocks as MatMulNBits ...". */
   weights: z.string().optional(),
   fixtures: z.string().min(1),
-  graphs: z.object({ amortizer: graphSpec, question_encoder: graphSpec, memory_kv: graphSpec, aggregator: graphSpec,
-    prefix: graphSpec, lm: graphSpec }),
+  graphs: z.object({ lm: graphSpec, amortizer: graphSpec.optional(), question_encoder: graphSpec.optional(),
+    memory_kv: graphSpec.optional(), aggregator: graphSpec.optional(), prefix: graphSpec.optional(), encoder: graphSpec.optional() }),
   files: z.record(z.string(), z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() })),
+  sources: z.array(z.object({ role: z.string(), package: z.string(), file: z.string(), sha256: z.string(), licence: z.string(),
+    model: z.string() }).passthrough()).optional(),
+  build: z.unknown().optional(),
   training: z.unknown().optional(),
   evaluation: z.unknown().optional(),
 });
 
-export type BundleManifest = z.infer<typeof manifestSchema>;
-export type GraphName = keyof BundleManifest["graphs"];
+type Parsed = z.infer<typeof manifestSchema>;
+export const MEMORY_GRAPHS = ["amortizer", "question_encoder", "memory_kv", "aggregator", "prefix"] as const;
+export type GraphName = keyof Parsed["graphs"];
+
+/** The MAC heads' facts, present only in bundles that carry memory graphs. */
+export type MemoryFacts = z.infer<typeof macSchema> & { prefix: { length: number; position_offset: number }; hier_group: number; trained: boolean };
+
+/** One shape for every supported version: defaults filled in, memory facts grouped. */
+export type BundleManifest = Omit<Parsed, "architecture"> & {
+  architecture: { lm: Parsed["architecture"]["lm"] & { n_kv_head: number }; encoder?: Parsed["architecture"]["encoder"] };
+  /** null: this bundle has no memory heads (keyword and none modes only). */
+  mac: MemoryFacts | null;
+  retrieval: { chunk_tokens: number; overlap_tokens: number };
+};
 
 /** Validate a parsed manifest.json; every error names the field that is wrong. */
 export function parseManifest(raw: unknown): BundleManifest {
   const fmt = (raw as { format?: unknown; version?: { major?: unknown } } | null) ?? {};
-  if (fmt.format === BUNDLE_FORMAT && typeof fmt.version?.major === "number" && fmt.version.major !== SUPPORTED_MAJOR) {
+  const major = fmt.version?.major;
+  if (fmt.format === BUNDLE_FORMAT && typeof major === "number" && !(SUPPORTED_MAJORS as readonly number[]).includes(major)) {
     throw new AppError("BUNDLE_UNSUPPORTED_VERSION",
-      `bundle format version ${fmt.version.major}.x is not supported; this build reads ${BUNDLE_FORMAT} ${SUPPORTED_MAJOR}.x`);
+      `bundle format version ${major}.x is not supported; this build reads ${BUNDLE_FORMAT} ${SUPPORTED_MAJORS.join(".x and ")}.x`);
   }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new AppError("BUNDLE_INVALID", `manifest.json: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
   }
-  checkShapes(parsed.data);
-  return parsed.data;
+  const m = normalize(parsed.data);
+  checkShapes(m);
+  return m;
+}
+
+function normalize(p: Parsed): BundleManifest {
+  const { architecture, ...rest } = p;
+  const lm = { ...architecture.lm, n_kv_head: architecture.lm.n_kv_head ?? architecture.lm.n_head };
+  const present = MEMORY_GRAPHS.filter((g) => p.graphs[g]);
+  if (present.length && present.length < MEMORY_GRAPHS.length) {
+    throw new AppError("BUNDLE_INVALID", `manifest.json: graphs: memory needs all of ${MEMORY_GRAPHS.join(", ")}; ` +
+      `missing ${MEMORY_GRAPHS.filter((g) => !p.graphs[g]).join(", ")}`);
+  }
+  let mac: MemoryFacts | null = null;
+  if (present.length) {
+    if (!architecture.mac || !p.prefix) throw new AppError("BUNDLE_INVALID", "manifest.json: memory graphs need architecture.mac and prefix");
+    mac = { ...architecture.mac, prefix: p.prefix, hier_group: p.generation.hier_group ?? 16, trained: p.memory?.trained ?? true };
+  }
+  const chunk = p.retrieval ?? (architecture.mac
+    ? { chunk_tokens: architecture.mac.max_doc_tokens, overlap_tokens: Math.floor(architecture.mac.max_doc_tokens / 8) }
+    : { chunk_tokens: 192, overlap_tokens: 24 });
+  return { ...rest, architecture: { lm, ...(architecture.encoder ? { encoder: architecture.encoder } : {}) }, mac, retrieval: chunk };
 }
 
 function expectShape(m: BundleManifest, graph: GraphName, tensor: string, expected: (number | null)[]): void {
-  const spec = [...m.graphs[graph].inputs, ...m.graphs[graph].outputs].find((t) => t.name === tensor);
+  const g = m.graphs[graph]!;
+  const spec = [...g.inputs, ...g.outputs].find((t) => t.name === tensor);
   if (!spec) throw new AppError("BUNDLE_INVALID", `manifest.json: graphs.${graph} has no tensor named ${tensor}`);
   const ok = spec.shape.length === expected.length && expected.every((e, i) => e === null || spec.shape[i] === e);
   if (!ok) {
@@ -70,22 +125,27 @@ function expectShape(m: BundleManifest, graph: GraphName, tensor: string, expect
 
 /** Shapes the engine relies on, derived from the architecture facts (null = dynamic). */
 function checkShapes(m: BundleManifest): void {
-  const { lm, mac } = m.architecture;
-  const [T, D, L, H, P, hs] = [mac.n_slots, lm.n_embd, lm.n_layer, lm.n_head, m.prefix.length, lm.head_dim];
+  const { lm } = m.architecture;
+  const [D, L, Hkv, hs] = [lm.n_embd, lm.n_layer, lm.n_kv_head, lm.head_dim];
   if (lm.n_head * hs !== D) throw new AppError("BUNDLE_INVALID", `manifest.json: architecture.lm: n_head × head_dim ≠ n_embd`);
-  if (P !== mac.prefix_len) throw new AppError("BUNDLE_INVALID", "manifest.json: prefix.length ≠ architecture.mac.prefix_len");
-  expectShape(m, "amortizer", "modulation", [null, T, D]);
-  expectShape(m, "question_encoder", "query", [null, T, D]);
-  expectShape(m, "memory_kv", "memory_kv", [mac.aggregator_layers, 2, null, D]);
-  expectShape(m, "aggregator", "latent", [null, T, D]);
-  expectShape(m, "aggregator", "entry_weights", [null, null]);
-  expectShape(m, "prefix", "prefix_kv", [L, 2, null, H, P, hs]);
-  expectShape(m, "lm", "past_key_values", [L, 2, null, H, null, hs]);
-  expectShape(m, "lm", "logits", [null, null, lm.vocab_size]);
-  for (const [name, g] of Object.entries(m.graphs)) {
-    if (!(g.file in m.files)) throw new AppError("BUNDLE_INVALID", `manifest.json: graphs.${name}.file ${g.file} is not listed in files`);
+  if (lm.n_head % Hkv !== 0) throw new AppError("BUNDLE_INVALID", "manifest.json: architecture.lm: n_head is not a multiple of n_kv_head");
+  if (m.mac) {
+    const { n_slots: T, aggregator_layers } = m.mac, P = m.mac.prefix.length;
+    if (P !== m.mac.prefix_len) throw new AppError("BUNDLE_INVALID", "manifest.json: prefix.length ≠ architecture.mac.prefix_len");
+    expectShape(m, "amortizer", "modulation", [null, T, D]);
+    expectShape(m, "question_encoder", "query", [null, T, D]);
+    expectShape(m, "memory_kv", "memory_kv", [aggregator_layers, 2, null, D]);
+    expectShape(m, "aggregator", "latent", [null, T, D]);
+    expectShape(m, "aggregator", "entry_weights", [null, null]);
+    expectShape(m, "prefix", "prefix_kv", [L, 2, null, Hkv, P, hs]);
   }
-  for (const f of [m.tokenizer, m.fixtures]) {
+  expectShape(m, "lm", "past_key_values", [L, 2, null, Hkv, null, hs]);
+  expectShape(m, "lm", "logits", [null, null, lm.vocab_size]);
+  if (m.graphs.encoder && !m.architecture.encoder) throw new AppError("BUNDLE_INVALID", "manifest.json: graphs.encoder needs architecture.encoder");
+  for (const [name, g] of Object.entries(m.graphs)) {
+    if (g && !(g.file in m.files)) throw new AppError("BUNDLE_INVALID", `manifest.json: graphs.${name}.file ${g.file} is not listed in files`);
+  }
+  for (const f of [m.tokenizer, m.fixtures, ...(m.architecture.encoder ? [m.architecture.encoder.tokenizer] : [])]) {
     if (!(f in m.files)) throw new AppError("BUNDLE_INVALID", `manifest.json: ${f} is not listed in files`);
   }
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { decodeText, docTypeOf, extract } from "./extract.js";
+import { PDFDocument, StandardFonts } from "pdf-lib";
+import { decodeText, docTypeOf, extract, pdfTitle } from "./extract.js";
 import { makeDocx, makeImageOnlyPdf, makePdf } from "../bench/pdf-fixtures.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -18,6 +19,38 @@ describe("extract", () => {
 
   it("falls back to the file name when a PDF has no title", async () => {
     expect((await extract(await makePdf(["Text."]), "pdf", "report-2024.pdf")).title).toBe("report-2024");
+  });
+
+  it("ignores a PDF title that names the program that made it, and takes page 1's heading instead", async () => {
+    // A one-page PDF made with pdf-lib: Title metadata as given, then the page's lines top to bottom.
+    const pdf = async (title: string, lines: string[]) => {
+      const doc = await PDFDocument.create();
+      const font = await doc.embedFont(StandardFonts.Helvetica);
+      doc.setTitle(title);
+      const page = doc.addPage([612, 792]);
+      lines.forEach((line, i) => page.drawText(line, { x: 50, y: 740 - i * 14, size: 11, font }));
+      return doc.save();
+    };
+    const body = ["Minutes of the Board Meeting", "The board met on 3 May and approved the budget."];
+    expect((await extract(await pdf("Enscript Output", body), "pdf", "minutes.pdf")).title).toBe("Minutes of the Board Meeting");
+    expect((await extract(await pdf("Microsoft Word - notes.docx", body), "pdf", "notes.pdf")).title).toBe("Minutes of the Board Meeting");
+    expect((await extract(await pdf("Annual Budget 2024", body), "pdf", "b.pdf")).title).toBe("Annual Budget 2024");
+    // No heading on page 1 (its first line is a sentence): the file name.
+    expect((await extract(await pdf("untitled", ["The board met on 3 May."]), "pdf", "minutes-may.pdf")).title).toBe("minutes-may");
+  });
+
+  it("knows placeholder PDF titles, and which first lines are headings", () => {
+    const heading = "Trip Report\nWe went north.";
+    for (const t of ["Enscript Output", "untitled", "Untitled document", "Microsoft PowerPoint - deck.pptx", "report.pdf", "doc1.docx",
+      "C:\\Users\\me\\paper.tex", "", "   ", undefined, 42]) {
+      expect(pdfTitle(t, heading, "file"), String(t)).toBe("Trip Report");
+    }
+    expect(pdfTitle("  Towers of Paris ", heading, "file")).toBe("Towers of Paris");
+    expect(pdfTitle("Node.js in Practice", heading, "file")).toBe("Node.js in Practice");
+    // Not headings: a sentence, a page number, the first line of a hard-wrapped paragraph, a line over 80 characters, no text.
+    for (const page of ["Text.", "  12  \nBody", "The tower was built in\nthree years by", `${"A".repeat(81)}\nBody`, ""]) {
+      expect(pdfTitle("Untitled", page, "file"), page).toBe("file");
+    }
   });
 
   it("refuses a scanned PDF, an encrypted PDF and a corrupt PDF with messages a user can act on", async () => {

@@ -138,11 +138,32 @@ async function extractPdf(bytes: Uint8Array, name: string, fallbackTitle: string
     }
     const meta = await doc.getMetadata().catch(() => null);
     const infoTitle = (meta?.info as { Title?: unknown } | undefined)?.Title;
-    const title = typeof infoTitle === "string" && infoTitle.trim() ? infoTitle.trim() : fallbackTitle;
-    return { title, pages };
+    return { title: pdfTitle(infoTitle, pages[0] ?? "", fallbackTitle), pages };
   } catch (e) {
     throw new AppError("EXTRACTION_FAILED", `${name}: a page could not be read (${(e as Error).message})`);
   } finally {
     await task.destroy();
   }
+}
+
+// Metadata titles that name the program or template that made a PDF, not the document: print drivers
+// ("Enscript Output"), Office's "Microsoft Word - notes.docx", "Untitled ...", or a bare file name
+// ("report.pdf", "doc1.docx"). Shown as a title they say nothing, so they count as no title at all.
+const PLACEHOLDER_TITLE = /^(enscript output|untitled.*|microsoft (word|powerpoint|excel) - .*|.*\.(docx?|pdf|txt|rtf|odt|pptx?|xlsx?|ps|dvi|tex))$/i;
+
+/** A PDF's metadata title unless it is missing or a placeholder; then a heading on page 1; then the file name. */
+export function pdfTitle(infoTitle: unknown, firstPage: string, fallbackTitle: string): string {
+  const meta = typeof infoTitle === "string" ? infoTitle.trim() : "";
+  if (meta && !PLACEHOLDER_TITLE.test(meta)) return meta;
+  return headingLine(firstPage) ?? fallbackTitle;
+}
+
+/** The first line of a PDF page when it reads like a heading, else undefined. */
+function headingLine(text: string): string | undefined {
+  const first = firstLineTitle(text, "");
+  // PDF text is hard-wrapped: a short first line may be a sentence, a page number, or a paragraph's
+  // first line (its next line then goes on in lower case). None of those is a title.
+  if (!/\p{L}/u.test(first) || /[.,;:]$/.test(first)) return undefined;
+  const next = text.split("\n").map((l) => l.trim()).filter(Boolean)[1];
+  return next && /^\p{Ll}/u.test(next) ? undefined : first;
 }

@@ -1,0 +1,397 @@
+"""Benchmark a GGUF language model with llama.cpp: speed, SQuAD quality, reference logits.
+
+Run this ONLY with the throwaway benchmark venv's interpreter:
+
+    /work/llama-venv/bin/python models/bench/llamacpp_bench.py --gguf PATH --threads 2 \
+        --squad /work/shared/data/squad/valid-v1.1.json.gz --questions 200 --seed 0 --json OUT.json
+
+    /work/llama-venv/bin/python models/bench/llamacpp_bench.py --gguf PATH --threads 2 \
+        --logits-prompts prompts.txt --logits-out ref.npz
+
+llama-cpp-python is a measuring instrument here, never a runtime (or test, or CI) dependency of
+Mnemo: nothing in the app, the model pipeline or the tests imports this file or llama_cpp. It
+is not collected by pytest (the name does not start with test_).
+
+Modes
+-----
+speed + quality (default, needs --squad):
+  * speed: one fixed prompt (the first three paragraphs of the first SQuAD article and the first
+    question of the first paragraph, in the model's chat format). Low-level API only (llm.reset,
+    llm.eval on token lists, greedy argmax over the last logits), timed with time.perf_counter:
+    prefill tokens/s, first-token latency (prefill + choosing the first token), decode tokens/s
+    over 64 single-token evals. One warm-up run, then the median of 3 runs.
+  * quality: --questions questions drawn with random.Random(seed).sample from all SQuAD
+    questions in file order (so every model sees the same questions). Two modes: "gold" (the
+    question's own paragraph in the prompt) and "qonly" (the question alone). Greedy, at most 16
+    new tokens, stop at eos / end-of-turn / the first newline after some non-blank text.
+    Scored with SQuAD normalisation: strict EM, token F1 against the best gold answer (also the
+    repo's lenient EM: the prediction starts with a gold answer), 95% bootstrap interval
+    (1000 resamples, seeded with --seed).
+logits (--logits-prompts FILE --logits-out OUT.npz):
+  every non-empty line of FILE is one prompt that is already templated. A line that starts with
+  a double quote is read as a JSON string (so it can hold newlines as \\n); any other line is
+  used as it is. Each prompt is tokenized by llama.cpp (BOS as the model's metadata says,
+  special tokens parsed), evaluated with logits_all=True, and OUT.npz gets, per prompt i,
+  tokens_i (int32) and logits_i (float32, the last position's full vocabulary logits); with
+  --all-positions also all_logits_i (n_tokens x n_vocab). prompts and meta (JSON) are stored too.
+
+Chat formats (--template auto): a GGUF chat template with <|im_start|> gives ChatML with the
+template's own default system prompt (SmolLM2, Qwen2.5); <start_of_turn> gives the Gemma turn
+format; a gemma/gemma3 GGUF without any template (a base model) also gets the Gemma turn format,
+and --template plain gives a bare completion prompt ("...\\nAnswer:") for base models.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gzip
+import hashlib
+import json
+import os
+import random
+import re
+import statistics
+import string
+import sys
+import time
+from collections import Counter
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+try:
+    import llama_cpp  # noqa: E402
+    from llama_cpp import Llama  # noqa: E402
+except ImportError:  # pragma: no cover
+    sys.exit("llama_cpp is not importable: run this with /work/llama-venv/bin/python (see the docstring)")
+
+GOLD_USER = ("Answer the question using the passage. Reply with only the answer, a few words.\n\n"
+             "Passage: {context}\n\nQuestion: {question}")
+QONLY_USER = "Answer the question. Reply with only the answer, a few words.\n\nQuestion: {question}"
+SPEED_USER = ("Answer the question using the passages. Reply with only the answer, a few words.\n\n"
+              "Passage 1: {p1}\n\nPassage 2: {p2}\n\nPassage 3: {p3}\n\nQuestion: {question}")
+
+# ----------------------------------------------------------------------------- SQuAD metrics
+# Same definitions as models/mnemo_models/metrics.py (kept standalone: this file runs in another venv).
+_PUNCT = set(string.punctuation)
+
+
+def normalize(text: str) -> str:
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(pred: str, golds: list[str]) -> float:
+    return float(any(normalize(pred) == normalize(g) for g in golds))
+
+
+def lenient_match(pred: str, golds: list[str]) -> float:
+    p = normalize(pred)
+    return float(any(normalize(g) and p.startswith(normalize(g)) for g in golds))
+
+
+def f1(pred: str, golds: list[str]) -> float:
+    best = 0.0
+    p = normalize(pred).split()
+    for g in golds:
+        gt = normalize(g).split()
+        common = sum((Counter(p) & Counter(gt)).values())
+        if common:
+            prec, rec = common / len(p), common / len(gt)
+            best = max(best, 2 * prec * rec / (prec + rec))
+        elif not p and not gt:
+            best = max(best, 1.0)
+    return best
+
+
+def bootstrap_ci(values, n: int = 1000, seed: int = 0) -> list[float]:
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0:
+        return [float("nan"), float("nan")]
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), size=(n, len(v)))].mean(axis=1)
+    return [100 * float(np.percentile(means, 2.5)), 100 * float(np.percentile(means, 97.5))]
+
+
+# ----------------------------------------------------------------------------- data
+def load_squad(path: str) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        data = json.load(fh)["data"]
+    items = []
+    for art in data:
+        for para in art["paragraphs"]:
+            for qa in para["qas"]:
+                items.append({"id": qa.get("id"), "title": art.get("title"), "context": para["context"],
+                              "question": qa["question"], "answers": [a["text"] for a in qa["answers"]]})
+    return items
+
+
+def speed_user_message(path: str) -> str:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        paras = json.load(fh)["data"][0]["paragraphs"]
+    return SPEED_USER.format(p1=paras[0]["context"], p2=paras[1]["context"], p3=paras[2]["context"],
+                             question=paras[0]["qas"][0]["question"])
+
+
+# ----------------------------------------------------------------------------- chat format
+class ChatFormat:
+    def __init__(self, llm: Llama, mode: str, system: str | None):
+        md = llm.metadata
+        self.arch = md.get("general.architecture", "")
+        tmpl = md.get("tokenizer.chat_template", "")
+        self.template_source = "gguf tokenizer.chat_template" if tmpl else "none in gguf"
+        if mode == "auto":
+            if "<|im_start|>" in tmpl:
+                mode = "chatml"
+            elif "<start_of_turn>" in tmpl:
+                mode = "gemma"
+            elif not tmpl and self.arch.startswith("gemma"):
+                mode = "gemma"
+                self.template_source = "none in gguf; Gemma turn format assumed from the architecture"
+            else:
+                mode = "plain"
+        self.mode = mode
+        self.system = system
+        if mode == "chatml" and system is None:
+            # the template's own default system prompt, e.g. '<|im_start|>system\nYou are ...<|im_end|>'
+            m = re.search(r"<\|im_start\|>system(?:\\n|\n)([^<'\"{}]+?)<\|im_end\|>", tmpl)
+            self.system = m.group(1) if m else None
+        self.stop_ids: set[int] = {llm.token_eos()}
+        for s in {"chatml": ["<|im_end|>", "<|endoftext|>"], "gemma": ["<end_of_turn>", "<eos>"]}.get(mode, []):
+            ids = llm.tokenize(s.encode(), add_bos=False, special=True)
+            if len(ids) == 1:
+                self.stop_ids.add(ids[0])
+        self.template_check = self._check_with_jinja(tmpl)
+
+    def render(self, user: str) -> str:
+        if self.mode == "chatml":
+            sys_part = f"<|im_start|>system\n{self.system}<|im_end|>\n" if self.system else ""
+            return f"{sys_part}<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+        if self.mode == "gemma":  # BOS comes from the tokenizer (add_bos_token)
+            return f"<start_of_turn>user\n{user}<end_of_turn>\n<start_of_turn>model\n"
+        return f"{user}\nAnswer:"
+
+    def _check_with_jinja(self, tmpl: str) -> str:
+        """Compare render() with the GGUF template rendered by jinja2, where both exist."""
+        if not tmpl or self.mode == "plain":
+            return "not checked (no template)"
+        try:
+            import jinja2
+            env = jinja2.Environment(loader=jinja2.BaseLoader())
+            ref = env.from_string(tmpl).render(messages=[{"role": "user", "content": "QQQ"}],
+                                               add_generation_prompt=True, bos_token="")
+        except Exception as exc:  # noqa: BLE001
+            return f"not checked ({type(exc).__name__})"
+        return "matches gguf template" if ref == self.render("QQQ") else f"DIFFERS from gguf template: {ref!r}"
+
+
+# ----------------------------------------------------------------------------- llama.cpp helpers
+def last_logits(llm: Llama) -> np.ndarray:
+    ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+    return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(llm.n_vocab(),))
+
+
+def greedy(llm: Llama) -> int:
+    return int(np.argmax(last_logits(llm)))
+
+
+def tokenize(llm: Llama, text: str) -> list[int]:
+    return llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+
+
+def time_once(llm: Llama, prompt: list[int], n_decode: int) -> dict:
+    llm.reset()
+    t0 = time.perf_counter()
+    llm.eval(prompt)
+    t1 = time.perf_counter()
+    tok = greedy(llm)
+    t2 = time.perf_counter()
+    out = [tok]
+    for _ in range(n_decode):
+        llm.eval([tok])
+        tok = greedy(llm)
+        out.append(tok)
+    t3 = time.perf_counter()
+    return {"prefill_s": t1 - t0, "first_token_s": t2 - t0, "decode_s": t3 - t2, "tokens": out}
+
+
+def speed(llm: Llama, fmt: ChatFormat, squad: str, n_decode: int = 64, runs: int = 3) -> dict:
+    prompt = tokenize(llm, fmt.render(speed_user_message(squad)))
+    time_once(llm, prompt, n_decode)  # warm-up
+    res = [time_once(llm, prompt, n_decode) for _ in range(runs)]
+    pre = [len(prompt) / r["prefill_s"] for r in res]
+    ftl = [1000 * r["first_token_s"] for r in res]
+    dec = [n_decode / r["decode_s"] for r in res]
+    return {"prompt_tokens": len(prompt), "decode_tokens": n_decode, "runs": runs,
+            "prefill_tok_s": statistics.median(pre), "first_token_ms": statistics.median(ftl),
+            "decode_tok_s": statistics.median(dec),
+            "all_runs": {"prefill_tok_s": pre, "first_token_ms": ftl, "decode_tok_s": dec},
+            "sample_output": llm.detokenize(res[0]["tokens"]).decode("utf-8", "replace")}
+
+
+def generate(llm: Llama, fmt: ChatFormat, user: str, n_ctx: int, max_new: int = 16) -> tuple[str, int]:
+    prompt = tokenize(llm, fmt.render(user))
+    if len(prompt) + max_new > n_ctx:
+        prompt = prompt[: n_ctx - max_new]  # never happens for SQuAD at n_ctx 2048; counted below
+    llm.reset()
+    llm.eval(prompt)
+    out: list[int] = []
+    text = ""
+    for step in range(max_new):
+        tok = greedy(llm)
+        if tok in fmt.stop_ids:
+            break
+        out.append(tok)
+        text = llm.detokenize(out).decode("utf-8", "replace")
+        if "\n" in text.lstrip():
+            text = text.lstrip().split("\n", 1)[0]
+            break
+        if step + 1 < max_new:
+            llm.eval([tok])
+    return text.strip(), len(prompt)
+
+
+def quality(llm: Llama, fmt: ChatFormat, items: list[dict], mode: str, n_ctx: int, seed: int) -> dict:
+    preds, em, le, f = [], [], [], []
+    prompt_lens = []
+    t0 = time.perf_counter()
+    for i, it in enumerate(items, 1):
+        user = (GOLD_USER.format(context=it["context"], question=it["question"]) if mode == "gold"
+                else QONLY_USER.format(question=it["question"]))
+        pred, plen = generate(llm, fmt, user, n_ctx)
+        prompt_lens.append(plen)
+        preds.append(pred)
+        em.append(exact_match(pred, it["answers"]))
+        le.append(lenient_match(pred, it["answers"]))
+        f.append(f1(pred, it["answers"]))
+        if i % 25 == 0 or i == len(items):
+            print(f"[{mode}] {i}/{len(items)} EM {100 * np.mean(em):.1f} F1 {100 * np.mean(f):.1f} "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    return {"n": len(items), "em": 100 * float(np.mean(em)), "em_ci95": bootstrap_ci(em, seed=seed),
+            "f1": 100 * float(np.mean(f)), "f1_ci95": bootstrap_ci(f, seed=seed),
+            "em_lenient": 100 * float(np.mean(le)), "seconds": time.perf_counter() - t0,
+            "mean_prompt_tokens": float(np.mean(prompt_lens)),
+            "first5": [{"question": it["question"], "pred": p, "gold": it["answers"]}
+                       for it, p in zip(items[:5], preds[:5])],
+            "per_item": [{"id": it["id"], "pred": p, "em": e, "f1": ff} for it, p, e, ff in zip(items, preds, em, f)]}
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_info(llm: Llama, path: str) -> dict:
+    md = llm.metadata
+    keep = ["general.architecture", "general.name", "general.basename", "general.size_label",
+            "general.finetune", "general.license", "general.file_type"]
+    return {"gguf": os.path.abspath(path), "bytes": os.path.getsize(path), "sha256": sha256(path),
+            "metadata": {k: md[k] for k in keep if k in md}, "n_vocab": llm.n_vocab()}
+
+
+# ----------------------------------------------------------------------------- logits mode
+def read_prompts(path: str) -> list[str]:
+    prompts = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            prompts.append(json.loads(line) if line.startswith('"') else line)
+    return prompts
+
+
+def logits_mode(args) -> None:
+    llm = Llama(model_path=args.gguf, n_ctx=args.n_ctx, n_batch=512, n_threads=args.threads,
+                n_threads_batch=args.threads, logits_all=True, verbose=False)
+    prompts = read_prompts(args.logits_prompts)
+    arrays: dict[str, np.ndarray] = {}
+    for i, p in enumerate(prompts):
+        toks = tokenize(llm, p)
+        llm.reset()
+        llm.eval(toks)
+        arrays[f"tokens_{i}"] = np.asarray(toks, dtype=np.int32)
+        arrays[f"logits_{i}"] = np.array(llm.scores[len(toks) - 1], dtype=np.float32, copy=True)
+        if args.all_positions:
+            arrays[f"all_logits_{i}"] = np.array(llm.scores[: len(toks)], dtype=np.float32, copy=True)
+        top = np.argsort(-arrays[f"logits_{i}"])[:5]
+        print(f"prompt {i}: {len(toks)} tokens, top-5 next {top.tolist()}", flush=True)
+    meta = {"llama_cpp_python": llama_cpp.__version__, **model_info(llm, args.gguf),
+            "n_prompts": len(prompts), "tokenize": "add_bos per gguf metadata, special tokens parsed"}
+    np.savez(args.logits_out, prompts=np.asarray(prompts, dtype=object).astype(str),
+             meta=np.asarray(json.dumps(meta)), **arrays)
+    print(f"wrote {args.logits_out} ({len(prompts)} prompts)")
+
+
+# ----------------------------------------------------------------------------- main
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--gguf", required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--n-ctx", type=int, default=2048)
+    ap.add_argument("--squad")
+    ap.add_argument("--questions", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json")
+    ap.add_argument("--template", choices=["auto", "chatml", "gemma", "plain"], default="auto")
+    ap.add_argument("--system", default=None, help="ChatML system prompt (default: the template's own)")
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--modes", default="gold,qonly")
+    ap.add_argument("--logits-prompts")
+    ap.add_argument("--logits-out")
+    ap.add_argument("--all-positions", action="store_true", help="logits mode: also save every position")
+    args = ap.parse_args(argv)
+    if args.threads > 2:
+        print("note: more than 2 threads requested", file=sys.stderr)
+
+    if args.logits_prompts:
+        if not args.logits_out:
+            ap.error("--logits-prompts needs --logits-out")
+        logits_mode(args)
+        return
+    if not args.squad or not args.json:
+        ap.error("speed/quality mode needs --squad and --json")
+
+    t_load = time.perf_counter()
+    llm = Llama(model_path=args.gguf, n_ctx=args.n_ctx, n_batch=512, n_threads=args.threads,
+                n_threads_batch=args.threads, logits_all=False, verbose=False, seed=args.seed)
+    t_load = time.perf_counter() - t_load
+    fmt = ChatFormat(llm, args.template, args.system)
+    result = {"llama_cpp_python": llama_cpp.__version__, "threads": args.threads, "n_ctx": args.n_ctx,
+              "load_s": t_load, **model_info(llm, args.gguf),
+              "format": {"mode": fmt.mode, "system": fmt.system, "template_source": fmt.template_source,
+                         "template_check": fmt.template_check, "stop_ids": sorted(fmt.stop_ids),
+                         "example": fmt.render("{user}")},
+              "argv": sys.argv}
+    print(json.dumps({k: result[k] for k in ("metadata", "format")}, indent=1), flush=True)
+    if not args.skip_speed:
+        result["speed"] = speed(llm, fmt, args.squad)
+        s = result["speed"]
+        print(f"speed: prompt {s['prompt_tokens']} tok, prefill {s['prefill_tok_s']:.1f} tok/s, "
+              f"first token {s['first_token_ms']:.0f} ms, decode {s['decode_tok_s']:.1f} tok/s", flush=True)
+    items_all = load_squad(args.squad)
+    idx = random.Random(args.seed).sample(range(len(items_all)), args.questions)
+    items = [items_all[i] for i in idx]
+    result["questions"] = {"n": args.questions, "seed": args.seed, "pool": len(items_all),
+                           "first_ids": [it["id"] for it in items[:5]]}
+    result["quality"] = {}
+    for mode in args.modes.split(","):
+        result["quality"][mode] = quality(llm, fmt, items, mode, args.n_ctx, args.seed)
+        q = result["quality"][mode]
+        print(f"{mode}: EM {q['em']:.1f} {q['em_ci95']} F1 {q['f1']:.1f} {q['f1_ci95']} "
+              f"lenient EM {q['em_lenient']:.1f} ({q['seconds']:.0f} s)", flush=True)
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(result, fh, indent=1)
+    with open(args.json, "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=1)
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

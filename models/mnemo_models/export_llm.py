@@ -1,0 +1,58 @@
+"""Export the frozen Llama to ONNX with explicit positions, an attention mask and a packed past.
+
+Graph contract (bundle format 2, graphs.lm): input_ids, position_ids (B, S) int64; attention_mask
+(B, P+S) int64; past_key_values (L, 2, B, Hkv, P, hd) float32 -> logits (B, S, V), present
+(L, 2, B, Hkv, P+S, hd). A MAC prefix is simply the initial past. Quantized layers become
+com.microsoft MatMulNBits nodes (onnxruntime >= 1.17 on CPU).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import onnx
+import torch
+
+from .llama import Llama
+
+OPSET = 17
+
+
+def io_specs(model: Llama) -> tuple[list[dict], list[dict]]:
+    c = model.cfg
+    past = [c.n_layers, 2, "batch", c.n_kv_heads, "past", c.head_dim]
+    inputs = [{"name": "input_ids", "dtype": "int64", "shape": ["batch", "seq"]},
+              {"name": "position_ids", "dtype": "int64", "shape": ["batch", "seq"]},
+              {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "past_plus_seq"]},
+              {"name": "past_key_values", "dtype": "float32", "shape": past}]
+    outputs = [{"name": "logits", "dtype": "float32", "shape": ["batch", "seq", c.vocab_size]},
+               {"name": "present_key_values", "dtype": "float32",
+                "shape": [*past[:4], "past_plus_seq", c.head_dim]}]
+    return inputs, outputs
+
+
+def export_lm(model: Llama, out: Path) -> dict:
+    """Writes out (one self-contained .onnx file) and returns its graph spec for the manifest."""
+    c = model.cfg
+    S, P = 3, 2                                                                  # trace shapes (all dynamic)
+    ids = torch.zeros(1, S, dtype=torch.long)
+    pos = torch.arange(P, P + S)[None]
+    mask = torch.ones(1, P + S, dtype=torch.long)
+    past = torch.zeros(c.n_layers, 2, 1, c.n_kv_heads, P, c.head_dim)
+    inputs, outputs = io_specs(model)
+    dyn = {"input_ids": {0: "batch", 1: "seq"}, "position_ids": {0: "batch", 1: "seq"},
+           "attention_mask": {0: "batch", 1: "past_plus_seq"}, "past_key_values": {2: "batch", 4: "past"},
+           "logits": {0: "batch", 1: "seq"}, "present_key_values": {2: "batch", 4: "past_plus_seq"}}
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(model, (ids, pos, mask, past), buf, opset_version=OPSET,
+                          input_names=[i["name"] for i in inputs], output_names=[o["name"] for o in outputs],
+                          dynamic_axes=dyn, do_constant_folding=True,
+                          custom_opsets={"com.microsoft": 1} if model.precision != "fp32" else None)
+    proto = onnx.load_from_string(buf.getvalue())
+    proto.producer_name, proto.producer_version = "mnemo", "2"                # no torch version stamp
+    data = proto.SerializeToString()
+    out.write_bytes(data)
+    return {"file": out.name, "inputs": inputs, "outputs": outputs,
+            "sha256": hashlib.sha256(data).hexdigest()}

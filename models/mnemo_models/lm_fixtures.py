@@ -1,0 +1,58 @@
+"""Golden fixtures for a pretrained-LM bundle: prompts -> PyTorch token ids, logits and greedy tokens.
+
+The TypeScript engine must reproduce them from the ONNX graph (electron/engine/real-bundle.test.ts):
+the same ids from tokenizer.json, the last position's logits within tolerance, the same greedy
+tokens. Logits are stored for the top 64 ids plus every 997th id (a spread over the vocabulary).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer
+
+CASES = [
+    ("gold", "The Eiffel Tower in Paris was completed in 1889 as the entrance arch to the World's Fair.",
+     "When was the Eiffel Tower completed?"),
+    ("gold", "Marie Skłodowska Curie (1867–1934) was born in Warsaw, in what was then the Kingdom of Poland.",
+     "Where was Marie Curie born?"),
+    ("question", None, "What is the capital of France?"),
+]
+
+
+def render(prompts: dict, kind: str, question: str, passage: str | None = None) -> str:
+    user = prompts[kind].replace("{passage}", passage or "").replace("{question}", question)
+    return prompts["chat"].replace("{system}", prompts["system"]).replace("{user}", user)
+
+
+@torch.no_grad()
+def greedy(model, ids: list[int], n: int, stops: set[int]) -> tuple[list[int], torch.Tensor]:
+    past, x, pos, total, out, first = model.empty_past(), torch.tensor([ids]), torch.arange(len(ids))[None], 0, [], None
+    for _ in range(n):
+        total += x.shape[1]
+        logits, past = model(x, pos, torch.ones(1, total, dtype=torch.long), past)
+        if first is None:
+            first = logits[0, -1]
+        nxt = int(logits[0, -1].argmax())
+        if nxt in stops:
+            break
+        out.append(nxt)
+        x, pos = torch.tensor([[nxt]]), pos[:, -1:] + 1
+    return out, first
+
+
+def make_lm_fixtures(model, tokenizer_path: Path, prompts: dict, new_tokens: int = 8) -> dict:
+    tok = Tokenizer.from_file(str(tokenizer_path))
+    stops = {tok.token_to_id("<|endoftext|>"), tok.token_to_id("<|im_end|>")}
+    cases = []
+    for kind, passage, question in CASES:
+        text = render(prompts, kind, question, passage)
+        ids = tok.encode(text, add_special_tokens=False).ids
+        tokens, logits = greedy(model, ids, new_tokens, stops)
+        top = torch.topk(logits, 64).indices.tolist()
+        spread = list(range(0, logits.shape[0], 997))
+        keep = sorted(set(top) | set(spread))
+        cases.append({"kind": kind, "passage": passage, "question": question, "prompt": text, "ids": ids,
+                      "greedy": tokens, "answer": tok.decode(tokens),
+                      "logits": {"ids": keep, "values": [float(logits[i]) for i in keep]}})
+    return {"lm": {"cases": cases, "new_tokens": new_tokens}}
