@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import asar from "@electron/asar";
 import { generateSigningKeys } from "../electron/update/signature.js";
+import { defaultBundleDir } from "../electron/app/paths.js";
 
 const repo = path.resolve(import.meta.dirname, "..");
 const work = mkdtempSync(path.join(os.tmpdir(), "mnemo-pack-"));
@@ -43,7 +44,9 @@ describe("packaging", () => {
     spawnSync("mkdir", ["-p", keyDir]);
     writeFileSync(path.join(keyDir, "update-signing-key.pem"), generateSigningKeys().publicKeyPem);
     const testConfig = path.join(work, "electron-builder.json");
-    writeFileSync(testConfig, JSON.stringify({ ...config, extraResources: config.extraResources.map((r: { from: string }) => (r.from === "build" ? { ...r, from: keyDir } : r)) }));
+    // `npm run dist` stages the setup-built bundle in build/bundle (scripts/stage-bundle.mjs); here it comes straight from the cache.
+    const staged = (from: string) => (from === "build" ? keyDir : from === "build/bundle" ? defaultBundleDir() : from);
+    writeFileSync(testConfig, JSON.stringify({ ...config, extraResources: config.extraResources.map((r: { from: string }) => ({ ...r, from: staged(r.from) })) }));
     const r = spawnSync(path.join(repo, "node_modules/.bin/electron-builder"), ["--dir", "--linux", "--config", testConfig,
       `-c.electronDist=${stub}`, `-c.electronVersion=${pkg.devDependencies.electron}`, "-c.npmRebuild=false", `-c.directories.output=${out}`, "--publish", "never"],
       { cwd: repo, encoding: "utf8", env: { ...process.env, CSC_IDENTITY_AUTO_DISCOVERY: "false" } });
@@ -62,6 +65,8 @@ describe("packaging", () => {
     expect(files.filter((f) => /^\/(electron|models|e2e|scripts|docs|renderer\/src)\//.test(f) || /\.test\.js$/.test(f))).toEqual([]);
     // The default bundle ships as an extra resource, byte for byte what its manifest hashes.
     const manifest = JSON.parse(readFileSync(path.join(resources, "bundle/manifest.json"), "utf8"));
+    expect(readFileSync(path.join(resources, "bundle/manifest.json"))).toEqual(readFileSync(path.join(defaultBundleDir(), "manifest.json")));
+    expect(manifest.version.major).toBe(2);
     for (const [name, { sha256 }] of Object.entries(manifest.files as Record<string, { sha256: string }>)) {
       expect(createHash("sha256").update(readFileSync(path.join(resources, "bundle", name))).digest("hex")).toBe(sha256);
     }

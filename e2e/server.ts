@@ -1,15 +1,34 @@
 // The local server over a fresh data folder, as each spec file starts it: the UI under test talks to
-// the real backend (engine, vaults) on the tiny random-weights bundle.
+// the real backend (engine, vaults) on the real model bundle that `npm run setup` builds into the cache
+// (SmolLM2-135M-Instruct), found as electron/app/paths.ts defaultBundleDir() finds it: MNEMO_BUNDLE, else
+// the cache (MNEMO_CACHE_DIR, else $XDG_CACHE_HOME/mnemo, else ~/.cache/mnemo). Without it the specs run on
+// the tiny random-weights bundle and the tests that need real answers skip; in CI a missing bundle fails.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
 export const repo = path.resolve(import.meta.dirname, "..");
 
+function defaultBundleDir(env = process.env): string {
+  if (env.MNEMO_BUNDLE) return path.resolve(env.MNEMO_BUNDLE);
+  const cache = env.MNEMO_CACHE_DIR ? path.resolve(env.MNEMO_CACHE_DIR) : path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "mnemo");
+  return path.join(cache, "bundles", "smollm2-135m-instruct-q4");
+}
+
+const realDir = defaultBundleDir();
+/** The real bundle's folder, or null when it is not built (then the tests needing real answers skip). */
+export const realBundle: string | null = existsSync(path.join(realDir, "manifest.json")) ? realDir : null;
+if (!realBundle && process.env.CI) {
+  throw new Error(`e2e: the model bundle is missing at ${realDir} (run \`npm run setup\` to build it, or set MNEMO_BUNDLE); ` +
+    "CI runs the specs on the real model, not the tiny random one");
+}
+export const NEEDS_REAL_MODEL = "needs the real model bundle (npm run setup builds it); the tiny random one answers nonsense";
+const bundle = realBundle ?? path.join(repo, "models/bundles/tiny-random");
+
 export async function startServer(): Promise<{ url: string; stop(): void }> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "mnemo-e2e-"));
-  const server = spawn(process.execPath, [path.join(repo, "out/server/main.js"), "--data-dir", dataDir, "--bundle", path.join(repo, "models/bundles/tiny-random")],
+  const server = spawn(process.execPath, [path.join(repo, "out/server/main.js"), "--data-dir", dataDir, "--bundle", bundle],
     { stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";

@@ -67,6 +67,8 @@ test("with the desktop updater: off/auto, check now with progress, and restart i
   await expect(page.getByTestId("update-status")).toHaveText(/Checking the signature of Mnemo 0\.2\.0/);
   await step();
   await expect(page.getByTestId("update-status")).toHaveText(/Mnemo 0\.2\.0 is downloaded and its signature verified\.$/);
+  await expect(page.getByRole("dialog").getByText("Loading the model…")).toHaveCount(0, { timeout: 60_000 });   // the real model loads on first use
+  await page.getByRole("dialog").getByRole("button", { name: "Restart to update" }).scrollIntoViewIfNeeded();   // below the model's facts
   await page.getByRole("dialog").screenshot({ path: path.join(repo, "docs/screenshots/06-update-ready.png") });
   await page.getByRole("dialog").getByRole("button", { name: "Restart to update" }).click();
   await expect.poll(() => calls).toContain("updates.install");

@@ -3,7 +3,7 @@
 # parity tests, then the renderer build and the end-to-end tests in Chromium through the local server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${MNEMO_PYTHON:-/usr/bin/python3}
+PY=${MNEMO_PYTHON:-$PWD/models/.venv/bin/python}   # setup.sh makes it: Debian torch + gguf, tokenizers
 (cd models && "$PY" -m pytest -q tests)
 npx tsc -b
 npx tsc -p renderer/tsconfig.json

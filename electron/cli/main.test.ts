@@ -1,14 +1,18 @@
-// The CLI end to end on the tiny bundle (compiled output: `npm test` runs tsc -b first).
+// The CLI end to end on the tiny bundle (compiled output: `npm test` runs tsc -b first), and `mnemo
+// ask` on the setup-built real bundle (required in CI, skipped elsewhere when setup has not built it).
 import { afterAll, describe, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { defaultBundleDir } from "../app/paths.js";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 const data = mkdtempSync(path.join(os.tmpdir(), "mnemo-cli-"));
 afterAll(() => rmSync(data, { recursive: true, force: true }));
 const tiny = ["--bundle", "models/bundles/tiny-random", "--data-dir", data];
+const real = ["--bundle", defaultBundleDir(), "--data-dir", data, "--threads", "2"];
+const realBuilt = existsSync(path.join(defaultBundleDir(), "manifest.json"));
 const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(repo, "out/cli/main.js"), ...args], { cwd: repo, encoding: "utf8" });
 
 describe("mnemo ask --doc (documents outside any vault)", () => {
@@ -22,7 +26,7 @@ describe("mnemo ask --doc (documents outside any vault)", () => {
   });
 
   it("streams the same answer as text", () => {
-    const args = ["--doc", "resources/samples/eiffel-tower.md", "When was it completed?"];
+    const args = ["--mode", "memory", "--doc", "resources/samples/eiffel-tower.md", "When was it completed?"];
     const json = JSON.parse(cli("ask", ...tiny, "--json", ...args).stdout);
     const text = cli("ask", ...tiny, ...args);
     expect(text.stdout.split("\n")[0]!.trim()).toBe(json.answer);
@@ -123,4 +127,22 @@ describe("mnemo watch", () => {
     expect(await exited).toBe(0);
     expect(cli("docs", ...tiny, "Inbox").stdout).toMatch(/\tready\tsecond \(1 p\.\)\t1 chunks/);
   }, 30_000);
+});
+
+describe.skipIf(!realBuilt && !process.env.CI)("mnemo ask on the real bundle (SmolLM2-135M-Instruct, keyword mode)", () => {
+  it("answers the samples' questions from the right passage", () => {
+    const docs = ["--doc", "resources/samples/eiffel-tower.md", "--doc", "resources/samples/marie-curie.md", "--doc", "resources/samples/amazon-rainforest.md"];
+    const eiffel = JSON.parse(cli("ask", ...real, "--json", ...docs, "When was the Eiffel Tower completed?").stdout);
+    expect(eiffel.answer).toMatch(/1889/);
+    expect(eiffel.sources[0].name).toBe("eiffel-tower.md");
+    const curie = JSON.parse(cli("ask", ...real, "--json", ...docs, "Where was Marie Curie born?").stdout);
+    expect(curie.answer).toMatch(/Warsaw/);
+    expect(curie.sources[0].name).toBe("marie-curie.md");
+  }, 120_000);
+
+  it("refuses memory mode clearly: this model has no memory heads yet", () => {
+    const r = cli("ask", ...real, "--mode", "memory", "--doc", "resources/samples/eiffel-tower.md", "When was it completed?");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/has no memory heads yet, so "memory" mode is unavailable; use keyword mode/);
+  }, 60_000);
 });

@@ -64,8 +64,9 @@ export class MacPipeline {
     const user = !context ? templates.question.replace("{question}", q)
       : templates[context.kind].replace("{passage}", context.passages.map(clean).join(p.passage_separator ?? " "))
         .replace("{question}", q);
-    if (!p.chat) return user;
-    return p.chat.replace("{system}", p.system ?? "").replace("{user}", user);
+    const chat = long && p.long?.chat ? p.long.chat : p.chat;
+    if (!chat) return user;
+    return chat.replace("{system}", (long ? p.long?.system : undefined) ?? p.system ?? "").replace("{user}", user);
   }
 
   /** Ids that end an answer: the manifest's, plus a newline in the short style when it says so. */

@@ -48,6 +48,7 @@ export function markdown(r: EvalReport): string {
     `Bundle \`${r.bundle}\`, data \`${r.data}\`, ${r.stream.docs} documents${r.stream.sampled_docs ? " (seeded sample)" : ""}, ` +
     `${r.stream.questions} questions${r.stream.sampled_questions ? " (seeded sample)" : ""}, seed ${r.seed}, ${r.date}.`, "", `Command: \`${r.command}\``, "",
     "| mode | n | EM | lenient EM | F1 | F1 95% CI | first token ms (p50) | total ms (p50) |", "|---|---:|---:|---:|---:|---|---:|---:|", ...rows, "",
+    ...Object.entries(r.unavailable ?? {}).map(([mode, why]) => `Not run: ${mode} (${why}).`), ...(Object.keys(r.unavailable ?? {}).length ? [""] : []),
     "Paired differences (F1 points, same questions):", "", "| comparison | ΔF1 | 95% CI | excludes 0 |", "|---|---:|---|---|", ...deltas, "",
     `Ingestion: ${r.ingest.docs} documents, ${r.ingest.chunks} chunks, ${r.ingest.ms_per_doc.toFixed(1)} ms per document, ` +
     `${(r.ingest.bytes_per_doc / 1024).toFixed(1)} KB of vault database per document (${(r.ingest.modulation_bytes_per_doc / 1024).toFixed(1)} KB of it modulations).`, "",

@@ -19,6 +19,8 @@ import { readSquad, type Paragraph } from "./squad.js";
  */
 export const EVAL_MODES = ["mac", "question-only", "irrelevant", "bm25", "mac+bm25", "gold", "lm"] as const;
 export type EvalMode = (typeof EVAL_MODES)[number];
+/** Modes that need the bundle's MAC heads. */
+const MEMORY_MODES: ReadonlySet<EvalMode> = new Set(["mac", "question-only", "irrelevant", "mac+bm25"]);
 
 export interface EvalOptions {
   data: string; bundleDir: string; modes: EvalMode[]; seed: number;
@@ -35,6 +37,8 @@ export interface EvalReport {
   complete: boolean; command: string; bundle: string; data: string; seed: number; date: string;
   stream: { docs: number; questions: number; sampled_docs: boolean; sampled_questions: boolean };
   modes: Partial<Record<EvalMode, ModeScore & { first_token_ms_p50: number | null; total_ms_p50: number; examples: [string, string[]][] }>>;
+  /** Modes asked for that this bundle cannot run, with the reason (e.g. no memory heads yet). */
+  unavailable: Partial<Record<EvalMode, string>>;
   deltas: Record<string, { f1: number; ci95: [number, number]; n: number; excludes_zero: boolean }>;
   ingest: { docs: number; chunks: number; ms_per_doc: number; bytes_per_doc: number; modulation_bytes_per_doc: number };
   latency: { first_token_ms_p50: number | null; total_ms_p50: number };
@@ -63,9 +67,11 @@ export async function runEval(o: EvalOptions, command: string): Promise<EvalRepo
   const model = await app.model();
   const report: EvalReport = { complete: false, command, bundle: model.manifest.id, data: path.resolve(o.data), seed: o.seed, date: new Date().toISOString(),
     stream: { docs: docs.length, questions: qs.length, sampled_docs: docs.length < all.length, sampled_questions: qs.length < allQs.length },
-    modes: {}, deltas: {}, ingest: { docs: 0, chunks: 0, ms_per_doc: 0, bytes_per_doc: 0, modulation_bytes_per_doc: 0 },
+    modes: {}, unavailable: {}, deltas: {}, ingest: { docs: 0, chunks: 0, ms_per_doc: 0, bytes_per_doc: 0, modulation_bytes_per_doc: 0 },
     latency: { first_token_ms_p50: null, total_ms_p50: 0 }, retention: [] };
   const items: Partial<Record<EvalMode, number[]>> = {};
+  const modes = o.modes.filter((mode) => model.manifest.mac || !MEMORY_MODES.has(mode));
+  for (const mode of o.modes.filter((m) => !modes.includes(m))) report.unavailable[mode] = `${model.manifest.name} has no memory heads (untrained)`;
   try {
     const vault = await app.vault((await app.createVault("eval")).id);
     const files = path.join(work, "docs");
@@ -86,7 +92,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<EvalRepo
       await app.addPaths(vault, batch);
       ingestMs += performance.now() - t0;
       if (o.signal?.aborted) return report;
-      if (!retention.length || !o.modes.includes("mac")) continue;
+      if (!retention.length || !modes.includes("mac")) continue;
       const asked: Asked[] = [];
       for (const [i, q] of retention.entries()) {
         o.onProgress?.(`retention ${s}/${stages}`, i, retention.length);
@@ -103,8 +109,8 @@ export async function runEval(o: EvalOptions, command: string): Promise<EvalRepo
     report.ingest = { docs: docs.length, chunks: stats.chunks, ms_per_doc: ingestMs / docs.length,
       bytes_per_doc: statSync(path.join(vault.dir, "vault.db")).size / docs.length,
       modulation_bytes_per_doc: (stats.chunks * model.slots * model.width * 4) / docs.length };
-    const articleBanks = o.modes.includes("irrelevant") ? await putArticleBanks(app, vault, docs) : [];
-    for (const mode of o.modes) {
+    const articleBanks = modes.includes("irrelevant") ? await putArticleBanks(app, vault, docs) : [];
+    for (const mode of modes) {
       const asked: Asked[] = [];
       for (const [i, q] of qs.entries()) {
         o.onProgress?.(mode, i, qs.length);
@@ -120,7 +126,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<EvalRepo
         examples: asked.slice(0, 5).map((a, k) => [a.answer, qs[k]!.answers]) };
       if (o.signal?.aborted) return report;
     }
-    for (const [a, b] of [["mac", "question-only"], ["mac", "irrelevant"], ["mac+bm25", "bm25"]] as const) {
+    for (const [a, b] of [["mac", "question-only"], ["mac", "irrelevant"], ["mac+bm25", "bm25"], ["bm25", "lm"], ["gold", "lm"], ["gold", "bm25"]] as const) {
       const x = items[a], y = items[b];
       if (x && y && x.length === y.length) report.deltas[`${a}-${b}`] = pairedDelta(x, y);
     }

@@ -2,7 +2,7 @@
 // every method's parameters as a zod schema (validated at each boundary, unknown keys refused),
 // its result type, and the events the backend pushes. No Node, no DOM.
 import { z } from "zod";
-import type { AskResponse, DocumentOutcome, DocumentSummary, IngestProgress, IngestSummary, UpdateStatus, VaultSummary } from "./api.js";
+import type { AnswerMode, AskResponse, DocumentOutcome, DocumentSummary, IngestProgress, IngestSummary, UpdateStatus, VaultSummary } from "./api.js";
 import { ANSWER_MODES, UPDATE_MODES } from "./api.js";
 import { AppError } from "./errors.js";
 
@@ -27,7 +27,8 @@ export const METHODS = {
   "watch.add": z.strictObject({ vault, dir: z.string().min(1).max(4096) }),
   ask: z.strictObject({ askId: z.string().min(1).max(64), question: z.string().min(1).max(4000), vaults: z.array(vault).max(1000).optional(),
     mode: z.enum(ANSWER_MODES as unknown as [string, ...string[]]).optional(), passages: z.number().int().min(1).max(10).optional(),
-    temperature: z.number().min(0).max(2).optional(), topP: z.number().gt(0).max(1).optional(), seed: z.number().int().optional() }),
+    temperature: z.number().min(0).max(2).optional(), topP: z.number().gt(0).max(1).optional(), seed: z.number().int().optional(),
+    long: z.boolean().optional() }),
   "ask.cancel": z.strictObject({ askId: z.string().min(1).max(64) }),
   "model.info": z.strictObject({}),
   "history.list": z.strictObject({ vault }),
@@ -47,7 +48,15 @@ export const METHODS = {
 export type Method = keyof typeof METHODS;
 export type Params<M extends Method> = z.infer<(typeof METHODS)[M]>;
 
-export interface ModelInfo { id: string; name: string; created: string; dir: string; threads: number; provider: string; facts: Record<string, string | number> }
+export interface ModelInfo {
+  id: string; name: string; created: string; dir: string; threads: number; provider: string; facts: Record<string, string | number>;
+  /** The memory heads: "trained", "untrained" (present, not yet trained) or "none" (memory modes unavailable). */
+  memory: "trained" | "untrained" | "none";
+  /** The modes this model can answer in, and the default (docs/eval.md says why). */
+  modes: AnswerMode[]; defaultMode: AnswerMode;
+  /** Licences of the model's weights, as the bundle manifest records them. */
+  licences: { role: string; model: string; licence: string; package: string }[];
+}
 
 export interface Results {
   "vaults.list": VaultSummary[]; "vaults.create": VaultSummary; "vaults.rename": VaultSummary; "vaults.remove": null;

@@ -40,7 +40,7 @@ const manifestSchema = z.object({
     /** The instruct model's chat template, applied once around the user message. */
     chat: template("{user}").optional(), system: z.string().optional(),
     long: z.object({ question: template("{question}"), gold: template("{passage}", "{question}"),
-      keyword: template("{passage}", "{question}") }).optional(),
+      keyword: template("{passage}", "{question}"), chat: template("{user}").optional(), system: z.string().optional() }).optional(),
     passage_separator: z.string().optional(),
   }),
   generation: z.object({ max_new_tokens: positive, max_new_tokens_long: positive.optional(), stop_ids: z.array(id),

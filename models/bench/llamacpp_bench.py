@@ -218,16 +218,40 @@ def time_once(llm: Llama, prompt: list[int], n_decode: int) -> dict:
     return {"prefill_s": t1 - t0, "first_token_s": t2 - t0, "decode_s": t3 - t2, "tokens": out}
 
 
+def cpu_idle_fraction(seconds: float = 3.0) -> float:
+    """Share of the machine's CPU time that was idle over a short window (Linux /proc/stat)."""
+    def snap():
+        with open("/proc/stat") as fh:
+            v = [int(x) for x in fh.readline().split()[1:]]
+        return v[3] + v[4], sum(v)
+    try:
+        i0, t0 = snap()
+        time.sleep(seconds)
+        i1, t1 = snap()
+        return (i1 - i0) / max(1, t1 - t0)
+    except OSError:
+        return float("nan")
+
+
 def speed(llm: Llama, fmt: ChatFormat, squad: str, n_decode: int = 64, runs: int = 3) -> dict:
+    """Timings are only meaningful on an otherwise idle machine: the idle share before the runs
+    and the process's CPU time / wall time during them (about 2.0 when 2 threads had 2 free
+    cores) are recorded so a contended measurement can be recognised."""
     prompt = tokenize(llm, fmt.render(speed_user_message(squad)))
+    idle_before = cpu_idle_fraction()
+    load_before = os.getloadavg()
     time_once(llm, prompt, n_decode)  # warm-up
+    c0, w0 = time.process_time(), time.perf_counter()
     res = [time_once(llm, prompt, n_decode) for _ in range(runs)]
+    cpu_per_wall = (time.process_time() - c0) / (time.perf_counter() - w0)
     pre = [len(prompt) / r["prefill_s"] for r in res]
     ftl = [1000 * r["first_token_s"] for r in res]
     dec = [n_decode / r["decode_s"] for r in res]
     return {"prompt_tokens": len(prompt), "decode_tokens": n_decode, "runs": runs,
             "prefill_tok_s": statistics.median(pre), "first_token_ms": statistics.median(ftl),
             "decode_tok_s": statistics.median(dec),
+            "machine_idle_before": idle_before, "loadavg_before": list(load_before),
+            "cpu_per_wall_during": cpu_per_wall,
             "all_runs": {"prefill_tok_s": pre, "first_token_ms": ftl, "decode_tok_s": dec},
             "sample_output": llm.detokenize(res[0]["tokens"]).decode("utf-8", "replace")}
 
@@ -342,7 +366,7 @@ def main(argv=None) -> None:
     ap.add_argument("--template", choices=["auto", "chatml", "gemma", "plain"], default="auto")
     ap.add_argument("--system", default=None, help="ChatML system prompt (default: the template's own)")
     ap.add_argument("--skip-speed", action="store_true")
-    ap.add_argument("--modes", default="gold,qonly")
+    ap.add_argument("--modes", default="gold,qonly", help='comma list of gold,qonly; "" for speed only')
     ap.add_argument("--logits-prompts")
     ap.add_argument("--logits-out")
     ap.add_argument("--all-positions", action="store_true", help="logits mode: also save every position")
@@ -374,14 +398,21 @@ def main(argv=None) -> None:
         result["speed"] = speed(llm, fmt, args.squad)
         s = result["speed"]
         print(f"speed: prompt {s['prompt_tokens']} tok, prefill {s['prefill_tok_s']:.1f} tok/s, "
-              f"first token {s['first_token_ms']:.0f} ms, decode {s['decode_tok_s']:.1f} tok/s", flush=True)
+              f"first token {s['first_token_ms']:.0f} ms, decode {s['decode_tok_s']:.1f} tok/s "
+              f"(idle before {s['machine_idle_before']:.2f}, cpu/wall {s['cpu_per_wall_during']:.2f})", flush=True)
+    modes = [m for m in args.modes.split(",") if m]
+    if not modes:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(result, fh, indent=1)
+        print(f"wrote {args.json}")
+        return
     items_all = load_squad(args.squad)
     idx = random.Random(args.seed).sample(range(len(items_all)), args.questions)
     items = [items_all[i] for i in idx]
     result["questions"] = {"n": args.questions, "seed": args.seed, "pool": len(items_all),
                            "first_ids": [it["id"] for it in items[:5]]}
     result["quality"] = {}
-    for mode in args.modes.split(","):
+    for mode in modes:
         result["quality"][mode] = quality(llm, fmt, items, mode, args.n_ctx, args.seed)
         q = result["quality"][mode]
         print(f"{mode}: EM {q['em']:.1f} {q['em_ci95']} F1 {q['f1']:.1f} {q['f1_ci95']} "

@@ -28,18 +28,31 @@ from .gguf_weights import field, load_llama, write_tokenizer
 from .lm_fixtures import make_lm_fixtures
 
 FORMAT, MAJOR, MINOR = "mnemo-mac-bundle", 2, 0
-RECIPE = 1                        # bump when the conversion changes: cached bundles are rebuilt
+RECIPE = 2                        # bump when the conversion or the prompts change: cached bundles are rebuilt
 
-CHAT = "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
-SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+# SmolLM2's ChatML. Short answers: two worked examples (made-up passages, not SQuAD) as earlier turns
+# teach the 135M model the answer format; told in words alone, it answers in whole sentences
+# (SQuAD train sample, 60 questions, gold passage: F1 17.0 / EM 0 told, 19.5 / 3.3 with examples).
+TURN = "<|im_start|>{role}\n{text}<|im_end|>\n"
 SHORT = "Reply with only the answer, a few words, copied from the passage when you can."
+GOLD = "Answer the question using the passage. " + SHORT + "\n\nPassage: {passage}\n\nQuestion: {question}"
+EXAMPLES = [
+    ("The Golden Gate Bridge is a suspension bridge spanning the Golden Gate strait in California. It opened in "
+     "1937 and was designed by Joseph Strauss.", "Who designed the Golden Gate Bridge?", "Joseph Strauss"),
+    ("Mount Kilimanjaro, in Tanzania, is the highest mountain in Africa, about 5,895 metres above sea level.",
+     "How high is Mount Kilimanjaro?", "about 5,895 metres"),
+]
+SHOTS = "".join(TURN.format(role="user", text=GOLD.format(passage=p, question=q)) + TURN.format(role="assistant", text=a)
+                for p, q, a in EXAMPLES)
+CHAT = TURN.format(role="system", text="{system}") + SHOTS + "<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+CHAT_LONG = TURN.format(role="system", text="{system}") + "<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
 PROMPTS = {
-    "chat": CHAT, "system": SYSTEM,
+    "chat": CHAT, "system": "You answer questions about documents with short exact phrases.",
     "question": "Answer the question. Reply with only the answer, a few words.\n\nQuestion: {question}",
-    "gold": "Answer the question using the passage. " + SHORT + "\n\nPassage: {passage}\n\nQuestion: {question}",
-    "keyword": "Answer the question using the passages from the user's documents. " + SHORT +
-               "\n\n{passage}\n\nQuestion: {question}",
-    "long": {"question": "Answer the question in a few sentences.\n\nQuestion: {question}",
+    "gold": GOLD,
+    "keyword": "Answer the question using the passages. " + SHORT + "\n\nPassage: {passage}\n\nQuestion: {question}",
+    "long": {"chat": CHAT_LONG, "system": "You are a helpful AI assistant named SmolLM, trained by Hugging Face",
+             "question": "Answer the question in a few sentences.\n\nQuestion: {question}",
              "gold": "Answer the question in a few sentences, using the passage.\n\nPassage: {passage}\n\nQuestion: {question}",
              "keyword": "Answer the question in a few sentences, using only the passages from the user's documents."
                         "\n\n{passage}\n\nQuestion: {question}"},
@@ -120,6 +133,7 @@ def build(precision: str, out: Path, log=print) -> Path:
         "generation": {"max_new_tokens": 24, "max_new_tokens_long": 256,
                        "stop_ids": sorted({field(reader, "tokenizer.ggml.eos_token_id"), im_end}),
                        "stop_at_newline": True},
+        "retrieval": {"chunk_tokens": 192, "overlap_tokens": 24},
         "tokenizer": "tokenizer.json", "fixtures": "fixtures.json",
         "weights": {"q4": "GGUF Q4_1 blocks as MatMulNBits (4 bits, block 32, minimums folded) + Q8_0 "
                           "embedding/output table as 8-bit MatMulNBits; float32 activations",

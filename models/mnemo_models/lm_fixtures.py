@@ -20,9 +20,11 @@ CASES = [
 ]
 
 
-def render(prompts: dict, kind: str, question: str, passage: str | None = None) -> str:
-    user = prompts[kind].replace("{passage}", passage or "").replace("{question}", question)
-    return prompts["chat"].replace("{system}", prompts["system"]).replace("{user}", user)
+def render(prompts: dict, kind: str, question: str, passage: str | None = None, long: bool = False) -> str:
+    """The manifest's prompt for one question, as electron/core/pipeline.ts renderPrompt builds it."""
+    p = prompts["long"] if long else prompts
+    user = p[kind].replace("{passage}", passage or "").replace("{question}", question)
+    return p.get("chat", prompts["chat"]).replace("{system}", p.get("system", prompts["system"])).replace("{user}", user)
 
 
 @torch.no_grad()

@@ -1,6 +1,10 @@
-"""Varied text with its SentencePiece ids, for the Python/Node tokenizer parity test.
+"""Varied text with its token ids, for the Python/Node tokenizer parity tests.
 
     python3 -m mnemo_models.parity_text --out /tmp/parity.jsonl [--min-bytes 1100000]
+    python3 -m mnemo_models.parity_text --out /tmp/p.jsonl --hf-tokenizer BUNDLE/tokenizer.json
+
+The first form uses the project's SentencePiece model (the tiny bundle's tokenizer); the second the
+HF `tokenizers` library (Rust) on a bundle's tokenizer.json, e.g. the one rebuilt from the GGUF.
 
 Prose (SQuAD valid paragraphs and questions), code (this package's own source), and generated
 strings: digit runs, whitespace runs (spaces, tabs, CR/LF, NBSP, ideographic space), many scripts,
@@ -34,7 +38,8 @@ def generated(rng: random.Random) -> str:
             lo, hi = rng.choice(RANGES)
             parts.append("".join(chr(rng.randint(lo, hi)) for _ in range(rng.randint(1, 12))))
         else:
-            parts.append(rng.choice(["the", "Question:", "Answer:", "1,606.7 km2", "e.g.", "C++", "x = f(y)"]))
+            parts.append(rng.choice(["the", "Question:", "Answer:", "1,606.7 km2", "e.g.", "C++", "x = f(y)",
+                                     "<|im_start|>user\n", "<|im_end|>", "<|endoftext|>", "don't", "'ll"]))
     return "".join(parts)
 
 
@@ -56,11 +61,17 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--min-bytes", type=int, default=1_100_000)
     ap.add_argument("--tokenizer", type=Path, default=TOKENIZER_DIR / "mnemo-8k.model")
+    ap.add_argument("--hf-tokenizer", type=Path, help="a tokenizer.json, encoded with the tokenizers library")
     args = ap.parse_args(argv)
-    sp = load_sentencepiece(args.tokenizer)
+    if args.hf_tokenizer:
+        from tokenizers import Tokenizer
+        hf = Tokenizer.from_file(str(args.hf_tokenizer))
+        encode = lambda t: hf.encode(t, add_special_tokens=False).ids              # noqa: E731
+    else:
+        encode = load_sentencepiece(args.tokenizer).encode
     with open(args.out, "w", encoding="utf-8") as f:
         for t in texts(args.min_bytes):
-            f.write(json.dumps({"text": t, "ids": sp.encode(t)}, ensure_ascii=False) + "\n")
+            f.write(json.dumps({"text": t, "ids": encode(t)}, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ class QuantLinear(nn.Module):
         nb = self.n_in // BLOCK
         assert packed.shape == (self.n_out, nb, BLOCK * bits // 8), packed.shape
         assert scales.shape == zeros.shape == (self.n_out, nb)
-        self.bits = bits
+        self.bits, self._cached = bits, None
         self.packed = torch.from_numpy(np.ascontiguousarray(packed, dtype=np.uint8))
         self.scales = torch.from_numpy(np.ascontiguousarray(scales, dtype=np.float32))
         z = np.asarray(zeros, dtype=np.uint8)
@@ -91,6 +91,10 @@ class QuantLinear(nn.Module):
         return dequantize(self.packed, self.scales, self.zeros, self.bits, self.mins)
 
     def forward(self, x):
+        if not torch.onnx.is_in_onnx_export():                                   # PyTorch reference path:
+            if getattr(self, "_cached", None) is None:                           # dequantize once, exactly
+                self._cached = self.weight()
+            return F.linear(x, self._cached)
         y = _MatMulNBits.apply(x, self.packed, self.scales, self.zeros, self.bits)
         if self.mins.numel():                                                    # Q4_1's m, folded
             sums = x.reshape(*x.shape[:-1], -1, BLOCK).sum(-1)                   # (…, nb)

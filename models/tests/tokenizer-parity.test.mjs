@@ -10,10 +10,13 @@ import { Tokenizer } from "@huggingface/tokenizers";
 
 const modelsDir = path.resolve(import.meta.dirname, "..");
 
-test("tokenizer.json in Node reproduces SentencePiece ids on >= 1 MB of varied text", () => {
+const python = process.env.MNEMO_PYTHON ?? path.join(modelsDir, ".venv", "bin", "python");
+
+/** Python's ids for the corpus (parity_text.py) and Node's from the same tokenizer.json must agree. */
+function compare(tokenizerJson, extraArgs) {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mnemo-parity-")), "parity.jsonl");
-  execFileSync(process.env.MNEMO_PYTHON ?? "/usr/bin/python3", ["-m", "mnemo_models.parity_text", "--out", out], { cwd: modelsDir });
-  const tok = new Tokenizer(JSON.parse(fs.readFileSync(path.join(modelsDir, "tokenizer", "tokenizer.json"), "utf8")), {});
+  execFileSync(python, ["-m", "mnemo_models.parity_text", "--out", out, ...extraArgs], { cwd: modelsDir });
+  const tok = new Tokenizer(JSON.parse(fs.readFileSync(tokenizerJson, "utf8")), {});
   const rows = fs.readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l));
   let bytes = 0, mismatches = [];
   for (const { text, ids } of rows) {
@@ -23,4 +26,17 @@ test("tokenizer.json in Node reproduces SentencePiece ids on >= 1 MB of varied t
   }
   assert.ok(bytes >= 1_000_000, `only ${bytes} bytes compared`);
   assert.deepEqual(mismatches.slice(0, 3), [], `${mismatches.length} of ${rows.length} texts differ`);
+}
+
+test("tokenizer.json in Node reproduces SentencePiece ids on >= 1 MB of varied text", () => {
+  compare(path.join(modelsDir, "tokenizer", "tokenizer.json"), []);
+});
+
+// The real bundle's tokenizer, rebuilt from the GGUF vocabulary: Node's @huggingface/tokenizers
+// against the Rust `tokenizers` library, chat markers and non-ASCII included. Setup builds the
+// bundle; in CI its absence is a failure, elsewhere the test says it skipped.
+const cache = process.env.MNEMO_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "mnemo");
+const real = path.join(process.env.MNEMO_BUNDLE ?? path.join(cache, "bundles", "smollm2-135m-instruct-q4"), "tokenizer.json");
+test("the real bundle's tokenizer.json: Node ids equal the tokenizers library's on >= 1 MB", { skip: !fs.existsSync(real) && !process.env.CI && "no real bundle built (npm run setup)" }, () => {
+  compare(real, ["--hf-tokenizer", real]);
 });

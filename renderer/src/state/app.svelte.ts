@@ -1,6 +1,7 @@
 // The UI's state in one class (Svelte 5 runes): vaults, the selected vault's documents, ingest
 // progress, the current answer and its sources, settings. Components read it and call its methods.
-import type { AnswerMode, AskResponse, DocumentSummary, IngestProgress, Source, UpdateMode, UpdateStatus, VaultSummary } from "../../../electron/shared/api";
+import { DEFAULT_ANSWER_MODE, type AnswerMode, type AskResponse, type DocumentSummary, type IngestProgress, type Source, type UpdateMode, type UpdateStatus,
+  type VaultSummary } from "../../../electron/shared/api";
 import type { ModelInfo } from "../../../electron/shared/ipc";
 import { api, fileToBase64 } from "../lib/api";
 
@@ -18,7 +19,10 @@ export class AppState {
   progress = $state<Record<string, IngestProgress>>({});
   answer = $state<Answer>(emptyAnswer());
   scope = $state<"vault" | "all">("vault");
-  mode = $state<AnswerMode>((localStorage.getItem("mnemo.mode") as AnswerMode | null) ?? "memory");
+  /** The mode the user chose (kept even when the current model cannot use it, for a model that can). */
+  chosenMode = $state<AnswerMode | null>(localStorage.getItem("mnemo.mode") as AnswerMode | null);
+  /** Longer answers (a few sentences) instead of short extractive ones. */
+  long = $state(localStorage.getItem("mnemo.long") === "1");
   theme = $state<Theme>((localStorage.getItem("mnemo.theme") as Theme | null) ?? (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
   model = $state<ModelInfo | null>(null);
   connected = $state(true);
@@ -26,6 +30,11 @@ export class AppState {
   loaded = $state(false);
   /** The PDF open in the viewer, at a page. */
   viewer = $state<{ vaultId: string; documentId: number; page: number; title: string } | null>(null);
+  /** The mode answers use: the user's choice when this model offers it, otherwise the model's default. */
+  mode = $derived<AnswerMode>(this.model && this.chosenMode && this.model.modes.includes(this.chosenMode) ? this.chosenMode
+    : this.model?.defaultMode ?? DEFAULT_ANSWER_MODE);
+  /** The language model's name for people ("SmolLM2-135M-Instruct"), from the bundle's licences; null when it records none. */
+  lmName = $derived(this.model?.licences.find((l) => l.role === "lm")?.model.replace(/^[^/]*\//, "").replace(/\s*\(.*\)$/, "") ?? null);
   selected = $derived(this.vaults.find((v) => v.id === this.selectedId) ?? null);
   history = $state<HistoryItem[]>([]);
   /** The desktop app's updater (the local server answers "unsupported"). */
@@ -133,7 +142,9 @@ export class AppState {
     this.answer = { ...emptyAnswer(), askId, question, streaming: true };
     const vaults = this.scope === "vault" && this.selectedId ? [this.selectedId] : undefined;
     try {
-      const r = await api.call("ask", { askId, question, mode: this.mode, ...(vaults ? { vaults } : {}) });
+      // Until the model is known the backend picks the mode: a stored choice is sent only if this model offers it.
+      const r = await api.call("ask", { askId, question, ...(this.model ? { mode: this.mode } : {}), ...(this.long ? { long: true } : {}),
+        ...(vaults ? { vaults } : {}) });
       if (this.answer.askId !== askId || this.answer.stopped) return;        // stopped or replaced meanwhile
       this.answer = { ...this.answer, text: r.answer, sources: r.sources, timings: r.timings, streaming: false };
       if (this.selectedId) this.history = await api.call("history.list", { vault: this.selectedId });
@@ -162,7 +173,8 @@ export class AppState {
   installUpdate = () => this.guard(async () => { this.update = await api.call("updates.install", {}); });
 
   setTheme(t: Theme): void { this.theme = t; localStorage.setItem("mnemo.theme", t); }
-  setMode(m: AnswerMode): void { this.mode = m; localStorage.setItem("mnemo.mode", m); }
+  setMode(m: AnswerMode): void { this.chosenMode = m; localStorage.setItem("mnemo.mode", m); }
+  setLong(long: boolean): void { this.long = long; localStorage.setItem("mnemo.long", long ? "1" : "0"); }
 }
 
 export const app = new AppState();

