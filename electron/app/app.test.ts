@@ -38,7 +38,7 @@ describe("MnemoApp", () => {
     const pdf = app.documents(v).find((d) => d.type === "pdf")!;
     expect(pdf).toMatchObject({ title: "Towers of Paris", pages: 2, status: "ready" });
     const tokens: string[] = [];
-    const r = await app.ask({ question: "When was the Eiffel Tower completed?", vaults: ["research"] }, (t) => tokens.push(t));
+    const r = await app.ask({ mode: "memory+keyword", question: "When was the Eiffel Tower completed?", vaults: ["research"] }, (t) => tokens.push(t));
     expect(tokens.join("").trim()).toBe(r.answer);
     expect(r.bankSize).toBe(app.documents(v).reduce((n, d) => n + d.chunks, 0));
     const top = r.sources[0]!;
@@ -58,11 +58,11 @@ describe("MnemoApp", () => {
     appendFileSync(path.join(docs, "sub/curie.md"), "\nShe won two Nobel Prizes.\n");
     const { summary } = await app.addPaths(v, [docs]);
     expect(summary).toMatchObject({ ready: 1, unchanged: 1 });
-    expect((await app.ask({ question: "How many Nobel Prizes?", vaults: [v.id] }, () => {})).sources[0]!.passage).toContain("two Nobel Prizes");
+    expect((await app.ask({ mode: "memory+keyword", question: "How many Nobel Prizes?", vaults: [v.id] }, () => {})).sources[0]!.passage).toContain("two Nobel Prizes");
     const curie = app.documents(v).find((d) => d.name === "curie.md")!;
     await app.removeDocuments(v, [curie.id]);
     expect(app.documents(v).map((d) => d.name)).toEqual(["tower.pdf"]);
-    const after = await app.ask({ question: "Nobel Prizes radium", vaults: [v.id] }, () => {});
+    const after = await app.ask({ mode: "memory+keyword", question: "Nobel Prizes radium", vaults: [v.id] }, () => {});
     expect([...new Set(after.sources.map((s) => s.name))]).toEqual(["tower.pdf"]);
     expect(after.bankSize).toBe(app.documents(v)[0]!.chunks);
     outcomes.length = 0;
@@ -90,7 +90,7 @@ describe("MnemoApp", () => {
     expect(byName["latin1.txt"]).toMatchObject({ status: "ready", warning: expect.stringMatching(/read as Windows-1252/) });
     expect(byName["good.md"]!.status).toBe("ready");
     expect(outcomes.find((o) => o.result === "skipped")!.message).toMatch(/outside the folder being added; not followed/);
-    expect((await app.ask({ question: "café", vaults: ["inbox"] }, () => {})).sources[0]!.passage).toContain("Café au lait");
+    expect((await app.ask({ mode: "memory+keyword", question: "café", vaults: ["inbox"] }, () => {})).sources[0]!.passage).toContain("Café au lait");
     outcomes.length = 0;
   });
 
@@ -119,7 +119,7 @@ describe("MnemoApp", () => {
   it("asks across every vault when none is named, and notes typed in the app are documents too", async () => {
     const v = await app.vault("Inbox");
     await app.addNote(v, "Groceries", "Buy oat milk and lemons on Friday.");
-    const r = await app.ask({ question: "What should I buy on Friday?" }, () => {});
+    const r = await app.ask({ mode: "memory+keyword", question: "What should I buy on Friday?" }, () => {});
     expect(new Set(r.sources.map((s) => s.vaultName)).size).toBeGreaterThan(0);
     expect(r.sources[0]).toMatchObject({ title: "Groceries", vaultName: "Inbox" });
     expect(r.bankSize).toBe((await app.listVaults()).reduce((n, s) => n + s.chunks, 0));
@@ -131,7 +131,7 @@ describe("MnemoApp", () => {
     v.store.db.prepare("UPDATE modulations SET bundle_id = 'some-older-bundle'").run();
     const fresh = new MnemoApp({ dataDir: path.join(root, "data"), bundleDir: TINY });
     try {
-      const r = await fresh.ask({ question: "Eiffel", vaults: ["Research"] }, () => {});
+      const r = await fresh.ask({ mode: "memory+keyword", question: "Eiffel", vaults: ["Research"] }, () => {});
       expect(r.bankSize).toBe(n);
       expect(v.store.staleChunks((await fresh.model()).manifest.id, 100)).toEqual([]);
     } finally {
@@ -170,21 +170,21 @@ describe("MnemoApp", () => {
     // A passage in the prompt changes what the (random) LM sees, so its answer differs from the bare LM's.
     expect(keyword.answer).not.toBe(none.answer);
     expect(keyword.sources[0]!.passage).toContain("completed in 1889");
-    const narrowed = await app.ask({ ...q, candidates: 1 }, () => {});
+    const narrowed = await app.ask({ ...q, mode: "memory", candidates: 1 }, () => {});
     expect(narrowed.bankSize).toBe(1);                        // only the entry nearest the question was aggregated
   });
 
   it("switches model settings, keeping the old model when the new bundle is bad", async () => {
     await expect(app.configure({ bundleDir: "/no/such/bundle" })).rejects.toMatchObject({ code: "BUNDLE_NOT_FOUND" });
-    expect((await app.ask({ question: "Eiffel", vaults: ["Research"] }, () => {})).bankSize).toBeGreaterThan(0);
+    expect((await app.ask({ mode: "memory+keyword", question: "Eiffel", vaults: ["Research"] }, () => {})).bankSize).toBeGreaterThan(0);
     const m = await app.configure({ threads: 1 });
     expect(m.manifest.id).toMatch(/^tiny-random/);
     expect(app.config.threads).toBe(1);
-    expect((await app.ask({ question: "Eiffel", vaults: ["Research"] }, () => {})).bankSize).toBeGreaterThan(0);   // banks reload on demand
+    expect((await app.ask({ mode: "memory+keyword", question: "Eiffel", vaults: ["Research"] }, () => {})).bankSize).toBeGreaterThan(0);   // banks reload on demand
   });
 
   it("refuses an empty question and an unknown vault clearly", async () => {
-    await expect(app.ask({ question: "  " }, () => {})).rejects.toThrow(/the question is empty/);
-    await expect(app.ask({ question: "q", vaults: ["Nope"] }, () => {})).rejects.toThrow(/no vault named "Nope"/);
+    await expect(app.ask({ mode: "memory+keyword", question: "  " }, () => {})).rejects.toThrow(/the question is empty/);
+    await expect(app.ask({ mode: "memory+keyword", question: "q", vaults: ["Nope"] }, () => {})).rejects.toThrow(/no vault named "Nope"/);
   });
 });

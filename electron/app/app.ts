@@ -1,13 +1,15 @@
 // The application service: vaults, ingest runs, watched folders and questions over one model.
 // Transport-agnostic: the CLI calls it directly; the local server and Electron relay it.
-import { realpath } from "node:fs/promises";
+import { mkdtemp, realpath, rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
-import type { AskRequest, AskResponse, DocumentOutcome, DocumentSummary, IngestProgress, IngestSummary, VaultSummary } from "../shared/api.js";
+import { DEFAULT_ANSWER_MODE, type AskRequest, type AskResponse, type DocumentOutcome, type DocumentSummary, type IngestProgress,
+  type IngestSummary, type VaultSummary } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
 import { docTypeOf } from "../vault/extract.js";
 import { collectInputs, DEFAULT_MAX_FILE_BYTES, type Skipped } from "../vault/files.js";
 import { VaultRegistry } from "../vault/registry.js";
-import type { Vault } from "../vault/vault.js";
+import { Vault } from "../vault/vault.js";
 import { watchFolder, type FolderWatch } from "../vault/watch.js";
 import { askOptions, askVaults } from "./ask.js";
 import { ingestQueued } from "./ingest.js";
@@ -207,12 +209,16 @@ export class MnemoApp {
   }
 
   /**
-   * Answers over documents that are not in any vault (the CLI's --doc): amortized into a scratch bank
-   * that is dropped afterwards. Sources name the files.
+   * Answers over documents that are not in any vault (the CLI's --doc). Memory modes: amortized into a
+   * scratch bank that is dropped afterwards. Otherwise (keyword, the default, and none): a scratch
+   * vault in a temporary folder, ingested and searched like any vault, then deleted. Sources name the files.
    */
   async askDocuments(docs: readonly { name: string; text: string }[], req: AskRequest, onToken: (text: string) => void,
     signal?: AbortSignal): Promise<AskResponse> {
     const model = await this.model();
+    const mode = req.mode ?? DEFAULT_ANSWER_MODE;
+    if (mode !== "memory" && mode !== "memory+keyword") return this.askScratch(docs, req, onToken, signal);
+    if (!model.manifest.mac) return askVaults(model, [], this.loadedBanks, req, onToken, signal);     // refuses, naming the mode
     const t0 = performance.now();
     await model.engine.bankDrop("docs");
     for (const d of docs) await model.engine.ingest(d.name, d.text);
@@ -222,6 +228,27 @@ export class MnemoApp {
     return { answer: r.answer, bankSize: r.bankSize, timings: { bankMs, ...r.timings, totalMs: performance.now() - t0 },
       sources: r.sources.map((s) => ({ vaultId: "", vaultName: "", documentId: 0, title: s.key, name: s.key, pageStart: 1, pageEnd: 1,
         passage: "", charStart: 0, charEnd: 0, memoryWeight: s.weight, keywordScore: 0 })) };
+  }
+
+  private async askScratch(docs: readonly { name: string; text: string }[], req: AskRequest, onToken: (text: string) => void,
+    signal?: AbortSignal): Promise<AskResponse> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "mnemo-docs-"));
+    const vault = await Vault.create(dir, `scratch-${path.basename(dir)}`, "documents");
+    try {
+      for (const d of docs) {
+        const name = docTypeOf(d.name) ? d.name : `${d.name}.txt`;
+        vault.store.enqueue([{ source: null, name, type: docTypeOf(name)!, size: d.text.length, mtimeMs: Date.now(),
+          storedFile: await vault.storeFile(new TextEncoder().encode(d.text), docTypeOf(name)!) }]);
+      }
+      await this.ingest(vault);
+      const failed = vault.store.documents().find((d) => d.status === "error");
+      if (failed) throw new AppError("EXTRACTION_FAILED", failed.error ?? `${failed.name} could not be read`);
+      const r = await askVaults(await this.model(), [vault], new Set(), { ...req, vaults: [] }, onToken, signal);
+      return { ...r, sources: r.sources.map((s) => ({ ...s, vaultId: "", vaultName: "" })) };
+    } finally {
+      vault.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   async close(): Promise<void> {

@@ -46,7 +46,7 @@ export async function measureBundle(dir: string, threads: number, promptFile?: s
     const promptIds = (await p.encodeQuestion(QUESTION, { kind: "keyword", passages: samples })).promptIds;
     const b = performance.now();
     let out = await step(promptIds, p.emptyPast(), 0);
-    let token = argmax(floats(out.logits!).subarray((promptIds.length - 1) * V));
+    let token = argmax(floats(out.logits!).subarray(((out.logits!.dims[1] ?? 1) - 1) * V));
     const c = performance.now();
     let pos = promptIds.length;
     for (let i = 0; i < DECODE_TOKENS; i++, pos++) {

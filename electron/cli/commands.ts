@@ -122,7 +122,7 @@ function sourceLine(s: Source): string {
 const ask: Command = async (app, words, o) => {
   const question = words.join(" ").trim();
   if (!question) throw new UsageError("the question is empty");
-  const req: AskRequest = { question, ...(o.vault.length ? { vaults: o.vault } : {}) };
+  const req: AskRequest = { question, ...(o.vault.length ? { vaults: o.vault } : {}), ...(o.long ? { long: true } : {}) };
   if (o.mode !== undefined) {
     if (!ANSWER_MODES.includes(o.mode as AnswerMode)) throw new UsageError(`--mode must be one of ${ANSWER_MODES.join(", ")}, got ${o.mode}`);
     req.mode = o.mode as AnswerMode;

@@ -17,7 +17,7 @@ const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(repo, 
 
 describe("mnemo ask --doc (documents outside any vault)", () => {
   it("answers with sources and timings as JSON", () => {
-    const r = cli("ask", ...tiny, "--json", "--doc", "resources/samples/eiffel-tower.md", "--doc", "resources/samples/marie-curie.md", "When was it completed?");
+    const r = cli("ask", ...tiny, "--json", "--mode", "memory", "--doc", "resources/samples/eiffel-tower.md", "--doc", "resources/samples/marie-curie.md", "When was it completed?");
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(typeof out.answer).toBe("string");
@@ -84,7 +84,7 @@ describe("mnemo vaults", () => {
     expect(cli("vault", "list", ...tiny).stdout).toMatch(/^Travel notes\t3 documents, 3 chunks$/m);
     expect(cli("docs", ...tiny, "Travel notes").stdout).toMatch(/^\d+\tready\tThe Eiffel Tower \(1 p\.\)\t1 chunks$/m);
     expect(cli("search", ...tiny, "Travel notes", "radioactivity").stdout).toMatch(/^Marie Curie \(p\. 1\)\t/);
-    const ask = cli("ask", ...tiny, "--vault", "Travel notes", "When was the Eiffel Tower completed?");
+    const ask = cli("ask", ...tiny, "--mode", "memory+keyword", "--vault", "Travel notes", "When was the Eiffel Tower completed?");
     expect(ask.status).toBe(0);
     expect(ask.stdout).toMatch(/sources:\n {2}The Eiffel Tower \(p\. 1\) \[Travel notes\] memory \d+\.\d%, keywords [\d.]+/);
     const json = JSON.parse(cli("ask", ...tiny, "--json", "--vault", "Travel notes", "radioactivity").stdout);

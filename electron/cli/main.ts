@@ -20,13 +20,13 @@ export const USAGE = `usage: mnemo <command> [options]
   eval --data SQUAD.json ...   quality through the app's own path (mnemo eval --help for its options)
   help [eval]                  this usage, or eval's (also -h or --help anywhere)
 options: --data-dir DIR  --bundle DIR  --provider cpu|cuda|dml  --threads N  --json
-ask: --mode memory|memory+keyword|keyword|none  --passages K  --candidates N  --temperature T --top-p P --seed S | --beams K`;
+ask: --mode keyword (default)|none|memory|memory+keyword  --long (a few sentences)  --passages K  --candidates N  --temperature T --top-p P --seed S | --beams K`;
 
 const COMMON = {
   "data-dir": { type: "string" }, bundle: { type: "string", default: DEFAULT_BUNDLE }, provider: { type: "string", default: "cpu" },
   threads: { type: "string" }, json: { type: "boolean", default: false },
   vault: { type: "string", multiple: true, default: [] }, doc: { type: "string", multiple: true, default: [] }, name: { type: "string" },
-  temperature: { type: "string" }, "top-p": { type: "string" }, seed: { type: "string" }, beams: { type: "string" },
+  temperature: { type: "string" }, "top-p": { type: "string" }, seed: { type: "string" }, beams: { type: "string" }, long: { type: "boolean", default: false },
   mode: { type: "string" }, passages: { type: "string" }, candidates: { type: "string" },
   help: { type: "boolean", short: "h", default: false },
 } satisfies ParseArgsConfig["options"];

@@ -50,10 +50,11 @@ export async function beamSearch(lm: Session, prompt: readonly number[], past: T
       attention_mask: int64Tensor(inputs.map(() => Array<number>(pastLen + S).fill(1))),
       past_key_values: cache,
     });
-    const logits = floats(output(out, "logits"));
+    // (beams, S, V) or (beams, 1, V): graphs may return only the last position's logits.
+    const logitsT = output(out, "logits"), rows = logitsT.dims[1] ?? S, logits = floats(logitsT);
     const candidates: { from: number; token: number; logp: number }[] = [];
     beams.forEach((b, i) => {
-      const lp = logSoftmax(logits.subarray(((i + 1) * S - 1) * vocabSize, (i + 1) * S * vocabSize));
+      const lp = logSoftmax(logits.subarray(((i + 1) * rows - 1) * vocabSize, (i + 1) * rows * vocabSize));
       const top = Array.from(lp.keys()).sort((x, y) => lp[y]! - lp[x]!).slice(0, 2 * opts.beams);
       for (const token of top) candidates.push({ from: i, token, logp: b.logp + lp[token]! });
     });

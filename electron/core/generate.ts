@@ -36,8 +36,9 @@ export async function* generate(lm: Session, prompt: readonly number[], past: Te
       attention_mask: int64Tensor([Array<number>(pastLen + ids.length).fill(1)]),
       past_key_values: cache,
     });
-    const logits = floats(output(out, "logits"));
-    const token = opts.sample(logits.subarray((ids.length - 1) * vocabSize, ids.length * vocabSize));
+    // (1, S, V), or (1, 1, V) from graphs that return only the last position (no wasted output layer).
+    const logitsT = output(out, "logits"), rows = logitsT.dims[1] ?? ids.length;
+    const token = opts.sample(floats(logitsT).subarray((rows - 1) * vocabSize, rows * vocabSize));
     if (opts.stopIds.has(token)) return;
     yield token;
     cache = output(out, "present_key_values");

@@ -37,7 +37,7 @@ describe("mnemo eval", () => {
       expect(m.f1_ci95[0]).toBeLessThanOrEqual(m.f1);
       expect(m.f1_ci95[1]).toBeGreaterThanOrEqual(m.f1);
     }
-    expect(Object.keys(out.deltas).sort()).toEqual(["mac+bm25-bm25", "mac-irrelevant", "mac-question-only"]);
+    expect(Object.keys(out.deltas).sort()).toEqual(["bm25-lm", "gold-bm25", "gold-lm", "mac+bm25-bm25", "mac-irrelevant", "mac-question-only"]);
     expect(out.retention.map((p: { stream_docs: number }) => p.stream_docs)).toEqual([2, 4]);
     expect(out.retention[1].bank_size).toBeGreaterThan(out.retention[0].bank_size);
     expect(out.latency.total_ms_p50).toBeGreaterThan(0);

@@ -28,7 +28,7 @@ from .gguf_weights import field, load_llama, write_tokenizer
 from .lm_fixtures import make_lm_fixtures
 
 FORMAT, MAJOR, MINOR = "mnemo-mac-bundle", 2, 0
-RECIPE = 2                        # bump when the conversion or the prompts change: cached bundles are rebuilt
+RECIPE = 4                        # bump when the conversion or the prompts change: cached bundles are rebuilt
 
 # SmolLM2's ChatML. Short answers: two worked examples (made-up passages, not SQuAD) as earlier turns
 # teach the 135M model the answer format; told in words alone, it answers in whole sentences
@@ -39,8 +39,8 @@ GOLD = "Answer the question using the passage. " + SHORT + "\n\nPassage: {passag
 EXAMPLES = [
     ("The Golden Gate Bridge is a suspension bridge spanning the Golden Gate strait in California. It opened in "
      "1937 and was designed by Joseph Strauss.", "Who designed the Golden Gate Bridge?", "Joseph Strauss"),
-    ("Mount Kilimanjaro, in Tanzania, is the highest mountain in Africa, about 5,895 metres above sea level.",
-     "How high is Mount Kilimanjaro?", "about 5,895 metres"),
+    ("Mount Kilimanjaro, in Tanzania, is the highest mountain in Africa. Its summit is 5,895 metres above sea level.",
+     "How high is Mount Kilimanjaro?", "5,895 metres"),
 ]
 SHOTS = "".join(TURN.format(role="user", text=GOLD.format(passage=p, question=q)) + TURN.format(role="assistant", text=a)
                 for p, q, a in EXAMPLES)

@@ -1,7 +1,7 @@
 """Export the frozen Llama to ONNX with explicit positions, an attention mask and a packed past.
 
 Graph contract (bundle format 2, graphs.lm): input_ids, position_ids (B, S) int64; attention_mask
-(B, P+S) int64; past_key_values (L, 2, B, Hkv, P, hd) float32 -> logits (B, S, V), present
+(B, P+S) int64; past_key_values (L, 2, B, Hkv, P, hd) float32 -> logits (B, 1, V) of the last position, present
 (L, 2, B, Hkv, P+S, hd). A MAC prefix is simply the initial past. Quantized layers become
 com.microsoft MatMulNBits nodes (onnxruntime >= 1.17 on CPU).
 """
@@ -19,6 +19,17 @@ from .llama import Llama
 OPSET = 17
 
 
+class LastLogits(torch.nn.Module):
+    """The graph's module: the Llama returning only the last position's logits."""
+
+    def __init__(self, model: Llama):
+        super().__init__()
+        self.model, self.precision = model, model.precision
+
+    def forward(self, input_ids, position_ids, attention_mask, past_key_values):
+        return self.model(input_ids, position_ids, attention_mask, past_key_values, last_only=True)
+
+
 def io_specs(model: Llama) -> tuple[list[dict], list[dict]]:
     c = model.cfg
     past = [c.n_layers, 2, "batch", c.n_kv_heads, "past", c.head_dim]
@@ -26,7 +37,7 @@ def io_specs(model: Llama) -> tuple[list[dict], list[dict]]:
               {"name": "position_ids", "dtype": "int64", "shape": ["batch", "seq"]},
               {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "past_plus_seq"]},
               {"name": "past_key_values", "dtype": "float32", "shape": past}]
-    outputs = [{"name": "logits", "dtype": "float32", "shape": ["batch", "seq", c.vocab_size]},
+    outputs = [{"name": "logits", "dtype": "float32", "shape": ["batch", 1, c.vocab_size]},
                {"name": "present_key_values", "dtype": "float32",
                 "shape": [*past[:4], "past_plus_seq", c.head_dim]}]
     return inputs, outputs
@@ -43,10 +54,10 @@ def export_lm(model: Llama, out: Path) -> dict:
     inputs, outputs = io_specs(model)
     dyn = {"input_ids": {0: "batch", 1: "seq"}, "position_ids": {0: "batch", 1: "seq"},
            "attention_mask": {0: "batch", 1: "past_plus_seq"}, "past_key_values": {2: "batch", 4: "past"},
-           "logits": {0: "batch", 1: "seq"}, "present_key_values": {2: "batch", 4: "past_plus_seq"}}
+           "logits": {0: "batch"}, "present_key_values": {2: "batch", 4: "past_plus_seq"}}
     buf = io.BytesIO()
     with torch.no_grad():
-        torch.onnx.export(model, (ids, pos, mask, past), buf, opset_version=OPSET,
+        torch.onnx.export(LastLogits(model), (ids, pos, mask, past), buf, opset_version=OPSET,
                           input_names=[i["name"] for i in inputs], output_names=[o["name"] for o in outputs],
                           dynamic_axes=dyn, do_constant_folding=True,
                           custom_opsets={"com.microsoft": 1} if model.precision != "fp32" else None)

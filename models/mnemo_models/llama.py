@@ -81,12 +81,14 @@ class Attention(nn.Module):
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         k = torch.cat([past_k, k], dim=2)                                        # (B, Hkv, P+S, hd)
         v = torch.cat([past_v, v], dim=2)
-        rep = c.n_heads // c.n_kv_heads                                          # query heads per kv head
-        T = k.shape[2]
-        kk = k[:, :, None].expand(B, c.n_kv_heads, rep, T, hd).reshape(B, c.n_heads, T, hd)
-        vv = v[:, :, None].expand(B, c.n_kv_heads, rep, T, hd).reshape(B, c.n_heads, T, hd)
-        att = (q @ kk.transpose(-2, -1)) / math.sqrt(hd) + bias                  # (B, H, S, P+S)
-        y = torch.softmax(att, dim=-1) @ vv                                      # (B, H, S, hd)
+        # Grouped queries: query head h reads kv head h // rep. The rep query heads of a group are
+        # stacked along the sequence axis, so keys and values are never copied per query head
+        # (the cache is the largest tensor a decoding step touches).
+        rep, T = c.n_heads // c.n_kv_heads, k.shape[2]
+        qg = q.reshape(B, c.n_kv_heads, rep * S, hd)                             # (B, Hkv, rep*S, hd)
+        bg = bias[:, :, None].expand(B, 1, rep, S, T).reshape(B, 1, rep * S, T)
+        att = (qg @ k.transpose(-2, -1)) / math.sqrt(hd) + bg                    # (B, Hkv, rep*S, P+S)
+        y = (torch.softmax(att, dim=-1) @ v).reshape(B, c.n_heads, S, hd)        # (B, H, S, hd)
         return self.o(y.transpose(1, 2).reshape(B, S, c.dim)), k, v
 
 
@@ -139,10 +141,12 @@ class Llama(nn.Module):
     def logits(self, x):
         return self.head(x) if self.head is not None else F.linear(x, self.embed.weight)
 
-    def forward(self, input_ids, position_ids, attention_mask, past_key_values):
+    def forward(self, input_ids, position_ids, attention_mask, past_key_values, last_only: bool = False):
         """input_ids, position_ids (B, S); attention_mask (B, P+S) 1 = real; past (L, 2, B, Hkv, P, hd).
 
-        Returns logits (B, S, V) and present (L, 2, B, Hkv, P+S, hd).
+        Returns logits (B, S, V), or (B, 1, V) with last_only (the exported graph: decoding needs only
+        the last position, and the output layer over a prompt of S tokens would cost S x D x V), and
+        present (L, 2, B, Hkv, P+S, hd).
         """
         S = input_ids.shape[1]
         T = attention_mask.shape[1]
@@ -157,6 +161,8 @@ class Llama(nn.Module):
         for i, block in enumerate(self.blocks):
             x, k, v = block(x, cos, sin, past_key_values[i, 0], past_key_values[i, 1], bias)
             present.append(torch.stack([k, v]))
+        if last_only:
+            x = x[:, -1:]
         return self.logits(self.norm(x)), torch.stack(present)
 
     def empty_past(self, batch: int = 1):
