@@ -204,18 +204,19 @@ def tokenize(llm: Llama, text: str) -> list[int]:
 
 def time_once(llm: Llama, prompt: list[int], n_decode: int) -> dict:
     llm.reset()
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     llm.eval(prompt)
-    t1 = time.perf_counter()
+    c1, t1 = time.process_time(), time.perf_counter()
     tok = greedy(llm)
-    t2 = time.perf_counter()
+    c2, t2 = time.process_time(), time.perf_counter()
     out = [tok]
     for _ in range(n_decode):
         llm.eval([tok])
         tok = greedy(llm)
         out.append(tok)
-    t3 = time.perf_counter()
-    return {"prefill_s": t1 - t0, "first_token_s": t2 - t0, "decode_s": t3 - t2, "tokens": out}
+    c3, t3 = time.process_time(), time.perf_counter()
+    return {"prefill_s": t1 - t0, "first_token_s": t2 - t0, "decode_s": t3 - t2, "tokens": out,
+            "prefill_cpu_s": c1 - c0, "decode_cpu_s": c3 - c2}
 
 
 def cpu_idle_fraction(seconds: float = 3.0) -> float:
@@ -233,11 +234,13 @@ def cpu_idle_fraction(seconds: float = 3.0) -> float:
         return float("nan")
 
 
-def speed(llm: Llama, fmt: ChatFormat, squad: str, n_decode: int = 64, runs: int = 3) -> dict:
+def speed(llm: Llama, fmt: ChatFormat, squad: str | None, n_decode: int = 64, runs: int = 3,
+          prompt_text: str | None = None) -> dict:
     """Timings are only meaningful on an otherwise idle machine: the idle share before the runs
     and the process's CPU time / wall time during them (about 2.0 when 2 threads had 2 free
-    cores) are recorded so a contended measurement can be recognised."""
-    prompt = tokenize(llm, fmt.render(speed_user_message(squad)))
+    cores) are recorded so a contended measurement can be recognised. prompt_text: an already
+    templated prompt (npm run bench passes the exact text the app's engine was timed on)."""
+    prompt = tokenize(llm, prompt_text if prompt_text is not None else fmt.render(speed_user_message(squad)))
     idle_before = cpu_idle_fraction()
     load_before = os.getloadavg()
     time_once(llm, prompt, n_decode)  # warm-up
@@ -247,11 +250,16 @@ def speed(llm: Llama, fmt: ChatFormat, squad: str, n_decode: int = 64, runs: int
     pre = [len(prompt) / r["prefill_s"] for r in res]
     ftl = [1000 * r["first_token_s"] for r in res]
     dec = [n_decode / r["decode_s"] for r in res]
+    # CPU-time rates (tokens per CPU-second of this process): at --threads 1 they stay close to the
+    # idle-machine wall rate even while other work shares the cores (one thread never spins at a barrier).
+    pre_cpu = [len(prompt) / r["prefill_cpu_s"] for r in res]
+    dec_cpu = [n_decode / r["decode_cpu_s"] for r in res]
     return {"prompt_tokens": len(prompt), "decode_tokens": n_decode, "runs": runs,
             "prefill_tok_s": statistics.median(pre), "first_token_ms": statistics.median(ftl),
             "decode_tok_s": statistics.median(dec),
             "machine_idle_before": idle_before, "loadavg_before": list(load_before),
             "cpu_per_wall_during": cpu_per_wall,
+            "prefill_tok_per_cpu_s": statistics.median(pre_cpu), "decode_tok_per_cpu_s": statistics.median(dec_cpu),
             "all_runs": {"prefill_tok_s": pre, "first_token_ms": ftl, "decode_tok_s": dec},
             "sample_output": llm.detokenize(res[0]["tokens"]).decode("utf-8", "replace")}
 
@@ -370,6 +378,8 @@ def main(argv=None) -> None:
     ap.add_argument("--logits-prompts")
     ap.add_argument("--logits-out")
     ap.add_argument("--all-positions", action="store_true", help="logits mode: also save every position")
+    ap.add_argument("--speed-prompt-file", help="time this already templated prompt (speed only, no --squad needed)")
+    ap.add_argument("--decode-tokens", type=int, default=64)
     args = ap.parse_args(argv)
     if args.threads > 2:
         print("note: more than 2 threads requested", file=sys.stderr)
@@ -379,8 +389,12 @@ def main(argv=None) -> None:
             ap.error("--logits-prompts needs --logits-out")
         logits_mode(args)
         return
-    if not args.squad or not args.json:
-        ap.error("speed/quality mode needs --squad and --json")
+    if args.speed_prompt_file:
+        args.modes = ""
+    elif not args.squad:
+        ap.error("speed/quality mode needs --squad (or --speed-prompt-file)")
+    if not args.json:
+        ap.error("speed/quality mode needs --json")
 
     t_load = time.perf_counter()
     llm = Llama(model_path=args.gguf, n_ctx=args.n_ctx, n_batch=512, n_threads=args.threads,
@@ -395,11 +409,13 @@ def main(argv=None) -> None:
               "argv": sys.argv}
     print(json.dumps({k: result[k] for k in ("metadata", "format")}, indent=1), flush=True)
     if not args.skip_speed:
-        result["speed"] = speed(llm, fmt, args.squad)
+        text = open(args.speed_prompt_file, encoding="utf-8").read() if args.speed_prompt_file else None
+        result["speed"] = speed(llm, fmt, args.squad, args.decode_tokens, prompt_text=text)
         s = result["speed"]
         print(f"speed: prompt {s['prompt_tokens']} tok, prefill {s['prefill_tok_s']:.1f} tok/s, "
               f"first token {s['first_token_ms']:.0f} ms, decode {s['decode_tok_s']:.1f} tok/s "
-              f"(idle before {s['machine_idle_before']:.2f}, cpu/wall {s['cpu_per_wall_during']:.2f})", flush=True)
+              f"(idle before {s['machine_idle_before']:.2f}, cpu/wall {s['cpu_per_wall_during']:.2f}; per CPU-second: "
+              f"prefill {s['prefill_tok_per_cpu_s']:.1f}, decode {s['decode_tok_per_cpu_s']:.1f})", flush=True)
     modes = [m for m in args.modes.split(",") if m]
     if not modes:
         with open(args.json, "w", encoding="utf-8") as fh:

@@ -28,30 +28,23 @@ from .gguf_weights import field, load_llama, write_tokenizer
 from .lm_fixtures import make_lm_fixtures
 
 FORMAT, MAJOR, MINOR = "mnemo-mac-bundle", 2, 0
-RECIPE = 4                        # bump when the conversion or the prompts change: cached bundles are rebuilt
+RECIPE = 5                        # bump when the conversion or the prompts change: cached bundles are rebuilt
 
-# SmolLM2's ChatML. Short answers: two worked examples (made-up passages, not SQuAD) as earlier turns
-# teach the 135M model the answer format; told in words alone, it answers in whole sentences
-# (SQuAD train sample, 60 questions, gold passage: F1 17.0 / EM 0 told, 19.5 / 3.3 with examples).
+# SmolLM2's ChatML with its own default system prompt. Measured on SQuAD valid (300 questions, seed
+# 0, docs/eval.md): two made-up worked examples as earlier chat turns raised gold-passage F1 from 14.9
+# to 19.1 but left keyword mode, the app's default, unchanged (12.25 vs 12.20) and broke one of the
+# sample questions (Marie Curie's birthplace), so the plain template is the default.
 TURN = "<|im_start|>{role}\n{text}<|im_end|>\n"
+SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 SHORT = "Reply with only the answer, a few words, copied from the passage when you can."
 GOLD = "Answer the question using the passage. " + SHORT + "\n\nPassage: {passage}\n\nQuestion: {question}"
-EXAMPLES = [
-    ("The Golden Gate Bridge is a suspension bridge spanning the Golden Gate strait in California. It opened in "
-     "1937 and was designed by Joseph Strauss.", "Who designed the Golden Gate Bridge?", "Joseph Strauss"),
-    ("Mount Kilimanjaro, in Tanzania, is the highest mountain in Africa. Its summit is 5,895 metres above sea level.",
-     "How high is Mount Kilimanjaro?", "5,895 metres"),
-]
-SHOTS = "".join(TURN.format(role="user", text=GOLD.format(passage=p, question=q)) + TURN.format(role="assistant", text=a)
-                for p, q, a in EXAMPLES)
-CHAT = TURN.format(role="system", text="{system}") + SHOTS + "<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
-CHAT_LONG = TURN.format(role="system", text="{system}") + "<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+CHAT = TURN.format(role="system", text="{system}") + "<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
 PROMPTS = {
-    "chat": CHAT, "system": "You answer questions about documents with short exact phrases.",
+    "chat": CHAT, "system": SYSTEM,
     "question": "Answer the question. Reply with only the answer, a few words.\n\nQuestion: {question}",
     "gold": GOLD,
     "keyword": "Answer the question using the passages. " + SHORT + "\n\nPassage: {passage}\n\nQuestion: {question}",
-    "long": {"chat": CHAT_LONG, "system": "You are a helpful AI assistant named SmolLM, trained by Hugging Face",
+    "long": {
              "question": "Answer the question in a few sentences.\n\nQuestion: {question}",
              "gold": "Answer the question in a few sentences, using the passage.\n\nPassage: {passage}\n\nQuestion: {question}",
              "keyword": "Answer the question in a few sentences, using only the passages from the user's documents."
