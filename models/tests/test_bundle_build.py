@@ -110,3 +110,18 @@ def test_the_manifest_names_sources_licences_and_every_file():
     on_disk = {p.name for p in REAL.iterdir()} - {"manifest.json"}
     assert set(m["files"]) == on_disk
     assert m["special_ids"]["end_of_turn"] in m["generation"]["stop_ids"]
+
+
+@needs_real
+def test_a_rebuild_gives_the_same_bytes(tmp_path):
+    """Determinism: the tokenizer and the LM graph exported again hash as the built bundle's do."""
+    from gguf import GGUFReader
+    from mnemo_models.export_llm import export_lm
+    from mnemo_models.gguf_weights import load_llama, write_tokenizer
+    gguf = sources.fetch(sources.SMOLLM2, log=lambda m: pytest.fail(f"tried to download: {m}"))
+    gguf = gguf / next(iter(sources.SMOLLM2.files))
+    m = json.loads((REAL / "manifest.json").read_text())
+    write_tokenizer(GGUFReader(str(gguf)), tmp_path / "tokenizer.json")
+    assert sources.sha256(tmp_path / "tokenizer.json") == m["files"]["tokenizer.json"]["sha256"]
+    model, _ = load_llama(gguf, "q4")
+    assert export_lm(model, tmp_path / "lm.onnx")["sha256"] == m["files"]["lm.onnx"]["sha256"]
