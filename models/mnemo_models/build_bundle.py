@@ -28,7 +28,7 @@ from .gguf_weights import field, load_llama, write_tokenizer
 from .lm_fixtures import make_lm_fixtures
 
 FORMAT, MAJOR, MINOR = "mnemo-mac-bundle", 2, 0
-RECIPE = 5                        # bump when the conversion or the prompts change: cached bundles are rebuilt
+RECIPE = 6                        # bump when the conversion or the prompts change: cached bundles are rebuilt
 
 # SmolLM2's ChatML with its own default system prompt. Measured on SQuAD valid (300 questions, seed
 # 0, docs/eval.md): two made-up worked examples as earlier chat turns raised gold-passage F1 from 14.9

@@ -140,9 +140,12 @@ def load_llama(path: Path, precision: str = "fp32") -> tuple[Llama, LlamaConfig]
 # ---- tokenizer --------------------------------------------------------------------------------
 
 PRE_TOKENIZERS = {
-    # SmolLM / StarCoder: each digit alone, then GPT-2's byte-level regex (llama.cpp "smollm").
+    # SmolLM / StarCoder: each number character alone, then GPT-2's byte-level regex (llama.cpp
+    # "smollm": "\p{N}" first). Written as a regex Split rather than HF's Digits pre-tokenizer: the
+    # Rust library's Digits isolates every numeric character (e.g. "⅓"), @huggingface/tokenizers' only
+    # some, so the parity test found " ⅓" split differently; a \p{N} regex means the same in both.
     "smollm": {"type": "Sequence", "pretokenizers": [
-        {"type": "Digits", "individual_digits": True},
+        {"type": "Split", "pattern": {"Regex": "\\p{N}"}, "behavior": "Isolated", "invert": False},
         {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]},
 }
 
