@@ -37,6 +37,11 @@ export class MacPipeline {
     return this.manifest.mac !== null;
   }
 
+  /** The memory heads' facts; throws MEMORY_UNAVAILABLE (naming the bundle) when it has none. */
+  requireMemory(): MemoryFacts {
+    return this.mac;
+  }
+
   private get mac(): MemoryFacts {
     if (!this.manifest.mac) {
       throw new AppError("MEMORY_UNAVAILABLE", `the model bundle ${this.manifest.name} has no memory heads yet; ` +

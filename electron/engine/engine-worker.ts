@@ -29,7 +29,7 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
   const signal = { aborted: false };
   running.set(id, signal);
   const t0 = performance.now();
-  if (memory && !p.hasMemory) p.chunkIds("");               // throws MEMORY_UNAVAILABLE, naming the bundle
+  if (memory) p.requireMemory();
   const { promptIds, query } = await p.encodeQuestion(question, o.context, o.long ?? false, memory);
   let { entries, owners } = memory ? banks.gather(scope) : { entries: [], owners: [] };
   if (o.candidates && entries.length > o.candidates) {
