@@ -1,20 +1,14 @@
 // The local server over a fresh data folder, as each spec file starts it: the UI under test talks to
 // the real backend (engine, vaults) on the real model bundle that `npm run setup` builds into the cache
-// (SmolLM2-135M-Instruct), found as electron/app/paths.ts defaultBundleDir() finds it: MNEMO_BUNDLE, else
-// the cache (MNEMO_CACHE_DIR, else $XDG_CACHE_HOME/mnemo, else ~/.cache/mnemo). Without it the specs run on
+// (SmolLM2-135M-Instruct), found by electron/app/paths.ts defaultBundleDir() as the app finds it. Without it the specs run on
 // the tiny random-weights bundle and the tests that need real answers skip; in CI a missing bundle fails.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { defaultBundleDir } from "../electron/app/paths.js";
 
 export const repo = path.resolve(import.meta.dirname, "..");
-
-function defaultBundleDir(env = process.env): string {
-  if (env.MNEMO_BUNDLE) return path.resolve(env.MNEMO_BUNDLE);
-  const cache = env.MNEMO_CACHE_DIR ? path.resolve(env.MNEMO_CACHE_DIR) : path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "mnemo");
-  return path.join(cache, "bundles", "smollm2-135m-instruct-q4");
-}
 
 const realDir = defaultBundleDir();
 /** The real bundle's folder, or null when it is not built (then the tests needing real answers skip). */

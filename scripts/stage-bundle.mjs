@@ -5,11 +5,10 @@
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
-import os from "node:os";
+import { defaultBundleDir } from "../out/app/paths.js";        // `npm run dist` builds out/ first
 
 const repo = path.resolve(import.meta.dirname, "..");
-const cache = process.env.MNEMO_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "mnemo");
-const src = process.env.MNEMO_BUNDLE ?? path.join(cache, "bundles", "smollm2-135m-instruct-q4");
+const src = defaultBundleDir();
 const dest = path.join(repo, "build", "bundle");
 if (!existsSync(path.join(src, "manifest.json"))) {
   console.error(`stage-bundle: no bundle at ${src}; run npm run setup first`);

@@ -35,8 +35,8 @@ test("tokenizer.json in Node reproduces SentencePiece ids on >= 1 MB of varied t
 // The real bundle's tokenizer, rebuilt from the GGUF vocabulary: Node's @huggingface/tokenizers
 // against the Rust `tokenizers` library, chat markers and non-ASCII included. Setup builds the
 // bundle; in CI its absence is a failure, elsewhere the test says it skipped.
-const cache = process.env.MNEMO_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "mnemo");
-const real = path.join(process.env.MNEMO_BUNDLE ?? path.join(cache, "bundles", "smollm2-135m-instruct-q4"), "tokenizer.json");
+const { defaultBundleDir } = await import("../../out/app/paths.js");        // test.sh compiles out/ first
+const real = path.join(defaultBundleDir(), "tokenizer.json");
 test("the real bundle's tokenizer.json: Node ids equal the tokenizers library's on >= 1 MB", { skip: !fs.existsSync(real) && !process.env.CI && "no real bundle built (npm run setup)" }, () => {
   compare(real, ["--hf-tokenizer", real]);
 });
