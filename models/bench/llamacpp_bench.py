@@ -45,21 +45,24 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gzip
-import hashlib
 import json
 import os
 import random
 import re
 import statistics
-import string
 import sys
 import time
-from collections import Counter
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+
+# The project's own SQuAD metrics and file hashing: both are standard library + numpy only, so they
+# import in this throwaway venv too.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from mnemo_models.metrics import bootstrap_ci as _bootstrap_ci, exact_match, f1, lenient_match  # noqa: E402
+from mnemo_models.sources import sha256  # noqa: E402
 
 try:
     import llama_cpp  # noqa: E402
@@ -74,46 +77,9 @@ SPEED_USER = ("Answer the question using the passages. Reply with only the answe
               "Passage 1: {p1}\n\nPassage 2: {p2}\n\nPassage 3: {p3}\n\nQuestion: {question}")
 
 # ----------------------------------------------------------------------------- SQuAD metrics
-# Same definitions as models/mnemo_models/metrics.py (kept standalone: this file runs in another venv).
-_PUNCT = set(string.punctuation)
-
-
-def normalize(text: str) -> str:
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def exact_match(pred: str, golds: list[str]) -> float:
-    return float(any(normalize(pred) == normalize(g) for g in golds))
-
-
-def lenient_match(pred: str, golds: list[str]) -> float:
-    p = normalize(pred)
-    return float(any(normalize(g) and p.startswith(normalize(g)) for g in golds))
-
-
-def f1(pred: str, golds: list[str]) -> float:
-    best = 0.0
-    p = normalize(pred).split()
-    for g in golds:
-        gt = normalize(g).split()
-        common = sum((Counter(p) & Counter(gt)).values())
-        if common:
-            prec, rec = common / len(p), common / len(gt)
-            best = max(best, 2 * prec * rec / (prec + rec))
-        elif not p and not gt:
-            best = max(best, 1.0)
-    return best
-
-
 def bootstrap_ci(values, n: int = 1000, seed: int = 0) -> list[float]:
-    v = np.asarray(values, dtype=np.float64)
-    if len(v) == 0:
-        return [float("nan"), float("nan")]
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), size=(n, len(v)))].mean(axis=1)
-    return [100 * float(np.percentile(means, 2.5)), 100 * float(np.percentile(means, 97.5))]
+    """metrics.bootstrap_ci in percent, with the 1000 resamples this benchmark has always used."""
+    return [100 * x for x in _bootstrap_ci(values, n=n, seed=seed)]
 
 
 # ----------------------------------------------------------------------------- data
@@ -309,14 +275,6 @@ def quality(llm: Llama, fmt: ChatFormat, items: list[dict], mode: str, n_ctx: in
             "first5": [{"question": it["question"], "pred": p, "gold": it["answers"]}
                        for it, p in zip(items[:5], preds[:5])],
             "per_item": [{"id": it["id"], "pred": p, "em": e, "f1": ff} for it, p, e, ff in zip(items, preds, em, f)]}
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def model_info(llm: Llama, path: str) -> dict:
