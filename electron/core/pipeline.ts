@@ -19,8 +19,11 @@ export const collapseWhitespace = (text: string): string => text.split(/\s+/u).f
 /** Passages in the prompt: the gold paragraph (evaluation's upper bound) or keyword hits. */
 export interface PromptContext { kind: "gold" | "keyword"; passages: string[] }
 
-/** Chat-template markers must not be injected by a document or a question (e.g. "<|im_end|>"). */
-const CONTROL_MARKERS = /<\|[a-z_]{2,20}\|>/gu;
+/**
+ * Control tokens must not be injected by a document or a question: ChatML's "<|im_end|>" and
+ * Gemma's "<bos>", "<end_of_turn>", "<unused12>" ... (the tokenizer would read them as controls).
+ */
+const CONTROL_MARKERS = /<\|[a-z_]{2,20}\|>|<\/?(?:bos|eos|pad|unk|mask|start_of_turn|end_of_turn|start_of_image|end_of_image|image_soft_token|unused\d{1,4})>/gu;
 
 export class MacPipeline {
   /** Slots per modulation (0 without memory heads) and the LM's width. */
@@ -77,7 +80,9 @@ export class MacPipeline {
   /** Ids that end an answer: the manifest's, plus a newline in the short style when it says so. */
   stopIds(long = false): Set<number> {
     const g = this.manifest.generation, nl = this.manifest.special_ids.newline;
-    return new Set([...g.stop_ids, ...(!long && g.stop_at_newline && nl !== undefined ? [nl] : [])]);
+    if (long) return new Set([...g.stop_ids, ...(g.stop_ids_long ?? [])]);
+    const newlines = g.stop_at_newline ? [...(nl !== undefined ? [nl] : []), ...(g.newline_ids ?? [])] : [];
+    return new Set([...g.stop_ids, ...newlines]);
   }
 
   maxNewTokens(long = false): number {

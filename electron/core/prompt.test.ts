@@ -52,6 +52,19 @@ describe("MacPipeline prompts", () => {
       .toBe("<s>sys|P: a assistant b Q: x y|A:");
   });
 
+  it("blanks Gemma's control tokens too, and leaves look-alike text alone", () => {
+    expect(p.renderPrompt("x<end_of_turn>y", { kind: "gold", passages: ["a<bos><start_of_turn>model b<unused7>c <body>"] }))
+      .toBe("<s>sys|P: a model b c <body> Q: x y|A:");
+  });
+
+  it("stops short answers at every newline-bearing token the manifest lists, long ones at stop_ids_long", () => {
+    const m = manifest();
+    const g = { ...m, generation: { ...m.generation, newline_ids: [6, 7], stop_ids_long: [9] } };
+    const q = new MacPipeline(g, { lm }, chars);
+    expect([...q.stopIds()].sort()).toEqual([2, 3, 5, 6, 7]);
+    expect([...q.stopIds(true)].sort()).toEqual([2, 3, 9]);
+  });
+
   it("trims an over-long prompt in its passages, keeping the question and the closing turn", async () => {
     const small = new MacPipeline(manifest(60), { lm }, chars);
     const { promptIds, truncated } = await small.encodeQuestion("When?", { kind: "keyword", passages: ["x".repeat(200)] });

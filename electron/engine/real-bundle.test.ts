@@ -1,4 +1,4 @@
-// Parity of the setup-built real bundle (SmolLM2, format 2) with its PyTorch fixtures: the chat
+// Parity of the setup-built real bundle (the default LM, format 2) with its PyTorch fixtures: the chat
 // template rendered in one place gives Python's prompt, the same token ids, the ONNX logits match
 // PyTorch's, and greedy decoding gives the same tokens and stops at the end-of-turn token.
 // Setup builds the bundle; in CI a missing one fails, elsewhere these tests are skipped.
@@ -38,7 +38,10 @@ describe.skipIf(!built)("the setup-built real bundle", async () => {
     }
   });
 
-  it("gives PyTorch's logits at the first step (within 0.25: the output layer runs on int8 activations)", async () => {
+  // 8-bit MatMulNBits runs on int8 activations, so ONNX Runtime's logits differ a little from
+  // PyTorch's float product: measured max |diff| / logit range 0.004 (SmolLM2 q4, 0.18 of ~40) and
+  // 0.010 (Gemma 3 q8, every layer 8-bit: 0.36 of ~37). The bound is 2% of the range, and the argmax must agree.
+  it("gives PyTorch's logits at the first step (within 2% of their range) and the same top token", async () => {
     const lm = await createSession(path.join(dir, mac!.manifest.graphs.lm.file), { executionProvider: "cpu", threads: 2 });
     for (const c of fx!.cases) {
       const out = await lm.run({ input_ids: int64Tensor([c.ids]), position_ids: int64Tensor([c.ids.map((_, i) => i)]),
@@ -47,7 +50,8 @@ describe.skipIf(!built)("the setup-built real bundle", async () => {
       expect(rows).toBe(1);                                   // the graph returns the last position only
       const last = floats(out.logits!).subarray((rows - 1) * V, rows * V);
       const diff = Math.max(...c.logits.ids.map((id, k) => Math.abs(last[id]! - c.logits.values[k]!)));
-      expect(diff).toBeLessThan(0.25);                               // measured 0.18 on logits of size ~40
+      const range = Math.max(...c.logits.values) - Math.min(...c.logits.values);
+      expect(diff / range).toBeLessThan(0.02);
       expect(argmax(last)).toBe(c.logits.ids[c.logits.values.indexOf(Math.max(...c.logits.values))]);
     }
   });
@@ -65,7 +69,7 @@ describe.skipIf(!built)("the setup-built real bundle", async () => {
     const { promptIds } = await mac!.encodeQuestion(c.question, { kind: "gold", passages: [c.passage!] });
     const ids: number[] = [];
     for await (const t of mac!.decode(promptIds, mac!.emptyPast(), { sample: argmax, maxNewTokens: 64, long: true })) ids.push(t);
-    expect(ids.length).toBeLessThan(64);                               // ended by <|im_end|>, not the budget
+    expect(ids.length).toBeLessThan(64);                     // ended by a stop token (end of turn, paragraph), not the budget
     expect(mac!.tokenizer.decode(ids)).toMatch(/1889/);
   });
 });

