@@ -62,7 +62,11 @@ describe("MnemoApp", () => {
     const curie = app.documents(v).find((d) => d.name === "curie.md")!;
     await app.removeDocuments(v, [curie.id]);
     expect(app.documents(v).map((d) => d.name)).toEqual(["tower.pdf"]);
-    const after = await app.ask({ mode: "memory+keyword", question: "Nobel Prizes radium", vaults: [v.id] }, () => {});
+    // No remaining passage shares a word with the question: the policy says so instead of answering...
+    const policy = await app.ask({ mode: "memory+keyword", question: "Nobel Prizes radium", vaults: [v.id] }, () => {});
+    expect(policy).toMatchObject({ answer: "Not found in your documents.", notFound: { reason: "no passage shares a word with the question" }, sources: [] });
+    // ...and with the policy off the memory still attends over what is left, and only that.
+    const after = await app.ask({ mode: "memory+keyword", question: "Nobel Prizes radium", vaults: [v.id], abstain: false }, () => {});
     expect([...new Set(after.sources.map((s) => s.name))]).toEqual(["tower.pdf"]);
     expect(after.bankSize).toBe(app.documents(v)[0]!.chunks);
     outcomes.length = 0;

@@ -4,16 +4,18 @@ import { mkdtemp, realpath, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { DEFAULT_ANSWER_MODE, type AskRequest, type AskResponse, type DocumentOutcome, type DocumentSummary, type IngestProgress,
-  type IngestSummary, type VaultSummary } from "../shared/api.js";
+  type IngestSummary, type SearchMode, type VaultSummary } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
 import { docTypeOf } from "../vault/extract.js";
 import { collectInputs, DEFAULT_MAX_FILE_BYTES, type Skipped } from "../vault/files.js";
 import { VaultRegistry } from "../vault/registry.js";
 import { Vault } from "../vault/vault.js";
 import { watchFolder, type FolderWatch } from "../vault/watch.js";
-import { askOptions, askVaults } from "./ask.js";
+import { askOptions, askVaults, type Loaded } from "./ask.js";
+import { updateVectors } from "./embed.js";
 import { ingestQueued } from "./ingest.js";
 import { loadModel, type Model } from "./model.js";
+import { retrieve, type Retrieval } from "./retrieve.js";
 
 export interface AppConfig {
   dataDir: string;
@@ -28,8 +30,12 @@ export interface AppConfig {
 
 export class MnemoApp {
   readonly vaults: VaultRegistry;
-  /** Vault ids whose modulations are in the engine's memory (bank name = vault id). */
-  private readonly loadedBanks = new Set<string>();
+  /**
+   * Vault ids whose modulations (memory banks) and dense vectors are in the engine (bank name = vault
+   * id). Vectors missing from a vault are filled in on first use, reported as ingest progress.
+   */
+  private readonly loaded: Loaded = { banks: new Set(), vectors: new Set(),
+    embedHooks: (v) => ({ onProgress: (done, total) => this.config.onProgress?.({ vaultId: v.id, total: 0, done: 0, failed: 0, current: null, reindex: { done, total } }) }) };
   private readonly runs = new Map<string, { promise: Promise<IngestSummary>; controller: AbortController }>();
   private readonly watches = new Map<string, FolderWatch>();
 
@@ -58,7 +64,8 @@ export class MnemoApp {
     const old = this.loading;
     Object.assign(this.config, change);
     this.loading = Promise.resolve(model);
-    this.loadedBanks.clear();
+    this.loaded.banks.clear();
+    this.loaded.vectors.clear();
     if (old) await (await old.catch(() => null))?.engine.close();
     return model;
   }
@@ -101,7 +108,8 @@ export class MnemoApp {
     this.cancel(vault.id);
     await this.runs.get(vault.id)?.promise.catch(() => {});
     for (const [key, w] of this.watches) if (key.startsWith(vault.id + ":")) { await w.close(); this.watches.delete(key); }
-    if (this.loadedBanks.delete(vault.id)) await (await this.model()).engine.bankDrop(vault.id);
+    if (this.loaded.banks.delete(vault.id)) await (await this.model()).engine.bankDrop(vault.id);
+    if (this.loaded.vectors.delete(vault.id)) await (await this.model()).engine.vectorsDrop(vault.id);
     await this.vaults.remove(vault.id);
   }
 
@@ -150,10 +158,12 @@ export class MnemoApp {
       ...(this.config.onProgress ? { onProgress: this.config.onProgress } : {}),
       ...(this.config.onOutcome ? { onOutcome: this.config.onOutcome } : {}),
       onCommitted: async (v, oldIds, entries) => {
-        if (!this.loadedBanks.has(v.id)) return;
+        if (this.loaded.vectors.has(v.id)) await updateVectors(model, v.id, oldIds, entries);
+        if (!this.loaded.banks.has(v.id)) return;
         if (oldIds.length) await model.engine.bankDrop(v.id, oldIds.map(String));
         await model.engine.bankPut(v.id, entries.map((e) => ({ key: String(e.chunkId), modulation: e.modulation })));
       },
+      onReindexed: (v) => { if (this.loaded.vectors.delete(v.id)) void model.engine.vectorsDrop(v.id).catch(() => {}); },
     })).finally(() => this.runs.delete(vault.id));
     this.runs.set(vault.id, { promise, controller });
     return promise;
@@ -168,7 +178,8 @@ export class MnemoApp {
   async removeDocuments(vault: Vault, ids: readonly number[]): Promise<void> {
     const chunkIds = ids.flatMap((id) => vault.store.chunkIdsOf(id));
     vault.store.remove(ids);
-    if (this.loadedBanks.has(vault.id) && chunkIds.length) await (await this.model()).engine.bankDrop(vault.id, chunkIds.map(String));
+    if (this.loaded.banks.has(vault.id) && chunkIds.length) await (await this.model()).engine.bankDrop(vault.id, chunkIds.map(String));
+    if (this.loaded.vectors.has(vault.id) && chunkIds.length) await (await this.model()).engine.vectorsDrop(vault.id, chunkIds.map(String));
     for (const id of ids) this.config.onOutcome?.({ vaultId: vault.id, documentId: id, name: String(id), result: "removed" });
   }
 
@@ -205,7 +216,14 @@ export class MnemoApp {
   async ask(req: AskRequest, onToken: (text: string) => void, signal?: AbortSignal): Promise<AskResponse> {
     const scope = req.vaults?.length ? await Promise.all(req.vaults.map((v) => this.vaults.get(v)))
       : await Promise.all((await this.vaults.list()).map((v) => this.vaults.get(v.id)));
-    return askVaults(await this.model(), scope, this.loadedBanks, req, onToken, signal);
+    return askVaults(await this.model(), scope, this.loaded, req, onToken, signal);
+  }
+
+  /** Passages for a query across vaults (`mnemo search`): BM25, dense or both fused (the default). */
+  async search(vaults: readonly Vault[], query: string, mode: SearchMode = "hybrid", k = 10): Promise<Retrieval> {
+    if (!query.trim()) throw new AppError("INVALID_ARGUMENT", "the search is empty");
+    const model = await this.model();
+    return retrieve(model, vaults, query, { mode, k, loaded: this.loaded.vectors, embedHooks: this.loaded.embedHooks! });
   }
 
   /**
@@ -218,7 +236,7 @@ export class MnemoApp {
     const model = await this.model();
     const mode = req.mode ?? DEFAULT_ANSWER_MODE;
     if (mode !== "memory" && mode !== "memory+keyword") return this.askScratch(docs, req, onToken, signal);
-    if (!model.manifest.mac) return askVaults(model, [], this.loadedBanks, req, onToken, signal);     // refuses, naming the mode
+    if (!model.manifest.mac) return askVaults(model, [], this.loaded, req, onToken, signal);     // refuses, naming the mode
     const t0 = performance.now();
     await model.engine.bankDrop("docs");
     for (const d of docs) await model.engine.ingest(d.name, d.text);
@@ -227,11 +245,12 @@ export class MnemoApp {
     await model.engine.bankDrop("docs");
     return { answer: r.answer, bankSize: r.bankSize, timings: { bankMs, ...r.timings, totalMs: performance.now() - t0 },
       sources: r.sources.map((s) => ({ vaultId: "", vaultName: "", documentId: 0, title: s.key, name: s.key, pageStart: 1, pageEnd: 1,
-        passage: "", charStart: 0, charEnd: 0, memoryWeight: s.weight, keywordScore: 0 })) };
+        passage: "", charStart: 0, charEnd: 0, memoryWeight: s.weight, keywordScore: 0, denseScore: 0, foundBy: "memory" as const })) };
   }
 
   private async askScratch(docs: readonly { name: string; text: string }[], req: AskRequest, onToken: (text: string) => void,
     signal?: AbortSignal): Promise<AskResponse> {
+    const model = await this.model();
     const dir = await mkdtemp(path.join(os.tmpdir(), "mnemo-docs-"));
     const vault = await Vault.create(dir, `scratch-${path.basename(dir)}`, "documents");
     try {
@@ -243,9 +262,10 @@ export class MnemoApp {
       await this.ingest(vault);
       const failed = vault.store.documents().find((d) => d.status === "error");
       if (failed) throw new AppError("EXTRACTION_FAILED", failed.error ?? `${failed.name} could not be read`);
-      const r = await askVaults(await this.model(), [vault], new Set(), { ...req, vaults: [] }, onToken, signal);
+      const r = await askVaults(model, [vault], { banks: new Set(), vectors: new Set() }, { ...req, vaults: [] }, onToken, signal);
       return { ...r, sources: r.sources.map((s) => ({ ...s, vaultId: "", vaultName: "" })) };
     } finally {
+      await model.engine.vectorsDrop(vault.id).catch(() => {});      // the scratch vault's vectors, if a search loaded them
       vault.close();
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,16 +1,21 @@
-// Asking across vaults: make sure each vault's modulations are in the engine's memory (re-amortizing
-// any made by another bundle), stream the answer, then name the passages it drew on: the memory's
-// attention per chunk, merged with BM25 keyword hits, each with its document and page.
-import { DEFAULT_ANSWER_MODE, type AskRequest, type AskResponse, type Source } from "../shared/api.js";
+// Asking across vaults: find the passages (hybrid search: BM25 and dense fused, retrieve.ts), decide
+// whether they can answer at all (the answer policy, before the model runs), make sure each vault's
+// modulations are in the engine's memory (re-amortizing any made by another bundle), stream the
+// answer, then name the passages it drew on, each with its document, page and the signal that found it.
+import { DEFAULT_ANSWER_MODE, DEFAULT_SEARCH_MODE, NOT_FOUND_ANSWER, type AskRequest, type AskResponse, type Source } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
-import type { AskOptions } from "../engine/engine-protocol.js";
-import type { ChunkHit } from "../vault/store.js";
+import { judge } from "../core/answer-policy.js";
+import type { AskOptions, SourceWeight } from "../engine/engine-protocol.js";
 import type { Vault } from "../vault/vault.js";
+import type { EmbedHooks } from "./embed.js";
 import type { Model } from "./model.js";
+import { retrieve, type Retrieval } from "./retrieve.js";
 
 const BANK_LOAD_BATCH = 1024;
-const KEYWORD_HITS = 5;
 const MAX_SOURCES = 5;
+
+/** What the engine holds already: vault ids whose modulations (banks) and vectors are loaded. */
+export interface Loaded { banks: Set<string>; vectors: Set<string>; embedHooks?: (vault: Vault) => EmbedHooks }
 
 /** Brings a vault's modulations up to the model's bundle: never mixes two bundles' entries. */
 export async function reamortizeStale(vault: Vault, model: Model, onProgress?: (done: number) => void): Promise<number> {
@@ -44,7 +49,7 @@ export function askOptions(req: AskRequest): AskOptions {
     ...(req.long ? { long: true } : {}) };
 }
 
-export async function askVaults(model: Model, vaults: Vault[], loaded: Set<string>, req: AskRequest,
+export async function askVaults(model: Model, vaults: Vault[], loaded: Loaded, req: AskRequest,
   onToken: (text: string) => void, signal?: AbortSignal): Promise<AskResponse> {
   const question = req.question.trim();
   if (!question) throw new AppError("INVALID_ARGUMENT", "the question is empty");
@@ -55,41 +60,58 @@ export async function askVaults(model: Model, vaults: Vault[], loaded: Set<strin
       `use keyword mode (the default)`);
   }
   const t0 = performance.now();
-  if (useMemory) for (const v of vaults) await loadBank(v, model, loaded);
-  const bankMs = performance.now() - t0;
-  const hits = vaults.flatMap((vault) => vault.store.search(question, Math.max(KEYWORD_HITS, req.passages ?? 3)).map((hit) => ({ vault, hit })))
-    .sort((a, b) => b.hit.score - a.hit.score);
-  const passages = mode === "keyword" || mode === "memory+keyword" ? hits.slice(0, req.passages ?? 3).map((h) => h.hit.text) : [];
-  // No keyword hit: nothing to read, so the question goes alone (as in "none" mode).
+  const depth = Math.max(MAX_SOURCES * 2, req.passages ?? 3, req.candidates ?? 0);
+  const found = await retrieve(model, vaults, question, { mode: req.search ?? DEFAULT_SEARCH_MODE, k: depth, loaded: loaded.vectors,
+    ...(loaded.embedHooks ? { embedHooks: loaded.embedHooks } : {}) });
+  const searchMs = performance.now() - t0;
+  const verdict = mode === "none" || req.abstain === false ? { abstain: false as const }
+    : judge({ chunks: found.chunks, bestDense: found.bestDense, bestKeyword: found.bestKeyword });
+  if (verdict.abstain) {
+    // Nothing relevant: the model is not asked. The closest passages still come back, for the user to judge.
+    onToken(NOT_FOUND_ANSWER);
+    for (const v of vaults) v.store.addQuestion(question, NOT_FOUND_ANSWER, mode);
+    const totalMs = performance.now() - t0;
+    return { answer: NOT_FOUND_ANSWER, notFound: { reason: verdict.reason }, sources: sources(found, []), bankSize: 0,
+      timings: { bankMs: 0, questionMs: totalMs, firstTokenMs: totalMs, totalMs, searchMs } };
+  }
+  const t1 = performance.now();
+  if (useMemory) for (const v of vaults) await loadBank(v, model, loaded.banks);
+  const bankMs = performance.now() - t1;
+  const passages = mode === "keyword" || mode === "memory+keyword" ? found.hits.slice(0, req.passages ?? 3).map((h) => h.hit.text) : [];
+  // No passage at all (an empty vault with the policy off): the question goes alone, as in "none" mode.
   const context = passages.length ? { kind: "keyword" as const, passages } : undefined;
-  const options = { ...askOptions(req), ...(context !== undefined ? { context } : {}) };
+  // Large banks: the memory attends over the retrieval's best candidates instead of every entry.
+  const candidateKeys = useMemory && req.candidates ? found.hits.slice(0, req.candidates).map((h) => ({ bank: h.vault.id, key: String(h.hit.chunkId) })) : [];
+  const options = { ...askOptions(req), ...(context !== undefined ? { context } : {}), ...(candidateKeys.length ? { candidateKeys } : {}) };
   const r = await model.engine.ask(question, options, onToken, signal, vaults.map((v) => v.id), useMemory);
+  for (const v of vaults) v.store.addQuestion(question, r.answer, mode);
+  return { answer: r.answer, sources: sources(found, r.sources, vaults), bankSize: r.bankSize,
+    timings: { bankMs, questionMs: r.timings.questionMs, firstTokenMs: r.timings.firstTokenMs, totalMs: performance.now() - t0, searchMs } };
+}
+
+/**
+ * The passages shown as sources: the retrieval's, merged with the memory's attention per chunk. Each
+ * signal is scaled to its strongest passage and the two are added, so a passage both find ranks first.
+ */
+function sources(found: Retrieval, memory: readonly SourceWeight[], vaults: readonly Vault[] = []): Source[] {
   const byId = new Map(vaults.map((v) => [v.id, v]));
-  const memory = new Map<string, number>();
-  for (const s of r.sources) memory.set(`${s.bank}:${s.key}`, s.weight);
-  const candidates = new Map<string, { vault: Vault; hit: ChunkHit }>();
-  for (const s of r.sources.slice(0, MAX_SOURCES * 2)) {
-    const vault = byId.get(s.bank);
-    const [hit] = vault ? vault.store.chunks([Number(s.key)]) : [];
-    if (vault && hit) candidates.set(`${s.bank}:${s.key}`, { vault, hit });
-  }
-  const keyword = new Map<string, number>();
-  // Hits on common words alone ("the", "was") score near zero: keep those within 10x of the best.
-  const best = Math.max(0, ...hits.map((h) => h.hit.score));
-  for (const { vault, hit } of hits.slice(0, KEYWORD_HITS).filter((h) => h.hit.score >= best / 10)) {
-    keyword.set(`${vault.id}:${hit.chunkId}`, hit.score);
-    candidates.set(`${vault.id}:${hit.chunkId}`, { vault, hit });
-  }
-  const maxMemory = Math.max(1e-9, ...memory.values()), maxKeyword = Math.max(1e-9, ...keyword.values());
-  const sources: Source[] = [...candidates].map(([key, { vault, hit }]) => ({
+  const out = new Map<string, Source & { retrieval: number }>();
+  const source = (vault: Vault, hit: Retrieval["hits"][number]["hit"]): Source & { retrieval: number } => ({
     vaultId: vault.id, vaultName: vault.name, documentId: hit.documentId, title: hit.title, name: hit.name,
     pageStart: hit.pageStart, pageEnd: hit.pageEnd, passage: hit.text, charStart: hit.charStart, charEnd: hit.charEnd,
-    memoryWeight: memory.get(key) ?? 0, keywordScore: keyword.get(key) ?? 0,
-  }));
-  // Each signal scaled to its strongest passage, then averaged: a passage both find ranks first.
-  const rank = (s: Source) => s.memoryWeight / maxMemory + s.keywordScore / maxKeyword;
-  sources.sort((a, b) => rank(b) - rank(a));
-  for (const v of vaults) v.store.addQuestion(question, r.answer, mode);
-  return { answer: r.answer, sources: sources.slice(0, MAX_SOURCES), bankSize: r.bankSize,
-    timings: { bankMs, questionMs: r.timings.questionMs, firstTokenMs: r.timings.firstTokenMs, totalMs: performance.now() - t0 } };
+    memoryWeight: 0, keywordScore: 0, denseScore: 0, foundBy: "memory", retrieval: 0 });
+  for (const h of found.hits) {
+    out.set(`${h.vault.id}:${h.hit.chunkId}`, { ...source(h.vault, h.hit), keywordScore: h.keyword?.score ?? 0, denseScore: h.dense?.score ?? 0,
+      foundBy: h.foundBy, retrieval: h.score });
+  }
+  for (const s of memory.slice(0, MAX_SOURCES * 2)) {
+    const key = `${s.bank}:${s.key}`, known = out.get(key);
+    if (known) { known.memoryWeight = s.weight; continue; }
+    const vault = byId.get(s.bank), [hit] = vault ? vault.store.chunks([Number(s.key)]) : [];
+    if (vault && hit) out.set(key, { ...source(vault, hit), memoryWeight: s.weight });
+  }
+  const all = [...out.values()];
+  const maxMemory = Math.max(1e-9, ...all.map((s) => s.memoryWeight)), maxRetrieval = Math.max(1e-9, ...all.map((s) => s.retrieval));
+  const rank = (s: (typeof all)[number]) => s.memoryWeight / maxMemory + s.retrieval / maxRetrieval;
+  return all.sort((a, b) => rank(b) - rank(a)).slice(0, MAX_SOURCES).map(({ retrieval: _, ...s }) => s);
 }

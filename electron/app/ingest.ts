@@ -1,5 +1,5 @@
 // An ingest run over one vault: queued documents, in order, through read -> extract -> chunk ->
-// amortize -> one transaction per document. Small documents share amortizer calls (a batch of 16
+// amortize and embed -> one transaction per document (chunks, modulations, vectors, keyword index). Small documents share amortizer calls (a batch of 16
 // windows costs ~40% of 16 single calls). A document that fails gets its error and the run goes on;
 // a crash leaves uncommitted documents queued, and the next run (any process) picks them up.
 import path from "node:path";
@@ -8,8 +8,10 @@ import { AppError } from "../shared/errors.js";
 import { chunkPages, type Chunk } from "../vault/chunker.js";
 import { extract, type DocType, type Extracted } from "../vault/extract.js";
 import { readLimited, sha256 } from "../vault/files.js";
+import { pack, type Packed } from "../vault/embeddings.js";
 import type { DocumentRow } from "../vault/store.js";
 import type { Vault } from "../vault/vault.js";
+import { embedMissing } from "./embed.js";
 import type { Model } from "./model.js";
 
 /** Windows per engine call, and the most a group of small documents gathers before amortizing. */
@@ -21,8 +23,10 @@ export interface IngestHooks {
   maxFileBytes: number;
   onProgress?: (p: IngestProgress) => void;
   onOutcome?: (o: DocumentOutcome) => void;
-  /** Called after a document commits, with the chunk ids it replaced and its new entries. */
-  onCommitted?: (vault: Vault, oldChunkIds: number[], entries: { chunkId: number; modulation: Float32Array }[]) => Promise<void>;
+  /** Called after a document commits, with the chunk ids it replaced and its new entries (vector: when the bundle has an encoder). */
+  onCommitted?: (vault: Vault, oldChunkIds: number[], entries: { chunkId: number; modulation: Float32Array; vector?: Packed }[]) => Promise<void>;
+  /** Called when chunks that had no vector got one after the fact (the engine's copy of the vault's vectors is out of date). */
+  onReindexed?: (vault: Vault) => void;
 }
 
 interface Prepared { row: DocumentRow; bytes: Uint8Array; hash: string; doc: Extracted; chunks: Chunk[]; oldChunkIds: number[] }
@@ -79,19 +83,20 @@ export async function ingestQueued(vault: Vault, model: Model, hooks: IngestHook
     }
   };
 
-  const commit = async (p: Prepared, modulations: Float32Array[]) => {
+  const commit = async (p: Prepared, modulations: Float32Array[], vectors: Packed[] | null) => {
     progress.current = { documentId: p.row.id, name: p.row.name, stage: "saving", chunksDone: p.chunks.length, chunksTotal: p.chunks.length };
     tell();
     const storedFile = await vault.storeFile(p.bytes, p.row.type as DocType, p.hash);
     const committed = store.commit(p.row.id, { contentHash: p.hash, title: p.doc.title, pages: p.doc.pages.length, warning: p.doc.warning ?? null, storedFile,
-      chunks: p.chunks, bundleId: model.manifest.id, slots: model.slots, width: model.width, modulations });
+      chunks: p.chunks, bundleId: model.manifest.id, slots: model.slots, width: model.width, modulations,
+      ...(vectors && model.encoder ? { embeddings: { encoder: model.encoder.id, vectors } } : {}) });
     if (!committed) {                                       // removed by the user while it was being read
       outcome({ documentId: p.row.id, name: p.row.name, result: "removed" });
       finish();
       return;
     }
     const newIds = store.chunkIdsOf(p.row.id);
-    await hooks.onCommitted?.(vault, p.oldChunkIds, newIds.map((chunkId, k) => ({ chunkId, modulation: modulations[k]! })));
+    await hooks.onCommitted?.(vault, p.oldChunkIds, newIds.map((chunkId, k) => ({ chunkId, modulation: modulations[k]!, ...(vectors ? { vector: vectors[k]! } : {}) })));
     summary.ready++;
     outcome({ documentId: p.row.id, name: p.row.name, result: "ready", chunks: p.chunks.length, ...(p.doc.warning ? { message: p.doc.warning } : {}) });
     finish();
@@ -117,14 +122,20 @@ export async function ingestQueued(vault: Vault, model: Model, hooks: IngestHook
     }
     if (!group.length) continue;
     const texts = group.flatMap((p) => p.chunks.map((c) => c.text));
-    const modulations: Float32Array[] = [];
+    const modulations: Float32Array[] = [], vectors: Packed[] = [];
+    const groupName = group.length > 1 ? `${group[0]!.row.name} and ${group.length - 1} more` : group[0]!.row.name;
     try {
+      // Each call's windows are amortized, then embedded by the sentence encoder (when the bundle has one).
       for (let s = 0; s < texts.length; s += AMORTIZE_CALL) {
         if (hooks.signal?.aborted) throw new AppError("ABORTED", "ingestion cancelled");
-        progress.current = { documentId: group[0]!.row.id, name: group.length > 1 ? `${group[0]!.row.name} and ${group.length - 1} more` : group[0]!.row.name,
-          stage: "amortizing", chunksDone: modulations.length, chunksTotal: texts.length };
+        const slice = texts.slice(s, s + AMORTIZE_CALL);
+        progress.current = { documentId: group[0]!.row.id, name: groupName, stage: "amortizing", chunksDone: s, chunksTotal: texts.length };
         tell();
-        modulations.push(...(await model.engine.amortize(texts.slice(s, s + AMORTIZE_CALL))).modulations);
+        modulations.push(...(await model.engine.amortize(slice)).modulations);
+        if (!model.encoder) continue;
+        progress.current = { documentId: group[0]!.row.id, name: groupName, stage: "embedding", chunksDone: s, chunksTotal: texts.length };
+        tell();
+        vectors.push(...(await model.engine.embed(slice)).map((v) => pack(v)));
       }
     } catch (e) {
       if (e instanceof AppError && e.code === "ABORTED") continue;     // the loop head cancels what is queued
@@ -134,12 +145,19 @@ export async function ingestQueued(vault: Vault, model: Model, hooks: IngestHook
     let at = 0;
     for (const p of group) {
       try {
-        await commit(p, modulations.slice(at, at + p.chunks.length));
+        await commit(p, modulations.slice(at, at + p.chunks.length), model.encoder ? vectors.slice(at, at + p.chunks.length) : null);
       } catch (e) {
         fail(p.row, e);
       }
       at += p.chunks.length;
     }
+  }
+  // Chunks still without a vector from this encoder (a vault from before vectors, another encoder's,
+  // a document left unchanged): caught up here, so a finished run leaves the whole vault searchable.
+  if (!summary.cancelled && model.encoder) {
+    const n = await embedMissing(vault, model, { ...(hooks.signal ? { signal: hooks.signal } : {}),
+      onProgress: (done, total) => hooks.onProgress?.({ ...progress, current: null, reindex: { done, total } }) });
+    if (n) hooks.onReindexed?.(vault);
   }
   return summary;
 }

@@ -18,6 +18,17 @@ export interface Model {
   /** [n_slots, n_embd]: the shape of one modulation. */
   slots: number;
   width: number;
+  /**
+   * The bundle's sentence encoder: its identity (the sha256 of its graph, which every stored vector is
+   * tagged with, so a changed encoder means re-embedding) and its width; null when the bundle has none.
+   */
+  encoder: { id: string; dim: number } | null;
+}
+
+export function encoderOf(manifest: BundleManifest): Model["encoder"] {
+  const graph = manifest.graphs.encoder, spec = manifest.architecture.encoder;
+  const file = graph && manifest.files[graph.file];
+  return file && spec ? { id: file.sha256, dim: spec.hidden } : null;
 }
 
 export async function loadModel(dir: string, settings: Omit<SessionSettings, "onWarning">, onWarning: (m: string) => void): Promise<Model> {
@@ -33,5 +44,5 @@ export async function loadModel(dir: string, settings: Omit<SessionSettings, "on
   const { chunk_tokens, overlap_tokens } = manifest.retrieval;
   // Without memory heads a chunk has no modulation: its shape is [0, 0] and nothing is stored for it.
   return { dir, manifest, tokenizer, engine, chunking: { maxTokens: chunk_tokens, overlapTokens: overlap_tokens },
-    slots: manifest.mac?.n_slots ?? 0, width: manifest.mac ? manifest.architecture.lm.n_embd : 0 };
+    slots: manifest.mac?.n_slots ?? 0, width: manifest.mac ? manifest.architecture.lm.n_embd : 0, encoder: encoderOf(manifest) };
 }

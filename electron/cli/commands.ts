@@ -2,7 +2,7 @@
 // results on stdout (JSON with --json) and progress on stderr, and returns the exit code.
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { ANSWER_MODES, type AnswerMode, type AskRequest, type AskResponse, type IngestSummary, type Source } from "../shared/api.js";
+import { ANSWER_MODES, SEARCH_MODES, type AnswerMode, type AskRequest, type AskResponse, type IngestSummary, type SearchMode, type Source } from "../shared/api.js";
 import type { MnemoApp } from "../app/app.js";
 import type { Options } from "./main.js";
 import { IngestReporter } from "./progress.js";
@@ -105,24 +105,40 @@ const watch: Command = async (app, [name, dir], o) => {
   return 0;
 };
 
+function searchMode(v: string | undefined, flag: string): SearchMode | undefined {
+  if (v !== undefined && !SEARCH_MODES.includes(v as SearchMode)) throw new UsageError(`--${flag} must be one of ${SEARCH_MODES.join(", ")}, got ${v}`);
+  return v as SearchMode | undefined;
+}
+
 const search: Command = async (app, [name, ...words], o) => {
   if (!name || !words.length) throw new UsageError("search needs a vault and words");
-  const hits = (await app.vault(name)).store.search(words.join(" "), 10);
-  print(o, hits, hits.map((h) => `${h.title} (${pages(h)})\t${h.text.slice(0, 100).replace(/\s+/g, " ")}…`).join("\n") || "no matches");
+  const mode = searchMode(o.mode, "mode") ?? "hybrid", limit = num(o.limit, "limit") ?? 10;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError(`--limit must be a whole number from 1 to 1000, got ${o.limit}`);
+  const query = words.join(" ");
+  const r = await app.search([await app.vault(name)], query, mode, limit);
+  const hits = r.hits.map((h, i) => ({ rank: i + 1, score: h.score, foundBy: h.foundBy, keyword: h.keyword, dense: h.dense, vault: h.vault.name,
+    chunkId: h.hit.chunkId, documentId: h.hit.documentId, title: h.hit.title, name: h.hit.name, pageStart: h.hit.pageStart, pageEnd: h.hit.pageEnd,
+    charStart: h.hit.charStart, charEnd: h.hit.charEnd, text: h.hit.text }));
+  print(o, { query, mode: r.mode, hits, timings: r.timings },
+    hits.map((h) => `${h.title} (${pages(h)})\t${h.foundBy}\t${h.text.slice(0, 100).replace(/\s+/g, " ")}…`).join("\n") || "no matches");
   return 0;
 };
 
 const pages = (s: { pageStart: number; pageEnd: number }) => (s.pageStart === s.pageEnd ? `p. ${s.pageStart}` : `pp. ${s.pageStart}-${s.pageEnd}`);
 
 function sourceLine(s: Source): string {
-  const why = [s.memoryWeight > 0 && `memory ${(100 * s.memoryWeight).toFixed(1)}%`, s.keywordScore > 0 && `keywords ${s.keywordScore.toPrecision(2)}`].filter(Boolean).join(", ");
+  const why = [s.memoryWeight > 0 && `memory ${(100 * s.memoryWeight).toFixed(1)}%`, s.keywordScore > 0 && `keywords ${s.keywordScore.toPrecision(2)}`,
+    s.denseScore > 0 && `meaning ${s.denseScore.toFixed(2)}`].filter(Boolean).join(", ");
   return `  ${s.title} (${pages(s)})${s.vaultName ? ` [${s.vaultName}]` : ""} ${why}`;
 }
 
 const ask: Command = async (app, words, o) => {
   const question = words.join(" ").trim();
   if (!question) throw new UsageError("the question is empty");
-  const req: AskRequest = { question, ...(o.vault.length ? { vaults: o.vault } : {}), ...(o.long ? { long: true } : {}) };
+  const req: AskRequest = { question, ...(o.vault.length ? { vaults: o.vault } : {}), ...(o.long ? { long: true } : {}),
+    ...(o["no-abstain"] ? { abstain: false } : {}) };
+  const search = searchMode(o.search, "search");
+  if (search) req.search = search;
   if (o.mode !== undefined) {
     if (!ANSWER_MODES.includes(o.mode as AnswerMode)) throw new UsageError(`--mode must be one of ${ANSWER_MODES.join(", ")}, got ${o.mode}`);
     req.mode = o.mode as AnswerMode;
@@ -149,6 +165,7 @@ const ask: Command = async (app, words, o) => {
   }
   if (o.json) { print(o, r, ""); return 0; }
   process.stdout.write(r.answer ? "\n" : "(no answer)\n");
+  if (r.notFound) process.stdout.write(`(${r.notFound.reason}; --no-abstain answers anyway)\n`);
   if (r.sources.length) process.stdout.write("sources:\n" + r.sources.map(sourceLine).join("\n") + "\n");
   return 0;
 };

@@ -15,19 +15,21 @@ export const USAGE = `usage: mnemo <command> [options]
   docs VAULT                   list a vault's documents and their status
   rm VAULT DOC_ID...           remove documents
   watch VAULT DIR              keep a vault in sync with a folder until Ctrl-C
-  search VAULT "words"         keyword (BM25) search
+  search VAULT "words"         passages: --mode hybrid (default: keywords and meaning fused)|bm25|dense  --limit N
   ask [--vault NAME...] [--doc FILE...] "question"   streamed answer, then its sources
   eval --data SQUAD.json ...   quality through the app's own path (mnemo eval --help for its options)
   help [eval]                  this usage, or eval's (also -h or --help anywhere)
 options: --data-dir DIR  --bundle DIR  --provider cpu|cuda|dml  --threads N  --json
-ask: --mode keyword (default)|none|memory|memory+keyword  --long (a few sentences)  --passages K  --candidates N  --temperature T --top-p P --seed S | --beams K`;
+ask: --mode keyword (default)|none|memory|memory+keyword  --long (a few sentences)  --passages K  --candidates N  --temperature T --top-p P --seed S | --beams K
+     --search hybrid (default)|bm25|dense  --no-abstain (answer even when no passage is relevant; default: "Not found in your documents")`;
 
 const COMMON = {
   "data-dir": { type: "string" }, bundle: { type: "string", default: DEFAULT_BUNDLE }, provider: { type: "string", default: "cpu" },
   threads: { type: "string" }, json: { type: "boolean", default: false },
   vault: { type: "string", multiple: true, default: [] }, doc: { type: "string", multiple: true, default: [] }, name: { type: "string" },
   temperature: { type: "string" }, "top-p": { type: "string" }, seed: { type: "string" }, beams: { type: "string" }, long: { type: "boolean", default: false },
-  mode: { type: "string" }, passages: { type: "string" }, candidates: { type: "string" },
+  mode: { type: "string" }, passages: { type: "string" }, candidates: { type: "string" }, search: { type: "string" }, limit: { type: "string" },
+  "no-abstain": { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } satisfies ParseArgsConfig["options"];
 

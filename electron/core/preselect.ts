@@ -11,6 +11,16 @@ export function selectCandidates(probe: Float32Array, entries: readonly Float32A
   return scores.sort((a, b) => b.s - a.s || a.i - b.i).slice(0, k).map((x) => x.i).sort((a, b) => a - b);
 }
 
+/**
+ * Indices of the entries owned by the given (bank, key) pairs, in bank order: the pre-selection made
+ * by the app's retrieval (BM25 and dense search fused), which finds the passage far more often than
+ * modulation similarity does on the bundles measured so far (docs/retrieval.md).
+ */
+export function selectByKeys(owners: readonly { bank: string; key: string }[], keys: readonly { bank: string; key: string }[]): number[] {
+  const wanted = new Set(keys.map((k) => `${k.bank}\u0000${k.key}`));
+  return owners.flatMap((o, i) => (wanted.has(`${o.bank}\u0000${o.key}`) ? [i] : []));
+}
+
 function dot(a: Float32Array, b: Float32Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;

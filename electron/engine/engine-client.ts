@@ -1,7 +1,7 @@
 // The caller's side of the engine worker: promise per request, async iterable of text for answers.
 import { Worker } from "node:worker_threads";
 import { AppError, type ErrorCode } from "../shared/errors.js";
-import type { AskOptions, AskResult, BankPutEntry, EngineMessage, EngineRequest } from "./engine-protocol.js";
+import type { AskOptions, AskResult, BankPutEntry, EngineMessage, EngineRequest, VectorSearchResult } from "./engine-protocol.js";
 import type { SessionSettings } from "./ort-session.js";
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; onToken?: (t: string) => void };
@@ -39,6 +39,25 @@ export class EngineClient {
     return this.call({ op: "bankDrop", bank, ...(keys ? { keys } : {}) }) as Promise<{ size: number }>;
   }
 
+  /** Unit-length sentence embeddings of texts (the bundle's encoder; an error when it has none). */
+  embed(texts: string[]): Promise<Float32Array[]> {
+    return (this.call({ op: "embed", texts }) as Promise<{ embeddings: Float32Array[] }>).then((r) => r.embeddings);
+  }
+
+  /** Puts int8 vectors (keys.length × dim, one scale each) into a bank's index; the buffers are moved, not copied. */
+  vectorsPut(bank: string, dim: number, keys: string[], data: Int8Array, scales: Float32Array): Promise<{ size: number }> {
+    return this.call({ op: "vectorsPut", bank, dim, keys, data, scales }, undefined, [data.buffer as ArrayBuffer, scales.buffer as ArrayBuffer]) as Promise<{ size: number }>;
+  }
+
+  vectorsDrop(bank: string, keys?: string[]): Promise<{ size: number }> {
+    return this.call({ op: "vectorsDrop", bank, ...(keys ? { keys } : {}) }) as Promise<{ size: number }>;
+  }
+
+  /** The k chunks nearest the query across banks (exact search over their int8 vectors). */
+  vectorSearch(query: string, banks: string[], k: number): Promise<VectorSearchResult> {
+    return this.call({ op: "vectorSearch", query, banks, k }) as Promise<VectorSearchResult>;
+  }
+
   /**
    * Streams answer text through onToken; resolves with the whole result. banks limits the memory
    * (undefined: every bank); memory false answers without any prefix. signal aborts generation.
@@ -57,11 +76,11 @@ export class EngineClient {
     return this.worker.terminate();
   }
 
-  private call(req: Request, onToken?: (t: string) => void): Promise<unknown> {
+  private call(req: Request, onToken?: (t: string) => void, transfer: ArrayBuffer[] = []): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, ...(onToken ? { onToken } : {}) });
-      this.worker.postMessage({ ...req, id });
+      this.worker.postMessage({ ...req, id }, transfer);
     });
   }
 

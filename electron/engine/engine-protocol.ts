@@ -2,6 +2,7 @@
 // process later). Plain structured-clone data only.
 import type { PromptContext } from "../core/pipeline.js";
 import type { SessionSettings } from "./ort-session.js";
+import type { VectorHit } from "./vector-index.js";
 
 export interface AskOptions {
   temperature?: number;
@@ -16,6 +17,11 @@ export interface AskOptions {
   long?: boolean;
   /** > 0: aggregate only this many entries, those nearest the question's own modulation (large banks). */
   candidates?: number;
+  /**
+   * The entries to aggregate over, chosen by the caller's retrieval (hybrid search): used instead of
+   * the modulation-similarity pre-selection when `candidates` is set and the keys are given.
+   */
+  candidateKeys?: { bank: string; key: string }[];
 }
 
 export interface SourceWeight {
@@ -36,6 +42,9 @@ export interface AskResult {
   bankSize: number;
 }
 
+/** A dense search's result: the best chunks across the banks in scope, and what it cost. */
+export interface VectorSearchResult { hits: VectorHit[]; rows: number; embedMs: number; searchMs: number }
+
 export type EngineRequest =
   | { id: number; op: "load"; dir: string; settings: Omit<SessionSettings, "onWarning"> }
   | { id: number; op: "ingest"; document: string; text: string }
@@ -47,7 +56,14 @@ export type EngineRequest =
    * alone); an empty scope with memory on still conditions the LM, on the learned null entry.
    */
   | { id: number; op: "ask"; question: string; options: AskOptions; banks?: string[]; memory?: boolean }
-  | { id: number; op: "cancel"; target: number };
+  | { id: number; op: "cancel"; target: number }
+  /** Unit-length sentence embeddings from the bundle's encoder graph (an error when it has none). */
+  | { id: number; op: "embed"; texts: string[] }
+  /** int8 vectors (keys.length × dim) with one scale each into a bank's vector index, replacing same keys. */
+  | { id: number; op: "vectorsPut"; bank: string; dim: number; keys: string[]; data: Int8Array; scales: Float32Array }
+  | { id: number; op: "vectorsDrop"; bank: string; keys?: string[] }
+  /** Embeds the query and returns the k nearest vectors across banks. */
+  | { id: number; op: "vectorSearch"; query: string; banks: string[]; k: number };
 
 export type EngineMessage =
   | { id: number; kind: "ok"; value: unknown }

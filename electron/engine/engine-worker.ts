@@ -4,12 +4,15 @@ import { parentPort } from "node:worker_threads";
 import { AppError } from "../shared/errors.js";
 import { AbortedError } from "../core/generate.js";
 import { collapseWhitespace, type MacPipeline } from "../core/pipeline.js";
-import { selectCandidates } from "../core/preselect.js";
+import { selectByKeys, selectCandidates } from "../core/preselect.js";
 import { makeSampler } from "../core/sampler.js";
 import { TextStream } from "../core/text-stream.js";
 import { loadBundle } from "./bundle.js";
+import { loadSentenceEncoder, type SentenceEncoder } from "./encoder.js";
 import type { AskResult, BankPutEntry, EngineMessage, EngineRequest } from "./engine-protocol.js";
 import { MemoryBanks, weightsByOwner, type BankEntry } from "./memory-bank.js";
+import type { SessionSettings } from "./ort-session.js";
+import { VectorBanks } from "./vector-index.js";
 
 /** Windows amortized per forward pass: bounds activation memory, keeps padding waste small. */
 const AMORTIZE_BATCH = 16;
@@ -17,11 +20,25 @@ const port = parentPort!;
 const send = (m: EngineMessage) => port.postMessage(m);
 let mac: MacPipeline | undefined;
 const banks = new MemoryBanks();
+const vectors = new VectorBanks();
+let loaded: { dir: string; settings: SessionSettings } | undefined;
+let encoder: Promise<SentenceEncoder> | undefined;
 const running = new Map<number, { aborted: boolean }>();
 
 function pipeline(): MacPipeline {
   if (!mac) throw new AppError("INVALID_ARGUMENT", "no bundle loaded");
   return mac;
+}
+
+/** The bundle's sentence encoder, loaded on first use (ingest or search), so answering alone never pays for it. */
+function sentenceEncoder(): Promise<SentenceEncoder> {
+  const p = pipeline(), spec = p.manifest.architecture.encoder;
+  if (!p.manifest.graphs.encoder || !spec || !loaded) {
+    throw new AppError("ENCODER_UNAVAILABLE", `the model ${p.manifest.name} has no sentence encoder, so meaning (dense) search is unavailable; use bm25`);
+  }
+  const { dir, settings } = loaded;
+  encoder ??= loadSentenceEncoder(dir, settings, { maxTokens: spec.max_tokens }).catch((e: unknown) => { encoder = undefined; throw e; });
+  return encoder;
 }
 
 async function ask(id: number, question: string, o: Extract<EngineRequest, { op: "ask" }>["options"], scope?: string[], memory = true): Promise<AskResult> {
@@ -33,8 +50,8 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
   const { promptIds, query } = await p.encodeQuestion(question, o.context, o.long ?? false, memory);
   let { entries, owners } = memory ? banks.gather(scope) : { entries: [], owners: [] };
   if (o.candidates && entries.length > o.candidates) {
-    const probe = (await amortize(p, windows(p, [question]).ids))[0]!;
-    const keep = selectCandidates(probe, entries.map((e) => e.modulation), o.candidates);
+    const keep = o.candidateKeys?.length ? selectByKeys(owners, o.candidateKeys)
+      : selectCandidates((await amortize(p, windows(p, [question]).ids))[0]!, entries.map((e) => e.modulation), o.candidates);
     entries = keep.map((i) => entries[i]!);
     owners = keep.map((i) => owners[i]!);
   }
@@ -101,9 +118,13 @@ async function bankPut(p: MacPipeline, bank: string, entries: BankPutEntry[]): P
 
 async function handle(req: EngineRequest): Promise<unknown> {
   switch (req.op) {
-    case "load":
-      mac = await loadBundle(req.dir, { ...req.settings, onWarning: (message) => send({ id: -1, kind: "warning", message }) });
+    case "load": {
+      const settings: SessionSettings = { ...req.settings, onWarning: (message) => send({ id: -1, kind: "warning", message }) };
+      mac = await loadBundle(req.dir, settings);
+      loaded = { dir: req.dir, settings };
+      encoder = undefined;
       return { id: mac.manifest.id };
+    }
     case "ingest": {
       const p = pipeline();
       const chunks = p.chunkIds(req.text);
@@ -128,6 +149,19 @@ async function handle(req: EngineRequest): Promise<unknown> {
     case "cancel":
       if (running.has(req.target)) running.get(req.target)!.aborted = true;
       return null;
+    case "embed":
+      return { embeddings: await (await sentenceEncoder()).embed(req.texts) };
+    case "vectorsPut":
+      return { size: vectors.put(req.bank, req.dim, req.keys, req.data, req.scales) };
+    case "vectorsDrop":
+      return { size: vectors.drop(req.bank, req.keys) };
+    case "vectorSearch": {
+      const t0 = performance.now();
+      const [query] = await (await sentenceEncoder()).embed([req.query]);
+      const t1 = performance.now();
+      const hits = vectors.search(query!, req.banks, req.k);
+      return { hits, rows: req.banks.reduce((n, b) => n + vectors.size(b), 0), embedMs: t1 - t0, searchMs: performance.now() - t1 };
+    }
   }
 }
 
@@ -137,7 +171,8 @@ port.on("message", (req: EngineRequest) => {
   queue = queue.then(async () => {
     try {
       const value = await handle(req);
-      const transfer = req.op === "amortize" ? (value as { modulations: Float32Array[] }).modulations.map((m) => m.buffer as ArrayBuffer) : [];
+      const transfer = req.op === "amortize" ? (value as { modulations: Float32Array[] }).modulations.map((m) => m.buffer as ArrayBuffer)
+        : req.op === "embed" ? (value as { embeddings: Float32Array[] }).embeddings.map((m) => m.buffer as ArrayBuffer) : [];
       port.postMessage({ id: req.id, kind: "ok", value } satisfies EngineMessage, transfer);
     } catch (e) {
       const code = e instanceof AppError ? e.code : e instanceof AbortedError ? "ABORTED" : "ENGINE_ERROR";

@@ -19,7 +19,12 @@ export interface IngestProgress {
   total: number;
   done: number;
   failed: number;
-  current: { documentId: number; name: string; stage: "reading" | "extracting" | "amortizing" | "saving"; chunksDone: number; chunksTotal: number } | null;
+  current: { documentId: number; name: string; stage: "reading" | "extracting" | "amortizing" | "embedding" | "saving"; chunksDone: number; chunksTotal: number } | null;
+  /**
+   * Chunks given their meaning-search vector after the fact (a vault from before vectors were kept, or
+   * made with another encoder): present while that catch-up runs.
+   */
+  reindex?: { done: number; total: number };
 }
 
 /** What happened to one document. */
@@ -44,6 +49,17 @@ export const ANSWER_MODES: readonly AnswerMode[] = ["memory", "memory+keyword", 
  */
 export const DEFAULT_ANSWER_MODE: AnswerMode = "keyword";
 
+/**
+ * How passages are found: `bm25` (keyword index), `dense` (the sentence encoder's cosine: meaning, in
+ * other words than the document's), `hybrid` (both, fused by reciprocal rank; the default).
+ */
+export type SearchMode = "bm25" | "dense" | "hybrid";
+export const SEARCH_MODES: readonly SearchMode[] = ["bm25", "dense", "hybrid"];
+export const DEFAULT_SEARCH_MODE: SearchMode = "hybrid";
+
+/** The answer when the policy finds no passage relevant enough (AskResponse.notFound says why). */
+export const NOT_FOUND_ANSWER = "Not found in your documents.";
+
 export interface AskRequest {
   question: string;
   /** Vault ids or names; omitted: every vault. */
@@ -56,6 +72,13 @@ export interface AskRequest {
   long?: boolean;
   /** Aggregate only the N entries nearest the question (for large vaults); omitted: every entry. */
   candidates?: number;
+  /** How passages are found (default hybrid). */
+  search?: SearchMode;
+  /**
+   * The answer policy (default true): when no passage is relevant enough, answer NOT_FOUND_ANSWER
+   * instead of letting the model guess. false: always answer. Not applied in mode "none".
+   */
+  abstain?: boolean;
 }
 
 /** A passage the answer drew on: from the memory's attention, the keyword index, or both. */
@@ -66,13 +89,19 @@ export interface Source {
   memoryWeight: number;
   /** BM25 score of the passage for the question; 0 when not a keyword hit. */
   keywordScore: number;
+  /** Cosine similarity of the passage and the question (the sentence encoder); 0 when not a dense hit. */
+  denseScore: number;
+  /** Which search found it: keyword (BM25), meaning (dense), both; memory when only the memory's attention did. */
+  foundBy: "keyword" | "meaning" | "both" | "memory";
 }
 
 export interface AskResponse {
   answer: string;
   sources: Source[];
   bankSize: number;
-  timings: { bankMs: number; questionMs: number; firstTokenMs: number | null; totalMs: number };
+  timings: { bankMs: number; questionMs: number; firstTokenMs: number | null; totalMs: number; searchMs?: number };
+  /** Set when the answer policy abstained (the answer is NOT_FOUND_ANSWER): why, in words. */
+  notFound?: { reason: string };
 }
 
 /** `auto`: check a while after start and every few hours, download, install when Mnemo quits. `off`: never

@@ -3,7 +3,7 @@
 // its result type, and the events the backend pushes. No Node, no DOM.
 import { z } from "zod";
 import type { AnswerMode, AskResponse, DocumentOutcome, DocumentSummary, IngestProgress, IngestSummary, UpdateStatus, VaultSummary } from "./api.js";
-import { ANSWER_MODES, UPDATE_MODES } from "./api.js";
+import { ANSWER_MODES, SEARCH_MODES, UPDATE_MODES } from "./api.js";
 import { AppError } from "./errors.js";
 
 const vault = z.string().min(1).max(200);
@@ -28,7 +28,7 @@ export const METHODS = {
   ask: z.strictObject({ askId: z.string().min(1).max(64), question: z.string().min(1).max(4000), vaults: z.array(vault).max(1000).optional(),
     mode: z.enum(ANSWER_MODES as unknown as [string, ...string[]]).optional(), passages: z.number().int().min(1).max(10).optional(),
     temperature: z.number().min(0).max(2).optional(), topP: z.number().gt(0).max(1).optional(), seed: z.number().int().optional(),
-    long: z.boolean().optional() }),
+    long: z.boolean().optional(), search: z.enum(SEARCH_MODES as unknown as [string, ...string[]]).optional(), abstain: z.boolean().optional() }),
   "ask.cancel": z.strictObject({ askId: z.string().min(1).max(64) }),
   "model.info": z.strictObject({}),
   "history.list": z.strictObject({ vault }),

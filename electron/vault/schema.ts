@@ -59,6 +59,18 @@ export const MIGRATIONS: readonly string[] = [
   // 2: the vault's question history, kept with the vault (it moves with an export, any client sees it).
   `CREATE TABLE questions (id INTEGER PRIMARY KEY, question TEXT NOT NULL, answer TEXT NOT NULL, mode TEXT NOT NULL, asked_at INTEGER NOT NULL);
    CREATE INDEX questions_time ON questions(asked_at);`,
+  // 3: one dense embedding per chunk from the bundle's sentence encoder (vault/embeddings.ts), tagged with
+  // the encoder that made it (sha256 of its graph) so another encoder's vectors are never compared with
+  // these. Vaults from before this version start with none; the app fills them in (app/embed.ts).
+  `CREATE TABLE embeddings (
+     chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+     encoder TEXT NOT NULL,
+     format TEXT NOT NULL CHECK (format IN ('int8', 'f16', 'f32')),
+     dim INTEGER NOT NULL,
+     scale REAL NOT NULL,              -- int8: value = byte * scale; 1 for the float formats
+     data BLOB NOT NULL
+   );
+   CREATE INDEX embeddings_encoder ON embeddings(encoder);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

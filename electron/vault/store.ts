@@ -1,6 +1,7 @@
 // Rows of one vault: documents and their ingestion state, chunks with page spans, modulations,
 // the FTS5 keyword index and watched folders. Every multi-row change is one transaction.
 import type { Chunk } from "./chunker.js";
+import { EmbeddingStore, type Packed } from "./embeddings.js";
 import type { DocType } from "./extract.js";
 import type { Db } from "./schema.js";
 
@@ -22,6 +23,8 @@ export interface ChunkHit {
 export interface Ingested {
   contentHash: string; title: string; pages: number; warning: string | null; storedFile: string | null;
   chunks: Chunk[]; bundleId: string; slots: number; width: number; modulations: Float32Array[];
+  /** One vector per chunk from the bundle's sentence encoder (absent when the bundle has none). */
+  embeddings?: { encoder: string; vectors: Packed[] };
 }
 
 const DOC_COLUMNS = `d.id, d.source, d.name, d.title, d.type, d.size, d.mtime_ms AS mtimeMs, d.content_hash AS contentHash,
@@ -33,7 +36,11 @@ const toBlob = (f: Float32Array) => Buffer.from(f.buffer, f.byteOffset, f.byteLe
 export const fromBlob = (b: Buffer) => new Float32Array(new Uint8Array(b).buffer);
 
 export class VaultStore {
-  constructor(readonly db: Db) {}
+  readonly embeddings: EmbeddingStore;
+
+  constructor(readonly db: Db) {
+    this.embeddings = new EmbeddingStore(db);
+  }
 
   meta(key: string): string | undefined {
     return (this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
@@ -96,10 +103,14 @@ export class VaultStore {
   }
 
   /**
-   * Replaces a document's chunks, modulations and keyword index with a new extraction: one
-   * transaction. False when the document was removed meanwhile (nothing is written then).
+   * Replaces a document's chunks, modulations, embeddings and keyword index with a new extraction:
+   * one transaction. False when the document was removed meanwhile (nothing is written then).
    */
   commit(id: number, r: Ingested, now = Date.now()): boolean {
+    if (r.embeddings && r.embeddings.vectors.length !== r.chunks.length) {
+      throw new Error(`${r.embeddings.vectors.length} embeddings for ${r.chunks.length} chunks`);
+    }
+    const putEmbedding = r.embeddings && this.embeddings.writer(r.embeddings.encoder);
     const insChunk = this.db.prepare(`INSERT INTO chunks (document_id, seq, text, page_start, page_end, char_start, char_end, token_count)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     const insMod = this.db.prepare("INSERT INTO modulations (chunk_id, bundle_id, slots, width, data) VALUES (?, ?, ?, ?, ?)");
@@ -109,6 +120,7 @@ export class VaultStore {
       r.chunks.forEach((c, k) => {
         const chunkId = insChunk.run(id, c.seq, c.text, c.pageStart, c.pageEnd, c.charStart, c.charEnd, c.tokenCount).lastInsertRowid;
         insMod.run(chunkId, r.bundleId, r.slots, r.width, toBlob(r.modulations[k]!));
+        putEmbedding?.(Number(chunkId), r.embeddings!.vectors[k]!);
       });
       this.db.prepare(`UPDATE documents SET status = 'ready', error = NULL, content_hash = ?, title = ?, pages = ?, warning = ?,
         stored_file = ?, updated_at = ? WHERE id = ?`).run(r.contentHash, r.title, r.pages, r.warning, r.storedFile, now, id);
@@ -229,6 +241,9 @@ export class VaultStore {
     if (missing) problems.push(`${missing} chunks have no modulation`);
     const readyEmpty = (this.db.prepare("SELECT count(*) AS n FROM documents d WHERE status = 'ready' AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id)").get() as { n: number }).n;
     if (readyEmpty) problems.push(`${readyEmpty} ready documents have no chunks`);
+    const badVectors = (this.db.prepare(`SELECT count(*) AS n FROM embeddings
+      WHERE length(data) != dim * (CASE format WHEN 'int8' THEN 1 WHEN 'f16' THEN 2 ELSE 4 END)`).get() as { n: number }).n;
+    if (badVectors) problems.push(`${badVectors} embeddings do not have the size their format says`);
     try {
       this.db.prepare("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)").run();
     } catch (e) {
