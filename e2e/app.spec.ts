@@ -59,7 +59,7 @@ test("a user's first session, end to end", async ({ page }) => {
   await expect(docs).toHaveCount(3, { timeout: 60_000 });              // the first ingest waits for the model to load
   await expect(page.locator('[data-testid="doc"][data-status="ready"]')).toHaveCount(2, { timeout: 60_000 });
   await expect(page.getByTestId("doc-error")).toContainText("broken.pdf is not a valid PDF");
-  if (realBundle) await expect(page.getByTestId("ask-hint")).toContainText("SmolLM2-135M-Instruct");
+  if (realBundle) await expect(page.getByTestId("ask-hint")).toContainText("gemma-3-270m");
   await shot(page, "02-documents", true);
 
   await page.getByLabel("Question").fill("When was the Eiffel Tower completed?");
@@ -98,8 +98,8 @@ test("Settings › Answer length › Longer gives a longer answer; only the mode
   await expect(dialog.getByLabel("Answer mode").locator("option")).toHaveText(["Keyword passages only (default)", "Model alone (no documents)"]);
   await expect(dialog.getByLabel("Answer mode")).toHaveValue("keyword");
   await expect(dialog.getByTestId("memory-note")).toHaveText(/no trained memory yet: answers use keyword passages/);
-  await expect(dialog.getByTestId("licence").first()).toContainText("SmolLM2-135M-Instruct");
-  await expect(dialog.getByTestId("licence").first()).toContainText("Apache-2.0");
+  await expect(dialog.getByTestId("licence").first()).toContainText("gemma-3-270m");
+  await expect(dialog.getByTestId("licence").first()).toContainText("Gemma Terms of Use");
   await expect(dialog.getByLabel("Answer length")).toHaveValue("short");
   await dialog.getByLabel("Answer length").selectOption("long");
   await dialog.screenshot({ path: path.join(shots, "07-settings.png") });

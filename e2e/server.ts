@@ -1,6 +1,6 @@
 // The local server over a fresh data folder, as each spec file starts it: the UI under test talks to
 // the real backend (engine, vaults) on the real model bundle that `npm run setup` builds into the cache
-// (SmolLM2-135M-Instruct), found by electron/app/paths.ts defaultBundleDir() as the app finds it. Without it the specs run on
+// (Gemma 3 270M), found by electron/app/paths.ts defaultBundleDir() as the app finds it. Without it the specs run on
 // the tiny random-weights bundle and the tests that need real answers skip; in CI a missing bundle fails.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";

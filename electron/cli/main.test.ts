@@ -129,7 +129,7 @@ describe("mnemo watch", () => {
   }, 30_000);
 });
 
-describe.skipIf(!realBuilt && !process.env.CI)("mnemo ask on the real bundle (SmolLM2-135M-Instruct, keyword mode)", () => {
+describe.skipIf(!realBuilt && !process.env.CI)("mnemo ask on the real bundle (the default LM, keyword mode)", () => {
   it("answers the samples' questions from the right passage", () => {
     const docs = ["--doc", "resources/samples/eiffel-tower.md", "--doc", "resources/samples/marie-curie.md", "--doc", "resources/samples/amazon-rainforest.md"];
     const eiffel = JSON.parse(cli("ask", ...real, "--json", ...docs, "When was the Eiffel Tower completed?").stdout);

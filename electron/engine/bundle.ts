@@ -42,7 +42,9 @@ export function hfTokenizer(json: object): TextTokenizer {
   const tok = new Tokenizer(json, {});
   return {
     encode: (text) => (text.length ? tok.encode(text, { add_special_tokens: false }).ids : []),
-    decode: (ids) => (ids.length ? tok.decode(ids) : ""),
+    // The model's text as it is: the library's default "clean-up" would join " ." and " 's" (Python's
+    // tokenizers, which made the fixtures, does not).
+    decode: (ids) => (ids.length ? tok.decode(ids, { clean_up_tokenization_spaces: false }) : ""),
   };
 }
 

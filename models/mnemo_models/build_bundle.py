@@ -50,7 +50,7 @@ class LMRecipe:
             gguf = sources.fetch_assembled(sources.GEMMA3, log)
             terms = sources.fetch(sources.GEMMA3_TERMS, log)
             parts = [source_entry("lm", s) for s in (*sources.GEMMA3.parts, sources.GEMMA3_TERMS)]
-            assembled = {"role": "lm", "package": " + ".join(p.package for p in sources.GEMMA3.parts),
+            assembled = {"role": "lm", "package": f"{sources.GEMMA3.parts[0].package[:-1]}1-{len(sources.GEMMA3.parts)}==1.0.0",
                          "file": sources.GEMMA3.name, "sha256": sources.GEMMA3.sha256,
                          "licence": sources.GEMMA3_TERMS.licence, "model": sources.GEMMA3_TERMS.model,
                          "assembled_from": [p["file"] for p in parts[:-1]]}

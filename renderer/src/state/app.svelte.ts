@@ -7,10 +7,12 @@ import { api, fileToBase64 } from "../lib/api";
 
 export type Theme = "light" | "dark";
 export interface Answer { askId: string | null; question: string; text: string; streaming: boolean; sources: Source[]; error: string | null;
-  timings: AskResponse["timings"] | null; stopped: boolean }
+  timings: AskResponse["timings"] | null; stopped: boolean;
+  /** Why the answer policy found nothing relevant ("Not found in your documents"); null when it answered. */
+  notFound: string | null }
 export interface HistoryItem { question: string; answer: string; askedAt: number }
 
-const emptyAnswer = (): Answer => ({ askId: null, question: "", text: "", streaming: false, sources: [], error: null, timings: null, stopped: false });
+const emptyAnswer = (): Answer => ({ askId: null, question: "", text: "", streaming: false, sources: [], error: null, timings: null, stopped: false, notFound: null });
 
 export class AppState {
   vaults = $state<VaultSummary[]>([]);
@@ -23,17 +25,20 @@ export class AppState {
   chosenMode = $state<AnswerMode | null>(localStorage.getItem("mnemo.mode") as AnswerMode | null);
   /** Longer answers (a few sentences) instead of short extractive ones. */
   long = $state(localStorage.getItem("mnemo.long") === "1");
+  /** The answer policy: "Not found in your documents" when no passage is relevant (on unless turned off). */
+  abstain = $state(localStorage.getItem("mnemo.abstain") !== "0");
   theme = $state<Theme>((localStorage.getItem("mnemo.theme") as Theme | null) ?? (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
   model = $state<ModelInfo | null>(null);
   connected = $state(true);
   notice = $state<string | null>(null);
   loaded = $state(false);
-  /** The PDF open in the viewer, at a page. */
-  viewer = $state<{ vaultId: string; documentId: number; page: number; title: string } | null>(null);
+  /** The PDF open in the viewer, at a page, with the cited passage to highlight there. */
+  viewer = $state<{ vaultId: string; documentId: number; page: number; title: string;
+    passage?: { text: string; charStart: number; charEnd: number } } | null>(null);
   /** The mode answers use: the user's choice when this model offers it, otherwise the model's default. */
   mode = $derived<AnswerMode>(this.model && this.chosenMode && this.model.modes.includes(this.chosenMode) ? this.chosenMode
     : this.model?.defaultMode ?? DEFAULT_ANSWER_MODE);
-  /** The language model's name for people ("SmolLM2-135M-Instruct"), from the bundle's licences; null when it records none. */
+  /** The language model's name for people ("gemma-3-270m"), from the bundle's licences; null when it records none. */
   lmName = $derived(this.model?.licences.find((l) => l.role === "lm")?.model.replace(/^[^/]*\//, "").replace(/\s*\(.*\)$/, "") ?? null);
   selected = $derived(this.vaults.find((v) => v.id === this.selectedId) ?? null);
   history = $state<HistoryItem[]>([]);
@@ -144,9 +149,9 @@ export class AppState {
     try {
       // Until the model is known the backend picks the mode: a stored choice is sent only if this model offers it.
       const r = await api.call("ask", { askId, question, ...(this.model ? { mode: this.mode } : {}), ...(this.long ? { long: true } : {}),
-        ...(vaults ? { vaults } : {}) });
+        ...(vaults ? { vaults } : {}), ...(this.abstain ? {} : { abstain: false }) });
       if (this.answer.askId !== askId || this.answer.stopped) return;        // stopped or replaced meanwhile
-      this.answer = { ...this.answer, text: r.answer, sources: r.sources, timings: r.timings, streaming: false };
+      this.answer = { ...this.answer, text: r.answer, sources: r.sources, timings: r.timings, streaming: false, notFound: r.notFound?.reason ?? null };
       if (this.selectedId) this.history = await api.call("history.list", { vault: this.selectedId });
     } catch (e) {
       if (this.answer.askId !== askId || this.answer.stopped) return;
@@ -175,6 +180,7 @@ export class AppState {
   setTheme(t: Theme): void { this.theme = t; localStorage.setItem("mnemo.theme", t); }
   setMode(m: AnswerMode): void { this.chosenMode = m; localStorage.setItem("mnemo.mode", m); }
   setLong(long: boolean): void { this.long = long; localStorage.setItem("mnemo.long", long ? "1" : "0"); }
+  setAbstain(on: boolean): void { this.abstain = on; localStorage.setItem("mnemo.abstain", on ? "1" : "0"); }
 }
 
 export const app = new AppState();
