@@ -3,12 +3,13 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
+import { SEARCH_MODES, type SearchMode } from "../shared/api.js";
 import { DEFAULT_BUNDLE } from "../app/paths.js";
 import { writeReport } from "../eval/report.js";
 import { EVAL_MODES, runEval, type EvalMode } from "../eval/run.js";
 import { num, UsageError } from "./commands.js";
 
-export const EVAL_USAGE = `usage: mnemo eval --data FILE [--limit-docs N] [--limit-questions N] [--seed S] [--modes ${EVAL_MODES.join(",")}]
+export const EVAL_USAGE = `usage: mnemo eval --data FILE [--limit-docs N] [--limit-questions N] [--seed S] [--modes ${EVAL_MODES.join(",")}] [--search hybrid|bm25|dense]
                   [--passages K] [--bundle DIR] [--threads N] [--json OUT] [--report DIR]`;
 
 export async function evalCommand(argv: string[]): Promise<number> {
@@ -18,7 +19,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       seed: { type: "string", default: "0" }, modes: { type: "string", default: EVAL_MODES.join(",") }, passages: { type: "string", default: "3" },
       bundle: { type: "string", default: DEFAULT_BUNDLE }, threads: { type: "string" }, json: { type: "string" }, report: { type: "string" },
       "retention-docs": { type: "string", default: "200" }, "retention-points": { type: "string", default: "5" },
-      "retention-questions": { type: "string", default: "200" }, help: { type: "boolean", short: "h", default: false } } }));
+      "retention-questions": { type: "string", default: "200" }, search: { type: "string" }, help: { type: "boolean", short: "h", default: false } } }));
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\n${EVAL_USAGE}`);
   }
@@ -28,6 +29,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const modes = values.modes.split(",").map((m) => m.trim()).filter(Boolean);
   const unknown = modes.filter((m) => !(EVAL_MODES as readonly string[]).includes(m));
   if (unknown.length || !modes.length) throw new UsageError(`unknown mode ${unknown.join(", ") || "(none given)"}; modes are ${EVAL_MODES.join(", ")}`);
+  if (values.search !== undefined && !(SEARCH_MODES as readonly string[]).includes(values.search)) {
+    throw new UsageError(`--search must be one of ${SEARCH_MODES.join(", ")}, got ${values.search}`);
+  }
   const controller = new AbortController();
   let pressed = false;
   const onSigint = () => { if (pressed) process.exit(130); pressed = true; controller.abort(); process.stderr.write("\ncancelling: writing a partial report...\n"); };
@@ -42,6 +46,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       ...(values["limit-questions"] ? { limitQuestions: num(values["limit-questions"], "limit-questions")! } : {}),
       retentionDocs: num(values["retention-docs"], "retention-docs")!, retentionPoints: num(values["retention-points"], "retention-points")!,
       retentionQuestions: num(values["retention-questions"], "retention-questions")!, ...(threads !== undefined ? { threads } : {}),
+      ...(values.search ? { search: values.search as SearchMode } : {}),
       signal: controller.signal,
       onProgress: (p, done, total) => {
         if (!bar) { if (p !== phase) process.stderr.write(`${p}...\n`); phase = p; return; }

@@ -30,8 +30,9 @@ async function main(argv: string[]): Promise<number> {
     } }, `npm run eval:retrieval -- ${argv.join(" ")}`.trim());
   if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 1) + "\n");
   const out = [`${report.questions} questions, ${report.paragraphs} paragraphs, ${report.chunks} chunks; ingest ${report.ingest.chunks_per_s.toFixed(1)} chunks/s`,
-    "| search | r@1 | r@5 | r@10 |", "|---|---:|---:|---:|",
-    ...Object.entries(report.recall).map(([m, r]) => `| ${m} | ${r["r@1"]} | ${r["r@5"]} | ${r["r@10"]} |`), "",
+    "| search | r@1 | r@3 | r@5 | r@10 |", "|---|---:|---:|---:|---:|",
+    ...Object.entries(report.recall).map(([m, r]) => `| ${m} | ${r["r@1"]} | ${r["r@3"]} | ${r["r@5"]} | ${r["r@10"]} |`), "",
+    `fusion: shipped ${JSON.stringify(report.fusion.shipped)}; chosen on valid: ${report.fusion.chosen}; held out: ${JSON.stringify(report.fusion.held_out)}`, "",
     ...Object.entries(report.deltas).map(([k, d]) => `${k}: ${d.f1.toFixed(1)} [${d.ci95[0].toFixed(1)}, ${d.ci95[1].toFixed(1)}] points`), "",
     ...Object.entries(report.formats).map(([f, r]) => `${f}: ${r.payload_bytes_per_chunk} B/chunk, dense r@1 ${r["r@1"]} r@5 ${r["r@5"]}`),
     `stored: ${JSON.stringify(report.storage)}; app hybrid agrees ${report.app_hybrid_agrees}`, "",

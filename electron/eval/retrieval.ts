@@ -7,7 +7,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { reciprocalRankFusion, type FusionOptions } from "../core/fusion.js";
+import { DEFAULT_FUSION, reciprocalRankFusion, type FusionOptions } from "../core/fusion.js";
 import { MnemoApp } from "../app/app.js";
 import { CANDIDATES } from "../app/retrieve.js";
 import { EMBEDDING_FORMATS, pack, unpack, type EmbeddingFormat } from "../vault/embeddings.js";
@@ -15,20 +15,15 @@ import type { Vault } from "../vault/vault.js";
 import { pairedDelta } from "./metrics.js";
 import { readSquad, type Paragraph } from "./squad.js";
 import { abstention, type Scored } from "./abstention.js";
+import { chooseFusion, FUSION_GRID, type Hits } from "./fusion-choice.js";
 
 export interface RetrievalEvalOptions { data: string; bundleDir: string; threads?: number; limitQuestions?: number; onProgress?: (phase: string, done: number, total: number) => void }
 
 /** A ranked list: chunk ids and their scores, best first. */
 type Ranked = { chunkId: number; score: number }[];
-interface Asked { q: { question: string; article: string; paragraph: number }; bm25: Ranked; dense: Ranked }
+interface Asked { q: { question: string; article: string; paragraph: number }; bm25: Ranked; dense: Ranked; bm25AllWords: Ranked }
 
-const KS = [1, 5, 10] as const;
-/** The fusion settings compared on valid (the app ships the one docs/retrieval.md chooses). */
-const FUSIONS: { name: string; o: FusionOptions }[] = [
-  { name: "rrf k=60", o: { k: 60 } }, { name: "rrf k=10", o: { k: 10 } }, { name: "rrf k=30", o: { k: 30 } }, { name: "rrf k=100", o: { k: 100 } },
-  { name: "rrf k=60 dense x1.5", o: { k: 60, weights: [1, 1.5] } }, { name: "rrf k=60 dense x2", o: { k: 60, weights: [1, 2] } },
-  { name: "rrf k=60 bm25 x1.5", o: { k: 60, weights: [1.5, 1] } },
-];
+const KS = [1, 3, 5, 10] as const;
 
 const pct = (x: number) => Math.round(1000 * x) / 10;
 const mean = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
@@ -51,7 +46,9 @@ async function ingest(app: MnemoApp, name: string, paragraphs: readonly Paragrap
 
 async function ask(app: MnemoApp, vault: Vault, q: Asked["q"]): Promise<Asked> {
   const [b, d] = [await app.search([vault], q.question, "bm25", CANDIDATES), await app.search([vault], q.question, "dense", CANDIDATES)];
-  return { q, bm25: b.hits.map((h) => ({ chunkId: h.hit.chunkId, score: h.score })), dense: d.hits.map((h) => ({ chunkId: h.hit.chunkId, score: h.score })) };
+  // The keyword search as it was before stopwords were left out (vault/stopwords.ts), for comparison.
+  const allWords = vault.store.search(q.question, CANDIDATES, { keepStopwords: true }).map((h) => ({ chunkId: h.chunkId, score: h.score }));
+  return { q, bm25: b.hits.map((h) => ({ chunkId: h.hit.chunkId, score: h.score })), dense: d.hits.map((h) => ({ chunkId: h.hit.chunkId, score: h.score })), bm25AllWords: allWords };
 }
 
 const fuse = (a: Asked, o: FusionOptions) => reciprocalRankFusion([a.bm25, a.dense], (h) => String(h.chunkId), o).map((f) => f.item.chunkId);
@@ -75,16 +72,20 @@ export async function runRetrievalEval(o: RetrievalEvalOptions, command: string)
     const asked: Asked[] = [];
     for (const [i, q] of qs.entries()) { o.onProgress?.("search", i, qs.length); asked.push(await ask(app, all.vault, q)); }
     const items = (lists: number[][], k: number) => lists.map((l, i) => found(l, asked[i]!.q.paragraph, all.paragraphOf, k));
-    const modes: Record<string, number[][]> = { bm25: asked.map((a) => a.bm25.map((h) => h.chunkId)), dense: asked.map((a) => a.dense.map((h) => h.chunkId)) };
-    for (const f of FUSIONS) modes[f.name] = asked.map((a) => fuse(a, f.o));
-    // As the sources list used to: BM25 hits under a tenth of the best (common words only) left out before fusing.
-    modes["rrf k=60 bm25>=best/10"] = asked.map((a) => fuse({ ...a, bm25: a.bm25.filter((h) => h.score >= a.bm25[0]!.score / 10) }, { k: 60 }));
-    // The app's own hybrid (default fusion) on a sample: must equal the fusion computed here.
+    // hybrid: the fusion the app ships (core/fusion.ts DEFAULT_FUSION); the grid: what it was chosen from.
+    const modes: Record<string, number[][]> = { bm25: asked.map((a) => a.bm25.map((h) => h.chunkId)), dense: asked.map((a) => a.dense.map((h) => h.chunkId)),
+      hybrid: asked.map((a) => fuse(a, DEFAULT_FUSION)), "bm25 all words": asked.map((a) => a.bm25AllWords.map((h) => h.chunkId)),
+      "hybrid, bm25 all words": asked.map((a) => fuse({ ...a, bm25: a.bm25AllWords }, DEFAULT_FUSION)) };
+    for (const f of FUSION_GRID) modes[f.name] = asked.map((a) => fuse(a, f.o));
+    const articles = [...new Set(paragraphs.map((p) => p.article))];
+    const fold = asked.map((a) => articles.indexOf(a.q.article) % 2);
+    const fusion = chooseFusion(new Map(FUSION_GRID.map((f): [string, Hits] => [f.name, { r1: items(modes[f.name]!, 1), r5: items(modes[f.name]!, 5) }])), fold);
+    // The app's own hybrid search on a sample: must equal the fusion computed here.
     const appHybrid = await Promise.all(asked.slice(0, 50).map(async (a) => (await app.search([all.vault], a.q.question, "hybrid", CANDIDATES)).hits.map((h) => h.hit.chunkId)));
-    const agree = appHybrid.filter((l, i) => l.slice(0, 10).join() === modes["rrf k=60"]![i]!.slice(0, 10).join()).length;
+    const agree = appHybrid.filter((l, i) => l.slice(0, 10).join() === modes.hybrid![i]!.slice(0, 10).join()).length;
     const recall = Object.fromEntries(Object.entries(modes).map(([m, lists]) => [m, Object.fromEntries(KS.map((k) => [`r@${k}`, pct(mean(items(lists, k)))]))]));
     const deltas: Record<string, ReturnType<typeof pairedDelta>> = {};
-    for (const k of [1, 5]) for (const [a, b] of [["rrf k=60", "bm25"], ["rrf k=60", "dense"], ["dense", "bm25"]] as const) {
+    for (const k of [1, 3, 5]) for (const [a, b] of [["hybrid", "bm25"], ["hybrid", "dense"], ["dense", "bm25"], ["hybrid", "rrf k=60"], ["bm25", "bm25 all words"], ["hybrid", "hybrid, bm25 all words"]] as const) {
       deltas[`${a} - ${b} r@${k}`] = pairedDelta(items(modes[a]!, k), items(modes[b]!, k));
     }
 
@@ -97,7 +98,6 @@ export async function runRetrievalEval(o: RetrievalEvalOptions, command: string)
     const formats = Object.fromEntries(EMBEDDING_FORMATS.map((f) => [f, formatRecall(f, docVecs, qVecs, rows.map((r) => r.id), asked, all.paragraphOf)]));
 
     // The answer policy: questions asked of a vault holding half of the articles (theirs or not).
-    const articles = [...new Set(paragraphs.map((p) => p.article))];
     const halves = [0, 1].map((h) => new Set(articles.filter((_, i) => i % 2 === h)));
     const scored: Scored[] = [];
     for (const [h, half] of halves.entries()) {
@@ -105,7 +105,7 @@ export async function runRetrievalEval(o: RetrievalEvalOptions, command: string)
       for (const [i, q] of qs.entries()) {
         o.onProgress?.(`policy ${h + 1}/2`, i, qs.length);
         const a = await ask(app, part.vault, q);
-        const top3 = fuse(a, { k: 60 }).slice(0, 3);
+        const top3 = fuse(a, DEFAULT_FUSION).slice(0, 3);
         scored.push({ fold: h, foreign: !half.has(q.article), bestDense: a.dense[0]?.score ?? -1, bestKeyword: a.bm25[0]?.score ?? 0,
           goldInTop3: top3.some((c) => part.paragraphOf.get(c) === q.paragraph) });
       }
@@ -116,7 +116,7 @@ export async function runRetrievalEval(o: RetrievalEvalOptions, command: string)
       paragraphs: paragraphs.length, chunks, questions: qs.length, candidates: CANDIDATES,
       ingest: { ms: all.ms, chunks_per_s: chunks / (all.ms / 1000) },
       storage: { format: "int8", rows: bytes.n, payload_bytes_per_chunk: bytes.data / bytes.n + 8, on_disk_bytes_per_chunk: onDisk === null ? null : onDisk / bytes.n },
-      recall, deltas, app_hybrid_agrees: `${agree}/${appHybrid.length}`, formats,
+      fusion: { shipped: DEFAULT_FUSION, ...fusion }, recall, deltas, app_hybrid_agrees: `${agree}/${appHybrid.length}`, formats,
       policy: abstention(scored, fullVault),
     };
   } finally {
@@ -128,7 +128,7 @@ export async function runRetrievalEval(o: RetrievalEvalOptions, command: string)
 /** Dense recall@k with the vectors stored in one format and read back, searched exactly (float dot products). */
 function formatRecall(format: EmbeddingFormat, docs: Float32Array[], queries: Float32Array[], ids: number[], asked: Asked[], paragraphOf: Map<number, number>) {
   const stored = docs.map((v) => unpack(pack(v, format)));
-  const hits = { 1: 0, 5: 0, 10: 0 } as Record<(typeof KS)[number], number>;
+  const hits = { 1: 0, 3: 0, 5: 0, 10: 0 } as Record<(typeof KS)[number], number>;
   queries.forEach((q, i) => {
     const scores = stored.map((d, j) => { let s = 0; for (let x = 0; x < q.length; x++) s += q[x]! * d[x]!; return { id: ids[j]!, s }; });
     const top = scores.sort((a, b) => b.s - a.s).slice(0, 10).map((x) => x.id);

@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs
 import os from "node:os";
 import path from "node:path";
 import { seededRandom } from "../core/sampler.js";
+import type { SearchMode } from "../shared/api.js";
 import { MnemoApp } from "../app/app.js";
 import type { Vault } from "../vault/vault.js";
 import { pairedDelta, score, type ModeScore } from "./metrics.js";
@@ -28,6 +29,8 @@ export interface EvalOptions {
   /** Retention: the questions of the first retentionDocs documents, re-asked at retentionPoints stream sizes. */
   retentionDocs: number; retentionPoints: number; retentionQuestions: number;
   threads?: number; signal?: AbortSignal;
+  /** How keyword-mode passages are found (the app's default, hybrid, when omitted). */
+  search?: SearchMode;
   onProgress?: (phase: string, done: number, total: number) => void;
 }
 
@@ -179,6 +182,9 @@ async function askOnce(app: MnemoApp, vault: Vault, mode: EvalMode, question: st
     return { answer: r.answer, firstTokenMs: r.timings.firstTokenMs, totalMs: r.timings.totalMs, bankSize: r.bankSize };
   }
   const appMode = ({ mac: "memory", bm25: "keyword", "mac+bm25": "memory+keyword", lm: "none" } as const)[mode];
-  const r = await app.ask({ question, vaults: [vault.id], mode: appMode, passages: o.passages }, () => {}, o.signal);
+  // Every question's paragraph is in the vault, so the answer policy could only lose answers here: it is
+  // off, and measured on its own (docs/retrieval.md, npm run eval:retrieval).
+  const r = await app.ask({ question, vaults: [vault.id], mode: appMode, passages: o.passages, abstain: false, ...(o.search ? { search: o.search } : {}) },
+    () => {}, o.signal);
   return { answer: r.answer, firstTokenMs: r.timings.firstTokenMs, totalMs: r.timings.totalMs, bankSize: r.bankSize };
 }

@@ -1,6 +1,7 @@
 // Chunking: a document's pages -> token-bounded windows that fit the amortizer's input. Windows end
 // at sentence boundaries, prefer paragraph ends, overlap within a paragraph, and never cross a page
 // break, so every passage cites one exact page ("p. N") and can be highlighted there.
+import { PAGE_SEPARATOR } from "../shared/page-text.js";
 
 export interface ChunkOptions {
   /** The amortizer's input size (manifest architecture.mac.max_doc_tokens). */
@@ -20,7 +21,8 @@ export interface Chunk {
   tokenCount: number;
 }
 
-export const PAGE_SEPARATOR = "\n\n";
+// One definition for extraction, chunking and the PDF viewer's highlight (shared/page-text.ts).
+export { PAGE_SEPARATOR };
 
 interface Unit { start: number; end: number; tokens: number; paragraph: number; page: number }
 

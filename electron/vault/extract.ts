@@ -6,6 +6,7 @@ import { convert as htmlToText } from "html-to-text";
 import mammoth from "mammoth";
 import { Lexer, type Token } from "marked";
 import { AppError } from "../shared/errors.js";
+import { pageText, type PageTextItem } from "../shared/page-text.js";
 
 export type DocType = "pdf" | "md" | "txt" | "html" | "docx";
 
@@ -133,7 +134,7 @@ async function extractPdf(bytes: Uint8Array, name: string, fallbackTitle: string
     for (let n = 1; n <= doc.numPages; n++) {
       const page = await doc.getPage(n);
       const content = await page.getTextContent();
-      pages.push(content.items.map((it) => ("str" in it ? it.str + (it.hasEOL ? "\n" : "") : "")).join(""));
+      pages.push(pageText(content.items.flatMap((it): PageTextItem[] => ("str" in it ? [it] : []))));          // the viewer lays a page out the same way
       page.cleanup();
     }
     const meta = await doc.getMetadata().catch(() => null);

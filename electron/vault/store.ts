@@ -4,6 +4,7 @@ import type { Chunk } from "./chunker.js";
 import { EmbeddingStore, type Packed } from "./embeddings.js";
 import type { DocType } from "./extract.js";
 import type { Db } from "./schema.js";
+import { STOPWORDS } from "./stopwords.js";
 
 export type DocStatus = "queued" | "ready" | "error";
 
@@ -162,9 +163,14 @@ export class VaultStore {
     return this.db.prepare(`SELECT ${DOC_COLUMNS} FROM documents d WHERE substr(d.source, 1, ?) = ?`).all(prefix.length, prefix) as DocumentRow[];
   }
 
-  /** BM25 keyword search over chunk text; every word of the query is optional (OR), rarer words weigh more. */
-  search(query: string, limit = 10): ChunkHit[] {
-    const words = query.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+  /**
+   * BM25 keyword search over chunk text; every word of the query is optional (OR), rarer words weigh
+   * more. English function words are left out (stopwords.ts) unless the query has nothing else.
+   */
+  search(query: string, limit = 10, o: { keepStopwords?: boolean } = {}): ChunkHit[] {
+    const all = query.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+    const content = o.keepStopwords ? all : all.filter((w) => !STOPWORDS.has(w));
+    const words = content.length ? content : all;
     if (!words.length) return [];
     const match = [...new Set(words)].map((w) => `"${w}"`).join(" OR ");
     return this.db.prepare(`SELECT c.id AS chunkId, c.document_id AS documentId, d.title, d.name, c.page_start AS pageStart,
