@@ -20,7 +20,7 @@ describe("choosing the fusion", () => {
   });
 
   it("spans offsets and BM25 weights, with the paper's k = 60 equal weights among them", () => {
-    expect(FUSION_GRID).toHaveLength(20);
+    expect(FUSION_GRID).toHaveLength(32);
     expect(FUSION_GRID.find((f) => f.name === "rrf k=60")!.o).toEqual({ k: 60 });
     expect(FUSION_GRID.find((f) => f.name === "rrf k=10 bm25 x1.5")!.o).toEqual({ k: 10, weights: [1.5, 1] });
   });

@@ -4,7 +4,7 @@
 // choice fitting these questions.
 import type { FusionOptions } from "../core/fusion.js";
 
-export const FUSION_GRID: { name: string; o: FusionOptions }[] = [5, 10, 20, 30, 60].flatMap((k) =>
+export const FUSION_GRID: { name: string; o: FusionOptions }[] = [1, 2, 3, 5, 10, 20, 30, 60].flatMap((k) =>
   [1, 1.25, 1.5, 2].map((w) => ({ name: `rrf k=${k}${w === 1 ? "" : ` bm25 x${w}`}`, o: w === 1 ? { k } : { k, weights: [w, 1] } })));
 
 /** Per-question hits (0/1) at k = 1 and 5 for one fusion setting. */
