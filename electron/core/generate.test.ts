@@ -23,6 +23,15 @@ describe("generate", () => {
     expect(await collect(generate(loop, [5], emptyPast(), 0, 4, { maxNewTokens: 3, stopIds: new Set([0]), sample: argmax }))).toEqual([1, 1, 1]);
   });
 
+  it("skips a leading line-break stop (fed to the model, not yielded), then stops at the next one", async () => {
+    const lm = new FakeLM(6, { 5: { 3: 1 }, 3: { 1: 1 }, 1: { 3: 1 } });
+    const opts = { maxNewTokens: 8, stopIds: new Set([0, 3]), sample: argmax };
+    expect(await collect(generate(lm, [5], emptyPast(), 0, 6, opts))).toEqual([]);
+    expect(await collect(generate(lm, [5], emptyPast(), 0, 6, { ...opts, leadingIds: new Set([3]) }))).toEqual([1]);
+    const ends = new FakeLM(6, { 5: { 0: 1 } });                          // a hard stop still ends at once
+    expect(await collect(generate(ends, [5], emptyPast(), 0, 6, { ...opts, leadingIds: new Set([3]) }))).toEqual([]);
+  });
+
   it("checks the abort signal before every step", async () => {
     const loop = new FakeLM(4, { 5: { 1: 1 }, 1: { 1: 1 } });
     const signal = { aborted: false };

@@ -5,6 +5,12 @@ import { floats, int64Tensor, output, type AbortLike, type Session, type Tensor 
 export interface GenerateOptions {
   maxNewTokens: number;
   stopIds: ReadonlySet<number>;
+  /**
+   * Stop ids that do not count before the answer has begun: a leading one is fed to the model but
+   * neither yielded nor a stop (a base model often opens with a line break; it must not end the
+   * answer empty). Ids outside stopIds are ignored here.
+   */
+  leadingIds?: ReadonlySet<number>;
   /** Picks the next token from the last position's logits (see sampler.ts). */
   sample: (logits: Float32Array) => number;
   signal?: AbortLike;
@@ -26,7 +32,7 @@ export async function* generate(lm: Session, prompt: readonly number[], past: Te
   if (prompt.length === 0) throw new RangeError("prompt must hold at least one token");
   let ids = [...prompt];
   let positions = ids.map((_, i) => i + positionOffset);
-  let cache = past;
+  let cache = past, begun = false;
   for (let step = 0; step < opts.maxNewTokens; step++) {
     if (opts.signal?.aborted) throw new AbortedError();
     const pastLen = cache.dims[4] ?? 0;
@@ -39,8 +45,12 @@ export async function* generate(lm: Session, prompt: readonly number[], past: Te
     // (1, S, V), or (1, 1, V) from graphs that return only the last position (no wasted output layer).
     const logitsT = output(out, "logits"), rows = logitsT.dims[1] ?? ids.length;
     const token = opts.sample(floats(logitsT).subarray((rows - 1) * vocabSize, rows * vocabSize));
-    if (opts.stopIds.has(token)) return;
-    yield token;
+    const leading = !begun && opts.leadingIds?.has(token) === true;
+    if (opts.stopIds.has(token) && !leading) return;
+    if (!leading) {
+      begun = true;
+      yield token;
+    }
     cache = output(out, "present_key_values");
     positions = [positions[positions.length - 1]! + 1];
     ids = [token];

@@ -85,6 +85,12 @@ export class MacPipeline {
     return new Set([...g.stop_ids, ...newlines]);
   }
 
+  /** The line-break stops, which a leading line break must not trigger (generate's leadingIds). */
+  leadingIds(long = false): Set<number> {
+    const hard = new Set(this.manifest.generation.stop_ids);
+    return new Set([...this.stopIds(long)].filter((id) => !hard.has(id)));
+  }
+
   maxNewTokens(long = false): number {
     const g = this.manifest.generation;
     return long ? g.max_new_tokens_long ?? g.max_new_tokens : g.max_new_tokens;
@@ -199,7 +205,8 @@ export class MacPipeline {
     Partial<Pick<GenerateOptions, "maxNewTokens">> & { long?: boolean }): AsyncGenerator<number, void, undefined> {
     const { long, ...rest } = opts;
     return generate(this.sessions.lm, promptIds, past, this.offset(past), this.manifest.architecture.lm.vocab_size,
-      { ...rest, maxNewTokens: opts.maxNewTokens ?? this.maxNewTokens(long), stopIds: this.stopIds(long) });
+      { ...rest, maxNewTokens: opts.maxNewTokens ?? this.maxNewTokens(long), stopIds: this.stopIds(long),
+        leadingIds: this.leadingIds(long) });
   }
 
   /** Beam search with `beams` beams; returns the best answer's token ids. */

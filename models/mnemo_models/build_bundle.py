@@ -31,7 +31,7 @@ from .gguf_weights import field, load_lm, write_tokenizer
 from .lm_fixtures import make_lm_fixtures
 
 FORMAT, MAJOR, MINOR = "mnemo-mac-bundle", 2, 0
-RECIPE = 7                        # bump when the conversion or the prompts change: cached bundles are rebuilt
+RECIPE = 8                        # bump when the conversion or the prompts change: cached bundles are rebuilt
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,8 @@ def build(precision: str, out: Path, model_name: str = DEFAULT_MODEL, log=print)
     stop_ids = sorted({eos, end_of_turn})
     newline_ids = text_ids(tmp / "tokenizer.json", lambda t: "\n" in t)
     log("computing golden fixtures in PyTorch ...")
-    fixtures = make_lm_fixtures(model, tmp / "tokenizer.json", recipe.prompts, set(stop_ids) | set(newline_ids))
+    fixtures = make_lm_fixtures(model, tmp / "tokenizer.json", recipe.prompts, set(stop_ids) | set(newline_ids),
+                                frozenset(newline_ids))
     (tmp / "fixtures.json").write_text(json.dumps(fixtures))
     graphs = {"lm": lm_graph}
     encoder = None
@@ -176,8 +177,7 @@ def build(precision: str, out: Path, model_name: str = DEFAULT_MODEL, log=print)
         "prompt": recipe.prompts,
         "generation": {"max_new_tokens": 24, "max_new_tokens_long": 256, "stop_ids": stop_ids,
                        "stop_at_newline": True, "newline_ids": newline_ids,
-                       **({"stop_ids_long": text_ids(tmp / "tokenizer.json", lambda t: "\n\n" in t)}
-                          if recipe.long_stops_at_paragraph else {})},
+                       **({"stop_ids_long": newline_ids} if recipe.long_stops_at_paragraph else {})},
         "retrieval": {"chunk_tokens": 192, "overlap_tokens": 24},
         "tokenizer": "tokenizer.json", "fixtures": "fixtures.json",
         "weights": recipe.weights[precision],

@@ -28,7 +28,10 @@ def render(prompts: dict, kind: str, question: str, passage: str | None = None, 
 
 
 @torch.no_grad()
-def greedy(model, ids: list[int], n: int, stops: set[int]) -> tuple[list[int], torch.Tensor]:
+def greedy(model, ids: list[int], n: int, stops: set[int], leading: frozenset[int] = frozenset()) \
+        -> tuple[list[int], torch.Tensor]:
+    """Greedy tokens until a stop, as electron/core/generate.ts: a stop in `leading` before any
+    answer token is fed on, not kept (a base model's opening line break)."""
     past, x, pos, total, out, first = model.empty_past(), torch.tensor([ids]), torch.arange(len(ids))[None], 0, [], None
     for _ in range(n):
         total += x.shape[1]
@@ -36,21 +39,25 @@ def greedy(model, ids: list[int], n: int, stops: set[int]) -> tuple[list[int], t
         if first is None:
             first = logits[0, -1]
         nxt = int(logits[0, -1].argmax())
-        if nxt in stops:
+        skip = not out and nxt in leading
+        if nxt in stops and not skip:
             break
-        out.append(nxt)
+        if not skip:
+            out.append(nxt)
         x, pos = torch.tensor([[nxt]]), pos[:, -1:] + 1
     return out, first
 
 
-def make_lm_fixtures(model, tokenizer_path: Path, prompts: dict, stops: set[int], new_tokens: int = 8) -> dict:
-    """stops: the ids that end a short answer (the manifest's stop ids and newline tokens)."""
+def make_lm_fixtures(model, tokenizer_path: Path, prompts: dict, stops: set[int], leading: frozenset[int] = frozenset(),
+                     new_tokens: int = 8) -> dict:
+    """stops: the ids that end a short answer (the manifest's stop ids and newline tokens); leading:
+    those of them a leading line break may be (the newline tokens)."""
     tok = Tokenizer.from_file(str(tokenizer_path))
     cases = []
     for kind, passage, question in CASES:
         text = render(prompts, kind, question, passage)
         ids = tok.encode(text, add_special_tokens=False).ids
-        tokens, logits = greedy(model, ids, new_tokens, stops)
+        tokens, logits = greedy(model, ids, new_tokens, stops, leading)
         top = torch.topk(logits, 64).indices.tolist()
         spread = list(range(0, logits.shape[0], 997))
         keep = sorted(set(top) | set(spread))

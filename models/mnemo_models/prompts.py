@@ -38,10 +38,17 @@ GEMMA3 = {
     "question": "Answer the question. " + _SHORT_G + "\n\nQuestion: {question}",
     "gold": "Answer the question using the passage. " + _SHORT_G + "\n\nPassage: {passage}\n\nQuestion: {question}",
     "keyword": "Answer the question using the passages. " + _SHORT_G + "\n\nPassage: {passage}\n\nQuestion: {question}",
+    # Longer answers: told "in a few sentences" and ending in "Answer:", the base model gave the same
+    # one-line span as the short style; a "Detailed answer:" frame gives a sentence or two (tried on
+    # the three sample documents with llama.cpp). It ends at its first line break (one paragraph;
+    # past it the base model starts a new "Question:" of its own).
     "long": {
-        "question": "Answer the question in a few sentences.\n\nQuestion: {question}",
-        "gold": "Answer the question in a few sentences, using the passage.\n\nPassage: {passage}\n\nQuestion: {question}",
-        "keyword": "Answer the question in a few sentences, using the passages.\n\nPassage: {passage}\n\nQuestion: {question}"},
+        "chat": "<bos>{user}\nDetailed answer:",
+        "question": "Write a detailed answer of two or three sentences.\n\nQuestion: {question}",
+        "gold": "Read the passage and write a detailed answer of two or three sentences.\n\nPassage: {passage}"
+                "\n\nQuestion: {question}",
+        "keyword": "Read the passages and write a detailed answer of two or three sentences.\n\nPassage: {passage}"
+                   "\n\nQuestion: {question}"},
     "passage_separator": "\n\n",
     "whitespace": "runs collapsed to one space",
 }
