@@ -52,7 +52,7 @@ function summaryLine(s: IngestSummary): string {
 }
 
 /** Runs an ingest with a progress bar; Ctrl-C cancels it cleanly. */
-async function withReporter<T extends { summary: IngestSummary } | IngestSummary>(app: MnemoApp, o: Options, vaultId: string, work: () => Promise<T>): Promise<T> {
+async function withReporter<T>(app: MnemoApp, o: Options, vaultId: string, work: () => Promise<T>): Promise<T> {
   const reporter = new IngestReporter(o.json);
   app.config.onProgress = reporter.progress;
   app.config.onOutcome = reporter.outcome;
@@ -115,7 +115,9 @@ const search: Command = async (app, [name, ...words], o) => {
   const mode = searchMode(o.mode, "mode") ?? "hybrid", limit = num(o.limit, "limit") ?? 10;
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError(`--limit must be a whole number from 1 to 1000, got ${o.limit}`);
   const query = words.join(" ");
-  const r = await app.search([await app.vault(name)], query, mode, limit);
+  const v = await app.vault(name);
+  // A vault without vectors (older, or another encoder's) gets them on its first search: show that.
+  const r = await withReporter(app, o, v.id, () => app.search([v], query, mode, limit));
   const hits = r.hits.map((h, i) => ({ rank: i + 1, score: h.score, foundBy: h.foundBy, keyword: h.keyword, dense: h.dense, vault: h.vault.name,
     chunkId: h.hit.chunkId, documentId: h.hit.documentId, title: h.hit.title, name: h.hit.name, pageStart: h.hit.pageStart, pageEnd: h.hit.pageEnd,
     charStart: h.hit.charStart, charEnd: h.hit.charEnd, text: h.hit.text }));
@@ -158,9 +160,12 @@ const ask: Command = async (app, words, o) => {
   const release = onInterrupt(() => controller.abort());
   const onToken = (t: string) => { if (!o.json) process.stdout.write(t); };
   let r: AskResponse;
+  const reporter = new IngestReporter(o.json);
+  app.config.onProgress = reporter.progress;                    // vectors filled in for an older vault, if any
   try {
     r = docs.length ? await app.askDocuments(docs, req, onToken, controller.signal) : await app.ask(req, onToken, controller.signal);
   } finally {
+    reporter.stop();
     release();
   }
   if (o.json) { print(o, r, ""); return 0; }

@@ -12,7 +12,8 @@ export class IngestReporter {
   progress = (p: IngestProgress): void => {
     if (this.quiet || !this.tty) return;
     const chunks = p.current && p.current.chunksTotal ? ` ${p.current.chunksDone}/${p.current.chunksTotal} chunks` : "";
-    const payload = { doc: p.current ? `${p.current.stage} ${p.current.name}${chunks}` : "" };
+    const payload = { doc: p.current ? `${p.current.stage} ${p.current.name}${chunks}`
+      : p.reindex ? `indexing for meaning search ${p.reindex.done}/${p.reindex.total} chunks` : "" };
     if (!this.bar) {
       this.bar = new SingleBar({ format: " {bar} {value}/{total} documents | {doc}", stream: process.stderr, hideCursor: true, clearOnComplete: true,
         barsize: 24 }, undefined);
