@@ -121,10 +121,13 @@ class Gemma3(nn.Module):
     def logits(self, x):
         return self.head(x) if self.head is not None else F.linear(x, self.embed.weight)
 
-    def forward(self, input_ids, position_ids, attention_mask, past_key_values, last_only: bool = False):
+    def forward(self, input_ids, position_ids, attention_mask, past_key_values, last_only: bool = False,
+                hidden_only: bool = False):
         """input_ids, position_ids (B, S); attention_mask (B, T) 1 = real; past (L, 2, B, Hkv, P, hd).
 
-        -> logits (B, S, V) or (B, 1, V) with last_only; present (L, 2, B, Hkv, T, hd).
+        -> logits (B, S, V) or (B, 1, V) with last_only, or the final-normed hidden states (B, S, D)
+        with hidden_only (training picks the few positions it needs logits for); present
+        (L, 2, B, Hkv, T, hd).
         The sliding window counts cache slots, like the causal mask: key j is within the window of
         query i when P + i - j < W (a MAC prefix's slots count as positions here too).
         """
@@ -146,7 +149,8 @@ class Gemma3(nn.Module):
             present.append(torch.stack([k, v]))
         if last_only:
             x = x[:, -1:]
-        return self.logits(self.norm(x)), torch.stack(present)
+        h = self.norm(x)
+        return (h if hidden_only else self.logits(h)), torch.stack(present)
 
     def empty_past(self, batch: int = 1):
         c = self.cfg
