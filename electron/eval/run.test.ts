@@ -54,6 +54,10 @@ describe("mnemo eval", () => {
     expect(report.complete).toBe(false);
     expect(report.modes["question-only"]!.n).toBe(5);
     expect(report.modes.gold!.n).toBe(2);
+    // every question's F1 is kept, in order, so runs with the same seed can be paired
+    const items = report.modes["question-only"]!.f1_items;
+    expect(items).toHaveLength(5);
+    expect(100 * items.reduce((a, b) => a + b, 0) / items.length).toBeCloseTo(report.modes["question-only"]!.f1, 1);
   }, 60_000);
 
   it("refuses a file that is not SQuAD with the offending record named", () => {

@@ -39,7 +39,9 @@ export interface Asked { answer: string; firstTokenMs: number | null; totalMs: n
 export interface EvalReport {
   complete: boolean; command: string; bundle: string; data: string; seed: number; date: string;
   stream: { docs: number; questions: number; sampled_docs: boolean; sampled_questions: boolean };
-  modes: Partial<Record<EvalMode, ModeScore & { first_token_ms_p50: number | null; total_ms_p50: number; examples: [string, string[]][] }>>;
+  modes: Partial<Record<EvalMode, ModeScore & { first_token_ms_p50: number | null; total_ms_p50: number; examples: [string, string[]][];
+    /** Each question's F1 (0..1) in question order: runs with the same seed pair up (e.g. --search bm25 vs hybrid). */
+    f1_items: number[] }>>;
   /** Modes asked for that this bundle cannot run, with the reason (e.g. no memory heads yet). */
   unavailable: Partial<Record<EvalMode, string>>;
   deltas: Record<string, { f1: number; ci95: [number, number]; n: number; excludes_zero: boolean }>;
@@ -126,7 +128,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<EvalRepo
       items[mode] = sc.items;
       report.modes[mode] = { n: sc.n, em: sc.em, em_lenient: sc.em_lenient, f1: sc.f1, f1_ci95: sc.f1_ci95,
         first_token_ms_p50: median(asked.map((a) => a.firstTokenMs ?? a.totalMs)), total_ms_p50: median(asked.map((a) => a.totalMs))!,
-        examples: asked.slice(0, 5).map((a, k) => [a.answer, qs[k]!.answers]) };
+        examples: asked.slice(0, 5).map((a, k) => [a.answer, qs[k]!.answers]), f1_items: sc.items.map((x) => Math.round(x * 1e4) / 1e4) };
       if (o.signal?.aborted) return report;
     }
     for (const [a, b] of [["mac", "question-only"], ["mac", "irrelevant"], ["mac+bm25", "bm25"], ["bm25", "lm"], ["gold", "lm"], ["gold", "bm25"]] as const) {
