@@ -186,10 +186,19 @@ export class VaultStore {
     return ids.map((id) => get.get(id) as ChunkHit | undefined).filter((c): c is ChunkHit => c !== undefined);
   }
 
-  /** Every modulation made by bundleId, in chunk order: what the engine's memory bank holds. */
-  *modulations(bundleId: string): Generator<{ chunkId: number; modulation: Float32Array }> {
-    const rows = this.db.prepare("SELECT chunk_id AS chunkId, data FROM modulations WHERE bundle_id = ? ORDER BY chunk_id").iterate(bundleId);
-    for (const r of rows as Iterable<{ chunkId: number; data: Buffer }>) yield { chunkId: r.chunkId, modulation: fromBlob(r.data) };
+  /**
+   * Every modulation made by bundleId, in chunk order: what the engine's memory bank holds. Read a page
+   * at a time, so no statement stays open while the caller awaits between rows (better-sqlite3 refuses
+   * every other statement on a connection with an open iterator, e.g. an ingest committing meanwhile).
+   */
+  *modulations(bundleId: string, page = 1024): Generator<{ chunkId: number; modulation: Float32Array }> {
+    const next = this.db.prepare("SELECT chunk_id AS chunkId, data FROM modulations WHERE bundle_id = ? AND chunk_id > ? ORDER BY chunk_id LIMIT ?");
+    for (let after = 0; ;) {
+      const rows = next.all(bundleId, after, page) as { chunkId: number; data: Buffer }[];
+      if (!rows.length) return;
+      for (const r of rows) yield { chunkId: r.chunkId, modulation: fromBlob(r.data) };
+      after = rows[rows.length - 1]!.chunkId;
+    }
   }
 
   /** Chunks whose modulation came from another bundle (or is missing): re-amortized, never mixed. */

@@ -110,6 +110,20 @@ describe("VaultStore", () => {
     expect([...store.modulations("b2")]).toHaveLength(1);
   });
 
+  it("reads modulations in pages, so a commit may run between two of them (as while a bank loads)", async () => {
+    const { store } = await newVault();
+    const [a] = store.enqueue([file("/a.txt")]).queued;
+    store.commit(a!, ingested(["one", "two", "three"]));
+    const seen: number[] = [];
+    for (const m of store.modulations("b1", 2)) {
+      seen.push(m.modulation[0]!);
+      if (seen.length > 2) continue;
+      const [b] = store.enqueue([file(`/new-${seen.length}.txt`)]).queued;   // writes between two rows: no "connection is busy"
+      store.commit(b!, ingested([`new ${seen.length}`], `h${seen.length}`));
+    }
+    expect(seen).toEqual([0, 1, 2, 0, 0]);                                    // the rows committed meanwhile come in later pages
+  });
+
   it("reports damage: a chunk without its modulation, a keyword index out of sync", async () => {
     const { store } = await newVault();
     const [a] = store.enqueue([file("/a.txt")]).queued;
