@@ -19,8 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .llama import RMSNorm, _float_linear, rope_tables, rotate
-from .quant_linear import QuantEmbedding, QuantLinear
+from .llama import RMSNorm, TiedLM, grouped_attention, rope_tables, rotate
 
 
 @dataclass(frozen=True)
@@ -65,12 +64,7 @@ class Attention(nn.Module):
         q, k = rotate(q, cos, sin) * c.query_scale, rotate(k, cos, sin)
         k = torch.cat([past_k, k], dim=2)                                        # (B, Hkv, T, hd)
         v = torch.cat([past_v, v], dim=2)
-        # Grouped queries stacked along the sequence axis, as in llama.py: keys are never copied.
-        rep, T = c.n_heads // c.n_kv_heads, k.shape[2]
-        qg = q.reshape(B, c.n_kv_heads, rep * S, hd)                             # (B, Hkv, rep*S, hd)
-        bg = bias[:, :, None].expand(B, 1, rep, S, T).reshape(B, 1, rep * S, T)
-        att = qg @ k.transpose(-2, -1) + bg                                      # (B, Hkv, rep*S, T)
-        y = (torch.softmax(att, dim=-1) @ v).reshape(B, c.n_heads, S, hd)        # (B, H, S, hd)
+        y = grouped_attention(q, k, v, bias, c, None, B, S)                      # (B, H, S, hd)
         return self.o(y.transpose(1, 2).reshape(B, S, c.n_heads * hd)), k, v
 
 
@@ -101,25 +95,9 @@ class Block(nn.Module):
         return x + self.post_ffn_norm(self.ffn(self.ffn_norm(x))), k, v
 
 
-class Gemma3(nn.Module):
-    """precision "fp32": float weights; "q4"/"q8": QuantLinear blocks (ONNX MatMulNBits on export)."""
-
+class Gemma3(TiedLM):
     def __init__(self, cfg: Gemma3Config, precision: str = "fp32"):
-        super().__init__()
-        self.cfg, self.precision = cfg, precision
-        quant = precision != "fp32"
-        linear = QuantLinear if quant else _float_linear
-        self.blocks = nn.ModuleList([Block(cfg, linear) for _ in range(cfg.n_layers)])
-        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        if quant:  # tied: one 8-bit block table serves the output layer and the embedding lookup
-            self.head = QuantLinear(cfg.dim, cfg.vocab_size)
-            self.embed = QuantEmbedding(self.head)
-        else:
-            self.embed = nn.Embedding(cfg.vocab_size, cfg.dim)
-            self.head = None
-
-    def logits(self, x):
-        return self.head(x) if self.head is not None else F.linear(x, self.embed.weight)
+        super().__init__(cfg, precision, Block)
 
     def forward(self, input_ids, position_ids, attention_mask, past_key_values, last_only: bool = False,
                 hidden_only: bool = False):
@@ -151,7 +129,3 @@ class Gemma3(nn.Module):
             x = x[:, -1:]
         h = self.norm(x)
         return (h if hidden_only else self.logits(h)), torch.stack(present)
-
-    def empty_past(self, batch: int = 1):
-        c = self.cfg
-        return torch.zeros(c.n_layers, 2, batch, c.n_kv_heads, 0, c.head_dim)

@@ -61,6 +61,27 @@ def rotate(x, cos, sin):
     return x * cos + rotated * sin
 
 
+def grouped_attention(q, k, v, bias, cfg, divide_by: float | None, B, S):
+    """q (B, H, S, hd); k, v (B, Hkv, T, hd); bias (B, 1, S, T) additive -> (B, H, S, hd).
+
+    H, Hkv and hd come from cfg (n_heads, n_kv_heads, head_dim) as Python ints, so the exported graph
+    holds them as constants; B and S are the caller's (from its input's shape), T is k's: dynamic.
+
+    Grouped queries: query head h reads kv head h // rep. The rep query heads of a group are stacked
+    along the sequence axis, so keys and values are never copied per query head (the cache is the
+    largest tensor a decoding step touches). divide_by: the logits' temperature (√hd); None when q
+    is already scaled.
+    """
+    T = k.shape[2]
+    H, Hkv, hd = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+    rep = H // Hkv
+    qg = q.reshape(B, Hkv, rep * S, hd)                                          # (B, Hkv, rep*S, hd)
+    bg = bias[:, :, None].expand(B, 1, rep, S, T).reshape(B, 1, rep * S, T)
+    att = qg @ k.transpose(-2, -1)                                               # (B, Hkv, rep*S, T)
+    att = (att / divide_by if divide_by is not None else att) + bg
+    return (torch.softmax(att, dim=-1) @ v).reshape(B, H, S, hd)
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: LlamaConfig, linear):
         super().__init__()
@@ -81,14 +102,7 @@ class Attention(nn.Module):
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         k = torch.cat([past_k, k], dim=2)                                        # (B, Hkv, P+S, hd)
         v = torch.cat([past_v, v], dim=2)
-        # Grouped queries: query head h reads kv head h // rep. The rep query heads of a group are
-        # stacked along the sequence axis, so keys and values are never copied per query head
-        # (the cache is the largest tensor a decoding step touches).
-        rep, T = c.n_heads // c.n_kv_heads, k.shape[2]
-        qg = q.reshape(B, c.n_kv_heads, rep * S, hd)                             # (B, Hkv, rep*S, hd)
-        bg = bias[:, :, None].expand(B, 1, rep, S, T).reshape(B, 1, rep * S, T)
-        att = (qg @ k.transpose(-2, -1)) / math.sqrt(hd) + bg                    # (B, Hkv, rep*S, P+S)
-        y = (torch.softmax(att, dim=-1) @ v).reshape(B, c.n_heads, S, hd)        # (B, H, S, hd)
+        y = grouped_attention(q, k, v, bias, c, math.sqrt(hd), B, S)             # (B, H, S, hd)
         return self.o(y.transpose(1, 2).reshape(B, S, c.dim)), k, v
 
 
@@ -121,15 +135,18 @@ def _float_linear(n_in: int, n_out: int) -> nn.Module:
     return nn.Linear(n_in, n_out, bias=False)
 
 
-class Llama(nn.Module):
-    """precision "fp32": float weights; "q4"/"q8": QuantLinear blocks (ONNX MatMulNBits on export)."""
+class TiedLM(nn.Module):
+    """The parts every base LM here shares: a stack of blocks, a final norm and tied embeddings.
 
-    def __init__(self, cfg: LlamaConfig, precision: str = "fp32"):
+    precision "fp32": float weights; "q4"/"q8": QuantLinear blocks (ONNX MatMulNBits on export).
+    """
+
+    def __init__(self, cfg, precision: str, block):
         super().__init__()
         self.cfg, self.precision = cfg, precision
         quant = precision != "fp32"
         linear = QuantLinear if quant else _float_linear
-        self.blocks = nn.ModuleList([Block(cfg, linear) for _ in range(cfg.n_layers)])
+        self.blocks = nn.ModuleList([block(cfg, linear) for _ in range(cfg.n_layers)])
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         if quant:  # tied: one 8-bit block table serves the output layer and the embedding lookup
             self.head = QuantLinear(cfg.dim, cfg.vocab_size)
@@ -140,6 +157,15 @@ class Llama(nn.Module):
 
     def logits(self, x):
         return self.head(x) if self.head is not None else F.linear(x, self.embed.weight)
+
+    def empty_past(self, batch: int = 1):
+        c = self.cfg
+        return torch.zeros(c.n_layers, 2, batch, c.n_kv_heads, 0, c.head_dim)
+
+
+class Llama(TiedLM):
+    def __init__(self, cfg: LlamaConfig, precision: str = "fp32"):
+        super().__init__(cfg, precision, Block)
 
     def forward(self, input_ids, position_ids, attention_mask, past_key_values, last_only: bool = False):
         """input_ids, position_ids (B, S); attention_mask (B, P+S) 1 = real; past (L, 2, B, Hkv, P, hd).
@@ -164,7 +190,3 @@ class Llama(nn.Module):
         if last_only:
             x = x[:, -1:]
         return self.logits(self.norm(x)), torch.stack(present)
-
-    def empty_past(self, batch: int = 1):
-        c = self.cfg
-        return torch.zeros(c.n_layers, 2, batch, c.n_kv_heads, 0, c.head_dim)
