@@ -2,10 +2,12 @@
 // aggregate the bank (one-shot or hierarchical), expand the latent into the LM's prefix, and decode.
 // Every model fact comes from the manifest; nothing here knows about files or onnxruntime.
 import { AppError } from "../shared/errors.js";
-import type { BundleManifest, MemoryFacts } from "../shared/manifest.js";
+import type { BundleManifest, MemoryFacts, ReaderFacts } from "../shared/manifest.js";
+import { asStored } from "../shared/modulation-codec.js";
 import { beamSearch } from "./beam.js";
 import { generate, type GenerateOptions } from "./generate.js";
 import { aggregateHierarchical, type Aggregated } from "./hierarchy.js";
+import { clipQuestion, readerBatch, windowRows } from "./reader.js";
 import { floatTensor, floats, int64Tensor, output, type Sessions, type Tensor } from "./session.js";
 
 export interface TextTokenizer {
@@ -96,27 +98,73 @@ export class MacPipeline {
     return long ? g.max_new_tokens_long ?? g.max_new_tokens : g.max_new_tokens;
   }
 
+  /** How the heads read (null: token ids, format 1); undefined without memory heads. */
+  get reader(): ReaderFacts | null | undefined {
+    return this.manifest.mac && (this.manifest.mac.reader ?? null);
+  }
+
+  /**
+   * Whether per-entry aggregator K/V is worth caching beside each modulation. Not for reader
+   * bundles: (blocks, 2, T, D) float32 is 80 KB per chunk for Gemma, eight times its int8
+   * modulation; their memory_kv is computed per question for the entries aggregated.
+   */
+  get cachesEntryKV(): boolean {
+    return this.reader === null;
+  }
+
+  /**
+   * A document's token ids for the amortizer. A reader reads " " + text: in training the passage
+   * followed "Passage:", so its first word carries a leading space.
+   */
+  documentIds(text: string): number[] {
+    const clean = collapseWhitespace(text);
+    if (!clean) return [];
+    return this.tokenizer.encode(this.mac.reader ? " " + clean : clean);
+  }
+
   /** Token windows of a document that fit the amortizer (max_doc_tokens each, no overlap). */
   chunkIds(text: string): number[][] {
-    const ids = this.tokenizer.encode(collapseWhitespace(text));
+    const ids = this.documentIds(text);
     const max = this.mac.max_doc_tokens;
     const out: number[][] = [];
     for (let s = 0; s < ids.length; s += max) out.push(ids.slice(s, s + max));
     return out;
   }
 
-  /** Modulations (T*D floats each) of a batch of token windows, right-padded with a mask. */
+  /**
+   * Modulations (T*D floats each, the graph's own output) of a batch of token windows. Format 1:
+   * the amortizer reads the ids, right-padded with a mask. lm_tap: the LM reads prefix_ids ++ window
+   * and the amortizer reads the window's tap rows (B, W, D) with their mask.
+   */
   async amortize(batch: readonly (readonly number[])[]): Promise<Float32Array[]> {
     if (batch.length === 0) return [];
     const width = Math.max(...batch.map((r) => r.length));
-    if (width === 0) throw new RangeError("cannot amortize an empty document");
-    const pad = this.manifest.special_ids.pad;
-    const ids = batch.map((r) => [...r, ...Array<number>(width - r.length).fill(pad)]);
-    const mask = batch.map((r) => [...Array<number>(r.length).fill(1), ...Array<number>(width - r.length).fill(0)]);
-    const out = await this.session("amortizer").run({ input_ids: int64Tensor(ids), attention_mask: int64Tensor(mask) });
-    const data = floats(output(out, "modulation"));
+    if (width === 0 || batch.some((r) => r.length === 0)) throw new RangeError("cannot amortize an empty document");
+    const pad = this.manifest.special_ids.pad, reader = this.mac.reader;
+    let feeds: Record<string, Tensor>;
+    if (reader) {
+      const tap = await this.tap(readerBatch(reader.prefix_ids, batch, pad), reader);
+      feeds = windowRows(tap, reader.prefix_ids.length, batch.map((r) => r.length));
+    } else {
+      const ids = batch.map((r) => [...r, ...Array<number>(width - r.length).fill(pad)]);
+      const mask = batch.map((r) => [...Array<number>(r.length).fill(1), ...Array<number>(width - r.length).fill(0)]);
+      feeds = { input_ids: int64Tensor(ids), attention_mask: int64Tensor(mask) };
+    }
+    const data = floats(output(await this.session("amortizer").run(feeds), "modulation"));
     const size = this.T * this.D;
     return batch.map((_, i) => data.slice(i * size, (i + 1) * size));
+  }
+
+  /** Modulations as the bundle's storage gives them back (int8: rounded per slot row), so a bank is the same before and after a restart. */
+  asStored(modulations: readonly Float32Array[]): Float32Array[] {
+    const { storage } = this.mac;
+    return modulations.map((m) => asStored(m, this.T, this.D, storage));
+  }
+
+  /** The LM's tap (B, S, D) over a batch from position 0 (empty past); its logits and cache are dropped. */
+  private async tap(inputs: { input_ids: Tensor; attention_mask: Tensor; position_ids: Tensor }, reader: ReaderFacts): Promise<Tensor> {
+    const out = await this.sessions.lm.run({ ...inputs, past_key_values: this.emptyPast(inputs.input_ids.dims[0]) });
+    return output(out, reader.output);
   }
 
   /**
@@ -138,10 +186,26 @@ export class MacPipeline {
     }
     if (promptIds.length > budget) { promptIds = promptIds.slice(-budget); truncated = true; }
     if (!memory || !this.manifest.mac) return { promptIds, query: null, truncated };
-    const questionIds = this.tokenizer.encode(this.renderPrompt(question, undefined, long));
-    const qIds = questionIds.slice(-this.mac.max_question_tokens);
-    const out = await this.session("question_encoder").run({ input_ids: int64Tensor([qIds]), attention_mask: int64Tensor([qIds.map(() => 1)]) });
-    return { promptIds, query: output(out, "query"), truncated };
+    return { promptIds, query: await this.query(question, long), truncated };
+  }
+
+  /**
+   * The question's query slots (1, T, D). Format 1: ids of the question-only prompt in the answer's
+   * style, the last max_question_tokens. lm_tap: always the short question-only prompt (what the
+   * heads were trained on, whatever the answer's style or passages), cut keeping its <bos>; the LM
+   * reads it from position 0 and the encoder reads its tap.
+   */
+  async query(question: string, long = false): Promise<Tensor> {
+    const { reader, max_question_tokens: max } = this.mac;
+    if (!reader) {
+      const ids = this.tokenizer.encode(this.renderPrompt(question, undefined, long)).slice(-max);
+      const out = await this.session("question_encoder").run({ input_ids: int64Tensor([ids]), attention_mask: int64Tensor([ids.map(() => 1)]) });
+      return output(out, "query");
+    }
+    const ids = clipQuestion(this.tokenizer.encode(this.renderPrompt(question)), max);
+    const ones = int64Tensor([ids.map(() => 1)]);
+    const features = await this.tap({ input_ids: int64Tensor([ids]), attention_mask: ones, position_ids: int64Tensor([ids.map((_, i) => i)]) }, reader);
+    return output(await this.session("question_encoder").run({ features, attention_mask: ones }), "query");
   }
 
   /** Question-independent K/V of entries (blocks, 2, entries*T, D): cacheable at ingest. */
@@ -191,10 +255,10 @@ export class MacPipeline {
     return output(await this.session("prefix").run({ latent: floatTensor(latent, [1, this.T, this.D]) }), "prefix_kv");
   }
 
-  /** An empty past, for answering without memory (P = 0): (L, 2, 1, kv heads, 0, head_dim). */
-  emptyPast(): Tensor {
+  /** An empty past, for answering without memory or reading for a reader (P = 0): (L, 2, batch, kv heads, 0, head_dim). */
+  emptyPast(batch = 1): Tensor {
     const { n_layer, n_kv_head, head_dim } = this.manifest.architecture.lm;
-    return floatTensor(new Float32Array(0), [n_layer, 2, 1, n_kv_head, 0, head_dim]);
+    return floatTensor(new Float32Array(0), [n_layer, 2, batch, n_kv_head, 0, head_dim]);
   }
 
   private offset(past: Tensor): number {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { AppError } from "./errors.js";
 import { parseManifest } from "./manifest.js";
+import { readerManifestJson } from "../core/fake-reader.js";
 
 const tiny = () => JSON.parse(readFileSync(new URL("../../models/bundles/tiny-random/manifest.json", import.meta.url), "utf8"));
 
@@ -40,5 +41,57 @@ describe("parseManifest", () => {
     const m = tiny();
     m.graphs.lm.file = "../escape.onnx";
     expect(codeOf(() => parseManifest(m))).toMatch(/^BUNDLE_INVALID: manifest\.json: graphs\.lm\.file/);
+  });
+
+  describe("an lm_tap reader bundle (format 2, the Gemma heads' contract)", () => {
+    const reader = () => readerManifestJson(tiny());
+
+    it("is accepted, with its reader, storage, prefix offset and memory facts", () => {
+      const m = parseManifest(reader());
+      expect(m.version).toEqual({ major: 2, minor: 1 });
+      expect(m.mac?.reader).toEqual({ kind: "lm_tap", output: "tap", layer: 1, prefix_ids: [1, 40, 41] });
+      expect(m.mac?.storage).toBe("int8");
+      expect(m.mac?.prefix).toEqual({ length: 2, position_offset: 2 });
+      expect(m.mac?.trained).toBe(true);
+      expect(parseManifest(tiny()).mac?.storage).toBe("float32");       // absent: float32
+    });
+
+    it("refuses an LM without the tap output the reader names", () => {
+      const m = reader();
+      m.graphs.lm!.outputs = m.graphs.lm!.outputs.filter((t) => t.name !== "tap");
+      expect(codeOf(() => parseManifest(m))).toMatch(/^BUNDLE_INVALID: manifest\.json: graphs\.lm has no output named tap/);
+      const wide = reader();
+      wide.graphs.lm!.outputs.at(-1)!.shape = ["batch", "seq", 64];
+      expect(codeOf(() => parseManifest(wide))).toMatch(/graphs\.lm\.tap has shape \[batch, seq, 64\], expected \[\*, \*, 32\]/);
+    });
+
+    it("refuses heads whose features are not (batch, seq, D), or that still read ids", () => {
+      const m = reader();
+      m.graphs.question_encoder!.inputs[0]!.shape = ["batch", 32];
+      expect(codeOf(() => parseManifest(m))).toMatch(/graphs\.question_encoder\.features has shape \[batch, 32\], expected \[\*, \*, 32\]/);
+      const ids = reader();
+      ids.graphs.amortizer = tiny().graphs.amortizer;
+      expect(codeOf(() => parseManifest(ids))).toMatch(/graphs\.amortizer has no input named features/);
+      const f1 = tiny();
+      f1.graphs.amortizer = reader().graphs.amortizer;                     // features in, but no reader declared
+      expect(codeOf(() => parseManifest(f1))).toMatch(/graphs\.amortizer has no input named input_ids/);
+    });
+
+    it("refuses bad prefix_ids, an unknown reader kind and an unknown storage, naming the field", () => {
+      type Mac = { reader: { prefix_ids: unknown; kind: unknown; layer: unknown }; storage?: unknown };
+      const at = (edit: (mac: Mac) => void) => { const m = reader(); edit(m.architecture.mac as unknown as Mac); return codeOf(() => parseManifest(m)); };
+      expect(at((mac) => { mac.reader.prefix_ids = []; })).toMatch(/^BUNDLE_INVALID: manifest\.json: architecture\.mac\.reader\.prefix_ids:/);
+      expect(at((mac) => { mac.reader.prefix_ids = [1, 2.5]; })).toMatch(/architecture\.mac\.reader\.prefix_ids\.1/);
+      expect(at((mac) => { mac.reader.prefix_ids = [1, 9000]; })).toMatch(/architecture\.mac\.reader\.prefix_ids\.1: 9000 is not below vocab_size 8192/);
+      expect(at((mac) => { mac.reader.kind = "encoder"; })).toMatch(/architecture\.mac\.reader\.kind/);
+      expect(at((mac) => { mac.reader.layer = 7; })).toMatch(/reader\.layer 7 is past the LM's 2 blocks/);
+      expect(at((mac) => { mac.storage = "int4"; })).toMatch(/architecture\.mac\.storage/);
+    });
+
+    it("still refuses half the memory graphs", () => {
+      const m = reader();
+      delete (m.graphs as Record<string, unknown>).prefix;
+      expect(codeOf(() => parseManifest(m))).toMatch(/memory needs all of .*; missing prefix/);
+    });
   });
 });

@@ -4,6 +4,7 @@
 // must agree with the architecture facts.
 import { z } from "zod";
 import { AppError } from "./errors.js";
+import type { ModulationStorage } from "./modulation-codec.js";
 
 export const BUNDLE_FORMAT = "mnemo-mac-bundle";
 export const SUPPORTED_MAJORS = [1, 2] as const;
@@ -15,8 +16,20 @@ const positive = z.number().int().positive();
 const id = z.number().int().nonnegative();
 const template = (...slots: string[]) => slots.reduce((s, slot) => s.refine((t) => t.includes(slot), `must contain ${slot}`), z.string());
 
+/**
+ * What the amortizer and question encoder read. Absent: LM token ids (format-1 heads). "lm_tap": the
+ * frozen LM's residual stream after `layer` blocks (the LM graph's output named `output`, (batch,
+ * seq, D)); a document window is read after `prefix_ids` (the gold prompt's opening, where training
+ * put the passage) and only the window's rows are kept.
+ */
+const readerSchema = z.object({ kind: z.literal("lm_tap"), output: z.string().min(1), layer: z.number().int().nonnegative(),
+  prefix_ids: z.array(id).min(1) });
+
 const macSchema = z.object({ n_slots: positive, prefix_len: positive, aggregator_layers: positive,
   max_doc_tokens: positive, max_question_tokens: positive,
+  reader: readerSchema.optional(),
+  /** How vaults keep modulations (modulation-codec.ts); float32 when absent. */
+  storage: z.enum(["int8", "float32"]).optional(),
   // Informative (benchmarks' FLOP counts); the graphs themselves carry the structure.
   amortizer_enc_layers: positive.optional(), amortizer_dec_layers: positive.optional() });
 
@@ -31,7 +44,7 @@ const manifestSchema = z.object({
     mac: macSchema.optional(),
     encoder: z.object({ hidden: positive, max_tokens: positive, tokenizer: z.string().min(1) }).passthrough().optional(),
   }),
-  memory: z.object({ trained: z.boolean(), note: z.string().optional() }).optional(),
+  memory: z.object({ trained: z.boolean(), note: z.string().optional(), gates: z.unknown().optional() }).optional(),
   prefix: z.object({ length: positive, position_offset: z.number().int().nonnegative() }).optional(),
   special_ids: z.object({ bos: id, eos: id, pad: id, unk: id.optional(), newline: id.optional(), end_of_turn: id.optional() }),
   prompt: z.object({
@@ -69,7 +82,9 @@ export const MEMORY_GRAPHS = ["amortizer", "question_encoder", "memory_kv", "agg
 export type GraphName = keyof Parsed["graphs"];
 
 /** The MAC heads' facts, present only in bundles that carry memory graphs. */
-export type MemoryFacts = z.infer<typeof macSchema> & { prefix: { length: number; position_offset: number }; hier_group: number; trained: boolean };
+export type MemoryFacts = Omit<z.infer<typeof macSchema>, "storage"> & { storage: ModulationStorage;
+  prefix: { length: number; position_offset: number }; hier_group: number; trained: boolean };
+export type ReaderFacts = z.infer<typeof readerSchema>;
 
 /** One shape for every supported version: defaults filled in, memory facts grouped. */
 export type BundleManifest = Omit<Parsed, "architecture"> & {
@@ -108,7 +123,8 @@ function normalize(p: Parsed): BundleManifest {
   let mac: MemoryFacts | null = null;
   if (present.length) {
     if (!architecture.mac || !p.prefix) throw new AppError("BUNDLE_INVALID", "manifest.json: memory graphs need architecture.mac and prefix");
-    mac = { ...architecture.mac, prefix: p.prefix, hier_group: p.generation.hier_group ?? 16, trained: p.memory?.trained ?? true };
+    mac = { ...architecture.mac, storage: architecture.mac.storage ?? "float32", prefix: p.prefix,
+      hier_group: p.generation.hier_group ?? 16, trained: p.memory?.trained ?? true };
   }
   const chunk = p.retrieval ?? (architecture.mac
     ? { chunk_tokens: architecture.mac.max_doc_tokens, overlap_tokens: Math.floor(architecture.mac.max_doc_tokens / 8) }
@@ -116,14 +132,44 @@ function normalize(p: Parsed): BundleManifest {
   return { ...rest, architecture: { lm, ...(architecture.encoder ? { encoder: architecture.encoder } : {}) }, mac, retrieval: chunk };
 }
 
-function expectShape(m: BundleManifest, graph: GraphName, tensor: string, expected: (number | null)[]): void {
+function expectShape(m: BundleManifest, graph: GraphName, tensor: string, expected: (number | null)[],
+  where: "inputs" | "outputs" | "either" = "either", dtype?: "int64" | "float32"): void {
   const g = m.graphs[graph]!;
-  const spec = [...g.inputs, ...g.outputs].find((t) => t.name === tensor);
-  if (!spec) throw new AppError("BUNDLE_INVALID", `manifest.json: graphs.${graph} has no tensor named ${tensor}`);
+  const spec = (where === "either" ? [...g.inputs, ...g.outputs] : g[where]).find((t) => t.name === tensor);
+  if (!spec) {
+    throw new AppError("BUNDLE_INVALID", `manifest.json: graphs.${graph} has no ${where === "either" ? "tensor" : where.slice(0, -1)} named ${tensor}`);
+  }
   const ok = spec.shape.length === expected.length && expected.every((e, i) => e === null || spec.shape[i] === e);
   if (!ok) {
     throw new AppError("BUNDLE_INVALID", `manifest.json: graphs.${graph}.${tensor} has shape [${spec.shape.join(", ")}], ` +
       `expected [${expected.map((e) => e ?? "*").join(", ")}] from the architecture`);
+  }
+  if (dtype && spec.dtype !== dtype) throw new AppError("BUNDLE_INVALID", `manifest.json: graphs.${graph}.${tensor} is ${spec.dtype}, expected ${dtype}`);
+}
+
+/**
+ * The heads' inputs: token ids (format 1), or with an lm_tap reader the LM's tap (batch, seq, D),
+ * which the LM graph must output, and prefix ids the LM can embed.
+ */
+function checkReader(m: BundleManifest, mac: MemoryFacts): void {
+  const { n_embd: D, vocab_size } = m.architecture.lm;
+  const heads = ["amortizer", "question_encoder"] as const;
+  if (!mac.reader) {
+    for (const g of heads) expectShape(m, g, "input_ids", [null, null], "inputs", "int64");
+    return;
+  }
+  if (mac.reader.layer > m.architecture.lm.n_layer) {
+    throw new AppError("BUNDLE_INVALID", `manifest.json: architecture.mac.reader.layer ${mac.reader.layer} is past the LM's ${m.architecture.lm.n_layer} blocks`);
+  }
+  expectShape(m, "lm", mac.reader.output, [null, null, D], "outputs", "float32");
+  for (const g of heads) {
+    expectShape(m, g, "features", [null, null, D], "inputs", "float32");
+    expectShape(m, g, "attention_mask", [null, null], "inputs", "int64");
+  }
+  const bad = mac.reader.prefix_ids.findIndex((t) => t >= vocab_size);
+  if (bad >= 0) {
+    throw new AppError("BUNDLE_INVALID", `manifest.json: architecture.mac.reader.prefix_ids.${bad}: ` +
+      `${mac.reader.prefix_ids[bad]} is not below vocab_size ${vocab_size}`);
   }
 }
 
@@ -143,6 +189,7 @@ function checkShapes(m: BundleManifest): void {
     expectShape(m, "aggregator", "latent", [null, T, D]);
     expectShape(m, "aggregator", "entry_weights", [null, null]);
     expectShape(m, "prefix", "prefix_kv", [L, 2, null, Hkv, P, hs]);
+    checkReader(m, m.mac);
   }
   expectShape(m, "lm", "past_key_values", [L, 2, null, Hkv, null, hs]);
   expectShape(m, "lm", "logits", [null, null, lm.vocab_size]);

@@ -1,0 +1,128 @@
+// The lm_tap reader through MacPipeline with fake sessions: what the LM is fed for a batch of windows,
+// which tap rows reach the amortizer, the question encoder's short prompt and its <bos>-keeping cut,
+// and decoding behind the memory prefix at prefix.position_offset.
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { parseManifest } from "../shared/manifest.js";
+import { FakeTapLM, readerManifestJson, Recorder, zeros, type ReaderOptions } from "./fake-reader.js";
+import { MacPipeline } from "./pipeline.js";
+import { argmax } from "./sampler.js";
+import { floats, type Tensor } from "./session.js";
+
+const tiny = JSON.parse(readFileSync(new URL("../../models/bundles/tiny-random/manifest.json", import.meta.url), "utf8"));
+const [T, D, P, L, H, hs, V, PAD] = [4, 32, 2, 2, 2, 16, 8192, 3];
+/** One token per character (ids < 128 < vocab): windows and prompts are easy to read back. */
+const chars = { encode: (t: string) => [...t].map((c) => c.charCodeAt(0)), decode: (ids: number[]) => String.fromCharCode(...ids) };
+const ints = (t: Tensor) => Array.from(t.data as BigInt64Array, Number);
+const rows = (t: Tensor) => { const [B, S] = t.dims as [number, number]; return Array.from({ length: B }, (_, b) => ints(t).slice(b * S, (b + 1) * S)); };
+
+function setup(o: ReaderOptions = {}) {
+  const raw = readerManifestJson(tiny, { maxDoc: 6, maxQuestion: 8, ...o }) as unknown as Record<string, Record<string, unknown>>;
+  raw.prompt = { ...raw.prompt, long: { question: "LONG {question}", gold: "LG {passage} {question}", keyword: "LK {passage} {question}" } };
+  const manifest = parseManifest(raw);
+  // After "?" the LM says "!" then stops at eos (2): a two-step decode.
+  const lm = new FakeTapLM(V, { 58: { 33: 1 }, 33: { 2: 1 } }, D);
+  const amortizer = new Recorder((f) => { const B = f.features!.dims[0]!; return { modulation: zeros([B, T, D]) }; });
+  const question_encoder = new Recorder(() => ({ query: zeros([1, T, D]) }));
+  const memory_kv = new Recorder((f) => ({ memory_kv: zeros([2, 2, f.modulations!.dims[0]! * T, D]) }));
+  const aggregator = new Recorder((f) => { const E = f.memory_kv!.dims[2]! / T; return { latent: zeros([1, T, D]), entry_weights: zeros([1, E]) }; });
+  const prefix = new Recorder(() => ({ prefix_kv: zeros([L, 2, 1, H, P, hs]) }));
+  const p = new MacPipeline(manifest, { lm, amortizer, question_encoder, memory_kv, aggregator, prefix }, chars);
+  return { p, lm, amortizer, question_encoder, memory_kv, aggregator };
+}
+
+describe("MacPipeline with an lm_tap reader", () => {
+  it("reads a document as ' ' + its collapsed text, in windows of max_doc_tokens", () => {
+    const { p } = setup();
+    expect(p.reader?.prefix_ids).toEqual([1, 40, 41]);
+    expect(p.cachesEntryKV).toBe(false);
+    expect(p.chunkIds("ab  cd\nefgh")).toEqual([chars.encode(" ab cd"), chars.encode(" efgh")]);
+    expect(p.chunkIds(" \n ")).toEqual([]);
+  });
+
+  it("feeds the LM prefix_ids ++ window, right-padded, from position 0 with an empty past", async () => {
+    const { p, lm } = setup();
+    const windows = [chars.encode(" abcd"), chars.encode(" xy")];
+    await p.amortize(windows);
+    expect(lm.feeds).toHaveLength(1);
+    const f = lm.feeds[0]!;
+    expect(rows(f.input_ids!)).toEqual([[1, 40, 41, ...windows[0]!], [1, 40, 41, ...windows[1]!, PAD, PAD]]);
+    expect(rows(f.attention_mask!)).toEqual([[1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 0, 0]]);
+    expect(rows(f.position_ids!)).toEqual([[0, 1, 2, 3, 4, 5, 6, 7], [0, 1, 2, 3, 4, 5, 6, 7]]);
+    expect(f.past_key_values!.dims).toEqual([L, 2, 2, H, 0, hs]);
+  });
+
+  it("gives the amortizer exactly the window's tap rows, right-padded with zeros, and their mask", async () => {
+    const { p, amortizer } = setup();
+    const windows = [chars.encode(" abcd"), chars.encode(" xy")];
+    const mods = await p.amortize(windows);
+    expect(mods.map((m) => m.length)).toEqual([T * D, T * D]);
+    const { features, attention_mask } = amortizer.feeds[0]!;
+    expect(features!.dims).toEqual([2, 5, D]);
+    expect(rows(attention_mask!)).toEqual([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]);
+    const x = floats(features!);
+    const row = (b: number, j: number) => Array.from(x.subarray((b * 5 + j) * D, (b * 5 + j) * D + 4));
+    // tap row (b, s) = [b, s, id, position]: window token j sits at LM position 3 + j (after the 3 prefix ids)
+    windows.forEach((w, b) => w.forEach((id, j) => expect(row(b, j)).toEqual([b, 3 + j, id, 3 + j])));
+    expect(row(1, 3)).toEqual([0, 0, 0, 0]);
+    expect(x.subarray((1 * 5 + 3) * D, 2 * 5 * D).every((v) => v === 0)).toBe(true);
+    expect(amortizer.feeds[0]!["input_ids"]).toBeUndefined();
+  });
+
+  it("encodes the question from the short question-only prompt, whatever the answer's style or passages", async () => {
+    const { p, lm, question_encoder } = setup({ maxQuestion: 64 });
+    const short = chars.encode(p.renderPrompt("Why?"));
+    for (const [context, long] of [[undefined, false], [undefined, true], [{ kind: "keyword" as const, passages: ["some passage"] }, true]] as const) {
+      lm.feeds.length = 0;
+      const { promptIds, query } = await p.encodeQuestion("Why?", context, long);
+      expect(query).not.toBeNull();
+      expect(promptIds).toEqual(chars.encode(p.renderPrompt("Why?", context, long)));
+      expect(rows(lm.feeds[0]!.input_ids!)).toEqual([short]);
+      expect(rows(lm.feeds[0]!.position_ids!)).toEqual([short.map((_, i) => i)]);
+      expect(lm.feeds[0]!.past_key_values!.dims[4]).toBe(0);
+      const f = question_encoder.feeds.at(-1)!;
+      expect(f.features!.dims).toEqual([1, short.length, D]);
+      expect(Array.from(floats(f.features!).subarray(0, 3))).toEqual([0, 0, short[0]!]);
+      expect(rows(f.attention_mask!)).toEqual([short.map(() => 1)]);
+    }
+  });
+
+  it("cuts a long question prompt to its first token and its last max_question_tokens - 1", async () => {
+    const { p, lm } = setup({ maxQuestion: 8 });
+    const ids = chars.encode(p.renderPrompt("What is the longest river?"));
+    await p.encodeQuestion("What is the longest river?");
+    expect(rows(lm.feeds[0]!.input_ids!)).toEqual([[ids[0]!, ...ids.slice(-7)]]);
+  });
+
+  it("decodes behind the memory prefix with the prompt's positions starting at prefix.position_offset", async () => {
+    const { p, lm, memory_kv, aggregator } = setup();
+    const mods = p.asStored(await p.amortize(p.chunkIds("The tower was completed in 1889.")));
+    const { promptIds, query } = await p.encodeQuestion("When?");
+    const agg = await p.aggregate(query!, mods);
+    expect(memory_kv.feeds).toHaveLength(1);                   // computed for this question's entries: nothing cached
+    expect(aggregator.feeds[0]!.memory_kv!.dims).toEqual([2, 2, mods.length * T, D]);
+    const past = await p.prefix(agg.latent);
+    lm.feeds.length = 0;
+    const out: number[] = [];
+    for await (const t of p.decode(promptIds, past, { sample: argmax })) out.push(t);
+    expect(out).toEqual([33]);
+    expect(rows(lm.feeds[0]!.position_ids!)).toEqual([promptIds.map((_, i) => P + i)]);
+    expect(lm.feeds[0]!.past_key_values!.dims[4]).toBe(P);
+    expect(rows(lm.feeds[1]!.position_ids!)).toEqual([[P + promptIds.length]]);
+  });
+
+  it("keeps format-1 heads on token ids, unchanged", async () => {
+    const manifest = parseManifest(tiny);
+    const amortizer = new Recorder((f) => ({ modulation: zeros([f.input_ids!.dims[0]!, T, D]) }));
+    const lm = new FakeTapLM(V, {}, D);
+    const p = new MacPipeline(manifest, { lm, amortizer }, chars);
+    expect(p.reader).toBeNull();
+    expect(p.cachesEntryKV).toBe(true);
+    expect(p.chunkIds("ab  cd")).toEqual([chars.encode("ab cd")]);
+    await p.amortize([[5, 6, 7], [8]]);
+    expect(lm.feeds).toHaveLength(0);
+    expect(rows(amortizer.feeds[0]!.input_ids!)).toEqual([[5, 6, 7], [8, PAD, PAD]]);
+    const m = Float32Array.from({ length: T * D }, (_, i) => i / 7);
+    expect(p.asStored([m])[0]).toBe(m);                           // float32 storage: as amortized
+  });
+});
