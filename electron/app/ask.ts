@@ -22,7 +22,8 @@ export async function reamortizeStale(vault: Vault, model: Model, onProgress?: (
   let done = 0;
   for (let batch = vault.store.staleChunks(model.manifest.id, 256); batch.length; batch = vault.store.staleChunks(model.manifest.id, 256)) {
     const { modulations } = await model.engine.amortize(batch.map((c) => c.text));
-    vault.store.replaceModulations(model.manifest.id, model.slots, model.width, batch.map((c, i) => ({ chunkId: c.chunkId, modulation: modulations[i]! })));
+    vault.store.replaceModulations(model.manifest.id, model.slots, model.width,
+      batch.map((c, i) => ({ chunkId: c.chunkId, modulation: modulations[i]! })), model.storage);
     done += batch.length;
     onProgress?.(done);
   }

@@ -88,7 +88,7 @@ export async function ingestQueued(vault: Vault, model: Model, hooks: IngestHook
     tell();
     const storedFile = await vault.storeFile(p.bytes, p.row.type as DocType, p.hash);
     const committed = store.commit(p.row.id, { contentHash: p.hash, title: p.doc.title, pages: p.doc.pages.length, warning: p.doc.warning ?? null, storedFile,
-      chunks: p.chunks, bundleId: model.manifest.id, slots: model.slots, width: model.width, modulations,
+      chunks: p.chunks, bundleId: model.manifest.id, slots: model.slots, width: model.width, modulations, storage: model.storage,
       ...(vectors && model.encoder ? { embeddings: { encoder: model.encoder.id, vectors } } : {}) });
     if (!committed) {                                       // removed by the user while it was being read
       outcome({ documentId: p.row.id, name: p.row.name, result: "removed" });

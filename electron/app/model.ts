@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { BundleManifest } from "../shared/manifest.js";
+import type { ModulationStorage } from "../shared/modulation-codec.js";
 import type { TextTokenizer } from "../core/pipeline.js";
 import { hfTokenizer, readManifest } from "../engine/bundle.js";
 import { EngineClient } from "../engine/engine-client.js";
@@ -18,6 +19,8 @@ export interface Model {
   /** [n_slots, n_embd]: the shape of one modulation. */
   slots: number;
   width: number;
+  /** How the vault keeps this bundle's modulations (the manifest's mac.storage; float32 without it). */
+  storage: ModulationStorage;
   /**
    * The bundle's sentence encoder: its identity (the sha256 of its graph, which every stored vector is
    * tagged with, so a changed encoder means re-embedding) and its width; null when the bundle has none.
@@ -44,5 +47,6 @@ export async function loadModel(dir: string, settings: Omit<SessionSettings, "on
   const { chunk_tokens, overlap_tokens } = manifest.retrieval;
   // Without memory heads a chunk has no modulation: its shape is [0, 0] and nothing is stored for it.
   return { dir, manifest, tokenizer, engine, chunking: { maxTokens: chunk_tokens, overlapTokens: overlap_tokens },
-    slots: manifest.mac?.n_slots ?? 0, width: manifest.mac ? manifest.architecture.lm.n_embd : 0, encoder: encoderOf(manifest) };
+    slots: manifest.mac?.n_slots ?? 0, width: manifest.mac ? manifest.architecture.lm.n_embd : 0, storage: manifest.mac?.storage ?? "float32",
+    encoder: encoderOf(manifest) };
 }

@@ -13,6 +13,7 @@ import { extract } from "../vault/extract.js";
 import { median } from "./engine.js";
 import { makePdf } from "./pdf-fixtures.js";
 import { record } from "./record.js";
+import { modulationBytes as storedBytes } from "../shared/modulation-codec.js";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 
@@ -60,7 +61,7 @@ export async function benchIngest(o: IngestOptions) {
   pdfVault.db.pragma("wal_checkpoint(TRUNCATE)");
   const dbFile = path.join(pdfVault.dir, "vault.db");
   const dbBytes = dirSize([dbFile, `${dbFile}-wal`]);
-  const modulationBytes = model.slots * model.width * 4;
+  const modulationBytes = storedBytes(model.storage, model.slots, model.width);
 
   // A vault of nBank chunks: one note per SQuAD paragraph (each fits one amortizer window).
   const noteDir = path.join(work, "notes");

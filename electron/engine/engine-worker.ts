@@ -3,14 +3,15 @@
 import { parentPort } from "node:worker_threads";
 import { AppError } from "../shared/errors.js";
 import { AbortedError } from "../core/generate.js";
-import { collapseWhitespace, type MacPipeline } from "../core/pipeline.js";
+import type { MacPipeline } from "../core/pipeline.js";
+import { encodeModulation } from "../shared/modulation-codec.js";
 import { selectByKeys, selectCandidates } from "../core/preselect.js";
 import { makeSampler } from "../core/sampler.js";
 import { TextStream } from "../core/text-stream.js";
 import { loadBundle } from "./bundle.js";
 import { loadSentenceEncoder, type SentenceEncoder } from "./encoder.js";
 import type { AskResult, BankPutEntry, EngineMessage, EngineRequest } from "./engine-protocol.js";
-import { MemoryBanks, weightsByOwner, type BankEntry } from "./memory-bank.js";
+import { cachedKV, MemoryBanks, modulationOf, weightsByOwner, type BankEntry } from "./memory-bank.js";
 import type { SessionSettings } from "./ort-session.js";
 import { VectorBanks } from "./vector-index.js";
 
@@ -49,13 +50,15 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
   if (memory) p.requireMemory();
   const { promptIds, query } = await p.encodeQuestion(question, o.context, o.long ?? false, memory);
   let { entries, owners } = memory ? banks.gather(scope) : { entries: [], owners: [] };
+  const mod = (e: BankEntry) => modulationOf(e, p.T, p.D);
   if (o.candidates && entries.length > o.candidates) {
     const keep = o.candidateKeys?.length ? selectByKeys(owners, o.candidateKeys)
-      : selectCandidates((await amortize(p, windows(p, [question]).ids))[0]!, entries.map((e) => e.modulation), o.candidates);
+      : selectCandidates((await amortize(p, windows(p, [question]).ids))[0]!, entries.map(mod), o.candidates);
     entries = keep.map((i) => entries[i]!);
     owners = keep.map((i) => owners[i]!);
   }
-  const agg = memory && query ? await p.aggregate(query, entries.map((e) => e.modulation), undefined, entries.map((e) => e.kv)) : null;
+  // Without cached K/V (reader bundles) the aggregation computes memory_kv for these entries only.
+  const agg = memory && query ? await p.aggregate(query, entries.map(mod), undefined, cachedKV(entries)) : null;
   const past = agg ? await p.prefix(agg.latent) : p.emptyPast();
   const questionMs = performance.now() - t0;
   const stream = new TextStream((ids) => p.tokenizer.decode(ids));
@@ -81,7 +84,7 @@ function windows(p: MacPipeline, texts: readonly string[]): { ids: number[][]; t
   const max = p.manifest.mac?.max_doc_tokens ?? 0;
   let truncated = 0;
   const ids = texts.map((t) => {
-    const all = p.tokenizer.encode(collapseWhitespace(t));
+    const all = p.documentIds(t);
     if (all.length > max) truncated++;
     return all.slice(0, max);
   });
@@ -100,7 +103,12 @@ async function amortize(p: MacPipeline, ids: readonly number[][]): Promise<Float
   return out;
 }
 
-async function withKV(p: MacPipeline, mods: Float32Array[]): Promise<BankEntry[]> {
+/** Bank entries of modulations: with their cached K/V (format 1), or as int8 blobs (int8 storage). */
+async function bankEntries(p: MacPipeline, mods: Float32Array[]): Promise<BankEntry[]> {
+  if (!p.cachesEntryKV) {
+    const { storage } = p.requireMemory();
+    return mods.map((m) => (storage === "int8" ? { blob: encodeModulation(m, p.T, p.D, storage) } : { modulation: m }));
+  }
   const kvs: Float32Array[] = [];
   for (let s = 0; s < mods.length; s += 256) kvs.push(...await p.entryKV(mods.slice(s, s + 256)));  // question-independent: once, at insertion
   return mods.map((modulation, i) => ({ modulation, kv: kvs[i]! }));
@@ -111,8 +119,8 @@ async function bankPut(p: MacPipeline, bank: string, entries: BankPutEntry[]): P
   const size = p.T * p.D;
   const bad = entries.find((e) => e.modulation.length !== size);
   if (bad) throw new AppError("INVALID_ARGUMENT", `modulation for ${bad.key} has ${bad.modulation.length} values; this bundle needs ${size}`);
-  const withCache = await withKV(p, entries.map((e) => e.modulation));
-  entries.forEach((e, i) => banks.put(bank, e.key, [withCache[i]!]));
+  const made = await bankEntries(p, entries.map((e) => e.modulation));
+  entries.forEach((e, i) => banks.put(bank, e.key, [made[i]!]));
   return { size: banks.size(bank) };
 }
 
@@ -129,7 +137,7 @@ async function handle(req: EngineRequest): Promise<unknown> {
       const p = pipeline();
       const chunks = p.chunkIds(req.text);
       if (!chunks.length) throw new AppError("INVALID_ARGUMENT", `${req.document} has no text`);
-      banks.append("docs", req.document, await withKV(p, await amortize(p, chunks)));
+      banks.append("docs", req.document, await bankEntries(p, p.asStored(await amortize(p, chunks))));
       return { entries: chunks.length };
     }
     case "amortize": {
@@ -137,7 +145,8 @@ async function handle(req: EngineRequest): Promise<unknown> {
       // No memory heads: a chunk's modulation is empty ([0, 0]); vaults keep text and keyword index only.
       if (!p.hasMemory) return { modulations: req.texts.map(() => new Float32Array(0)), truncated: 0 };
       const { ids, truncated } = windows(p, req.texts);
-      return { modulations: await amortize(p, ids), truncated };
+      // As the vault will store them (int8: rounded), so the engine's bank is the same before and after a reload.
+      return { modulations: p.asStored(await amortize(p, ids)), truncated };
     }
     case "bankPut":
       return bankPut(pipeline(), req.bank, req.entries);

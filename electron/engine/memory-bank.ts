@@ -1,8 +1,26 @@
 // The engine's in-memory banks: named groups (a vault, or the CLI's ad-hoc documents) of entries,
-// each a modulation [T*D] with its question-independent aggregator K/V cached at insertion.
+// each a modulation [T*D] with (format-1 heads) its question-independent aggregator K/V cached at
+// insertion, or (int8 storage) the modulation's int8 blob alone, decoded when it is aggregated.
 // A key names what an entry came from (a chunk id, a file name); attention is reported per key.
+import { decodeModulation } from "../shared/modulation-codec.js";
 
-export interface BankEntry { modulation: Float32Array; kv: Float32Array }
+/**
+ * float32 with cached K/V: format-1 heads, (blocks, 2, T, D) beside the modulation. A blob: reader
+ * bundles with int8 storage, whose K/V would be 80 KB per chunk for Gemma; theirs is computed per
+ * question for the entries aggregated, and the modulation stays ~10 KB instead of 40 KB.
+ */
+export type BankEntry = { modulation: Float32Array; kv?: Float32Array } | { blob: Uint8Array };
+
+/** An entry's modulation [T*D] as float32. */
+export function modulationOf(e: BankEntry, T: number, D: number): Float32Array {
+  return "blob" in e ? decodeModulation(e.blob, T, D) : e.modulation;
+}
+
+/** The entries' cached K/V, when every one of them has it. */
+export function cachedKV(entries: readonly BankEntry[]): Float32Array[] | undefined {
+  const kvs = entries.map((e) => ("kv" in e ? e.kv : undefined));
+  return entries.length && kvs.every((k): k is Float32Array => k !== undefined) ? kvs : undefined;
+}
 
 export class MemoryBanks {
   private readonly banks = new Map<string, Map<string, BankEntry[]>>();

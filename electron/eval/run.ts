@@ -113,7 +113,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<EvalRepo
     vault.db.pragma("wal_checkpoint(TRUNCATE)");
     report.ingest = { docs: docs.length, chunks: stats.chunks, ms_per_doc: ingestMs / docs.length,
       bytes_per_doc: statSync(path.join(vault.dir, "vault.db")).size / docs.length,
-      modulation_bytes_per_doc: (stats.chunks * model.slots * model.width * 4) / docs.length };
+      modulation_bytes_per_doc: vault.store.modulationBytes(model.manifest.id) / docs.length };
     const articleBanks = modes.includes("irrelevant") ? await putArticleBanks(app, vault, docs) : [];
     for (const mode of modes) {
       const asked: Asked[] = [];

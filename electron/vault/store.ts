@@ -1,5 +1,7 @@
 // Rows of one vault: documents and their ingestion state, chunks with page spans, modulations,
 // the FTS5 keyword index and watched folders. Every multi-row change is one transaction.
+import { AppError } from "../shared/errors.js";
+import { decodeModulation, encodeModulation, type ModulationStorage } from "../shared/modulation-codec.js";
 import type { Chunk } from "./chunker.js";
 import { EmbeddingStore, type Packed } from "./embeddings.js";
 import type { DocType } from "./extract.js";
@@ -24,6 +26,8 @@ export interface ChunkHit {
 export interface Ingested {
   contentHash: string; title: string; pages: number; warning: string | null; storedFile: string | null;
   chunks: Chunk[]; bundleId: string; slots: number; width: number; modulations: Float32Array[];
+  /** How the bundle keeps modulations (float32 when absent). */
+  storage?: ModulationStorage;
   /** One vector per chunk from the bundle's sentence encoder (absent when the bundle has none). */
   embeddings?: { encoder: string; vectors: Packed[] };
 }
@@ -32,9 +36,21 @@ const DOC_COLUMNS = `d.id, d.source, d.name, d.title, d.type, d.size, d.mtime_ms
   d.stored_file AS storedFile, d.status, d.error, d.warning, d.pages, d.added_at AS addedAt, d.updated_at AS updatedAt,
   (SELECT count(*) FROM chunks c WHERE c.document_id = d.id) AS chunks`;
 
-const toBlob = (f: Float32Array) => Buffer.from(f.buffer, f.byteOffset, f.byteLength);
-/** A copy, so the Float32Array is aligned and owns its memory (SQLite's buffer may be reused). */
+const toBlob = (f: Float32Array, slots: number, width: number, storage: ModulationStorage = "float32") => {
+  const b = encodeModulation(f, slots, width, storage);
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+};
+/** A float32 blob as a copy, so the Float32Array is aligned and owns its memory (SQLite's buffer may be reused). */
 export const fromBlob = (b: Buffer) => new Float32Array(new Uint8Array(b).buffer);
+
+/** A stored modulation in either storage (float32 from format-1 bundles and older vaults, or int8), told apart by size. */
+function readModulation(chunkId: number, slots: number, width: number, data: Buffer): Float32Array {
+  try {
+    return decodeModulation(data, slots, width);
+  } catch (e) {
+    throw new AppError("VAULT_CORRUPT", `the modulation of chunk ${chunkId} is damaged: ${(e as Error).message}`);
+  }
+}
 
 export class VaultStore {
   readonly embeddings: EmbeddingStore;
@@ -120,7 +136,7 @@ export class VaultStore {
       this.db.prepare("DELETE FROM chunks WHERE document_id = ?").run(id);
       r.chunks.forEach((c, k) => {
         const chunkId = insChunk.run(id, c.seq, c.text, c.pageStart, c.pageEnd, c.charStart, c.charEnd, c.tokenCount).lastInsertRowid;
-        insMod.run(chunkId, r.bundleId, r.slots, r.width, toBlob(r.modulations[k]!));
+        insMod.run(chunkId, r.bundleId, r.slots, r.width, toBlob(r.modulations[k]!, r.slots, r.width, r.storage));
         putEmbedding?.(Number(chunkId), r.embeddings!.vectors[k]!);
       });
       this.db.prepare(`UPDATE documents SET status = 'ready', error = NULL, content_hash = ?, title = ?, pages = ?, warning = ?,
@@ -192,11 +208,12 @@ export class VaultStore {
    * every other statement on a connection with an open iterator, e.g. an ingest committing meanwhile).
    */
   *modulations(bundleId: string, page = 1024): Generator<{ chunkId: number; modulation: Float32Array }> {
-    const next = this.db.prepare("SELECT chunk_id AS chunkId, data FROM modulations WHERE bundle_id = ? AND chunk_id > ? ORDER BY chunk_id LIMIT ?");
+    const next = this.db.prepare(`SELECT chunk_id AS chunkId, slots, width, data FROM modulations WHERE bundle_id = ? AND chunk_id > ?
+      ORDER BY chunk_id LIMIT ?`);
     for (let after = 0; ;) {
-      const rows = next.all(bundleId, after, page) as { chunkId: number; data: Buffer }[];
+      const rows = next.all(bundleId, after, page) as { chunkId: number; slots: number; width: number; data: Buffer }[];
       if (!rows.length) return;
-      for (const r of rows) yield { chunkId: r.chunkId, modulation: fromBlob(r.data) };
+      for (const r of rows) yield { chunkId: r.chunkId, modulation: readModulation(r.chunkId, r.slots, r.width, r.data) };
       after = rows[rows.length - 1]!.chunkId;
     }
   }
@@ -207,10 +224,17 @@ export class VaultStore {
       WHERE m.chunk_id IS NULL OR m.bundle_id != ? ORDER BY c.id LIMIT ?`).all(bundleId, limit) as { chunkId: number; text: string }[];
   }
 
-  replaceModulations(bundleId: string, slots: number, width: number, rows: readonly { chunkId: number; modulation: Float32Array }[]): void {
+  replaceModulations(bundleId: string, slots: number, width: number, rows: readonly { chunkId: number; modulation: Float32Array }[],
+    storage: ModulationStorage = "float32"): void {
     const put = this.db.prepare(`INSERT INTO modulations (chunk_id, bundle_id, slots, width, data) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT(chunk_id) DO UPDATE SET bundle_id = excluded.bundle_id, slots = excluded.slots, width = excluded.width, data = excluded.data`);
-    this.db.transaction(() => { for (const r of rows) put.run(r.chunkId, bundleId, slots, width, toBlob(r.modulation)); })();
+    this.db.transaction(() => { for (const r of rows) put.run(r.chunkId, bundleId, slots, width, toBlob(r.modulation, slots, width, storage)); })();
+  }
+
+  /** Bytes of the stored modulations (their blobs alone): what memory costs on disk. */
+  modulationBytes(bundleId?: string): number {
+    const sql = "SELECT coalesce(sum(length(data)), 0) AS n FROM modulations" + (bundleId === undefined ? "" : " WHERE bundle_id = ?");
+    return (this.db.prepare(sql).get(...(bundleId === undefined ? [] : [bundleId])) as { n: number }).n;
   }
 
   stats(): { documents: number; ready: number; queued: number; errors: number; chunks: number } {
@@ -259,6 +283,9 @@ export class VaultStore {
     const badVectors = (this.db.prepare(`SELECT count(*) AS n FROM embeddings
       WHERE length(data) != dim * (CASE format WHEN 'int8' THEN 1 WHEN 'f16' THEN 2 ELSE 4 END)`).get() as { n: number }).n;
     if (badVectors) problems.push(`${badVectors} embeddings do not have the size their format says`);
+    const badMods = (this.db.prepare(`SELECT count(*) AS n FROM modulations
+      WHERE length(data) != slots * width * 4 AND length(data) != slots * (width + 4)`).get() as { n: number }).n;
+    if (badMods) problems.push(`${badMods} modulations have neither the float32 nor the int8 size of their shape`);
     try {
       this.db.prepare("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)").run();
     } catch (e) {

@@ -133,6 +133,52 @@ describe("VaultStore", () => {
     store.db.exec("DROP TRIGGER chunks_ad; DELETE FROM chunks");
     expect(store.integrityProblems().join()).toMatch(/keyword index out of sync/);
   });
+
+  it("keeps int8 modulations at T*(4+D) bytes and gives them back within half a step", async () => {
+    const { store } = await newVault();
+    const [T, D] = [16, 640];
+    const mods = [0, 1].map((k) => Float32Array.from({ length: T * D }, (_, i) => Math.sin(i * 0.37 + k) * (1 + (i % 7))));
+    const [a] = store.enqueue([file("/a.txt")]).queued;
+    store.commit(a!, { ...ingested(["one", "two"]), bundleId: "gemma", slots: T, width: D, modulations: mods, storage: "int8" });
+    const sizes = store.db.prepare("SELECT length(data) AS n FROM modulations ORDER BY chunk_id").all() as { n: number }[];
+    expect(sizes.map((r) => r.n)).toEqual([T * (4 + D), T * (4 + D)]);
+    expect(T * (4 + D)).toBeLessThanOrEqual(16 * 1024);
+    expect(store.modulationBytes("gemma")).toBe(2 * T * (4 + D));
+    const back = [...store.modulations("gemma")].map((m) => m.modulation);
+    back.forEach((m, k) => {
+      for (let t = 0; t < T; t++) {
+        const row = mods[k]!.subarray(t * D, (t + 1) * D), step = Math.max(...row.map(Math.abs)) / 127;
+        for (let j = 0; j < D; j++) expect(Math.abs(m[t * D + j]! - row[j]!)).toBeLessThanOrEqual(step / 2 + 1e-6 * Math.abs(row[j]!));
+      }
+    });
+    expect(store.integrityProblems()).toEqual([]);
+  });
+
+  it("reads float32 modulations of an older bundle by their size, and marks them stale for an int8 bundle", async () => {
+    const { store } = await newVault();
+    const [a] = store.enqueue([file("/a.txt")]).queued;
+    store.commit(a!, ingested(["one", "two"]));                               // bundle b1, float32 [2, 2]
+    const [c0, c1] = store.chunkIdsOf(a!);
+    expect([...store.modulations("b1")].map((m) => Array.from(m.modulation))).toEqual([[0, 0, 0, 0], [1, 1, 1, 1]]);
+    expect(store.staleChunks("gemma", 10).map((c) => c.chunkId)).toEqual([c0, c1]);
+    store.replaceModulations("gemma", 2, 2, [{ chunkId: c0!, modulation: Float32Array.from([1, -1, 0.5, 0]) }], "int8");
+    expect(store.staleChunks("gemma", 10).map((c) => c.chunkId)).toEqual([c1]);
+    const [m] = [...store.modulations("gemma")];
+    expect(m!.modulation[0]).toBeCloseTo(1, 6);
+    expect(m!.modulation[2]).toBeCloseTo(0.5, 2);
+    expect(store.modulationBytes("gemma")).toBe(2 * (4 + 2));
+    expect(store.modulationBytes()).toBe(2 * (4 + 2) + 2 * 2 * 4);
+  });
+
+  it("refuses a modulation blob of neither size, naming the chunk, and reports it as damage", async () => {
+    const { store } = await newVault();
+    const [a] = store.enqueue([file("/a.txt")]).queued;
+    store.commit(a!, ingested(["one"]));
+    const [c] = store.chunkIdsOf(a!);
+    store.db.prepare("UPDATE modulations SET data = ? WHERE chunk_id = ?").run(Buffer.alloc(5), c);
+    expect(() => [...store.modulations("b1")]).toThrow(new RegExp(`modulation of chunk ${c} is damaged`));
+    expect(store.integrityProblems()).toEqual(["1 modulations have neither the float32 nor the int8 size of their shape"]);
+  });
 });
 
 describe("Vault folder", () => {
