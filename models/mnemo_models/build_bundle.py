@@ -31,7 +31,8 @@ from .gguf_weights import field, load_lm, write_tokenizer
 from .lm_fixtures import make_lm_fixtures
 
 FORMAT, MAJOR, MINOR = "mnemo-mac-bundle", 2, 0
-RECIPE = 9                        # bump when the conversion or the prompts change: cached bundles are rebuilt
+RECIPE = 10                       # bump when the conversion or the prompts change: cached bundles are rebuilt
+HEADS_DIR = Path(__file__).resolve().parents[1] / "heads"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class LMRecipe:
     end_of_turn: str
     long_stops_at_newline: bool                 # a base model does not end its turn: one paragraph
     weights: dict[str, str]
+    heads: tuple[str, str] | None = None        # trained MAC heads: (file in models/heads, its sha256)
 
     def gguf(self, log) -> tuple[Path, list[dict], list[Path]]:
         """-> the GGUF, its manifest "sources" entries, and licence files the bundle must carry."""
@@ -110,6 +112,38 @@ def is_complete(out: Path, precision: str, model: str = DEFAULT_MODEL) -> bool:
         return False
 
 
+def mac_heads(recipe: LMRecipe, model, log):
+    """The recipe's committed MAC heads, hash-checked, on this LM; (None, {}) when it has none."""
+    if recipe.heads is None:
+        return None, {}
+    from .export_mac_gemma import load_heads
+    path = HEADS_DIR / recipe.heads[0]
+    if not path.is_file():
+        raise sources.SourceError(f"the MAC heads file {path} is missing from this checkout")
+    if sources.sha256(path) != recipe.heads[1]:
+        raise sources.SourceError(f"the MAC heads file {path} does not have its pinned sha256 {recipe.heads[1][:12]}…")
+    log(f"MAC heads: {path.name}")
+    return load_heads(path, model)
+
+
+def mac_manifest(heads, meta: dict, recipe: LMRecipe, tokenizer_path: Path) -> dict:
+    """architecture.mac, prefix and memory for the manifest from the heads' config and record."""
+    from tokenizers import Tokenizer
+
+    from .mac_cache import MAX_DOC, reader_prefix
+    c = heads.cfg
+    tok = Tokenizer.from_file(str(tokenizer_path))
+    prefix_ids = tok.encode(reader_prefix(recipe.prompts), add_special_tokens=False).ids
+    gates = meta.get("gates", {})
+    return {"mac": {"n_slots": c.n_slots, "prefix_len": c.n_slots, "aggregator_layers": heads.aggregator.n_blocks,
+                    "max_doc_tokens": MAX_DOC, "max_question_tokens": 64, "design": c.design,
+                    "reader": {"kind": "lm_tap", "output": "tap", "layer": c.tap_layer, "prefix_ids": prefix_ids},
+                    "storage": "int8", "fixtures": "mac-fixtures.json"},
+            "prefix": {"length": c.n_slots, "position_offset": c.n_slots},
+            "memory": {"trained": True, "note": meta.get("note", ""), "gates": gates,
+                       "training": meta.get("training", {}), "heads_sha256": recipe.heads[1]}}
+
+
 def text_ids(tokenizer_path: Path, test) -> list[int]:
     """Every token id whose text passes test (e.g. holds a line break): the vocabulary's own pieces."""
     from tokenizers import Tokenizer
@@ -134,7 +168,8 @@ def build(precision: str, out: Path, model_name: str = DEFAULT_MODEL, log=print)
     for f in licence_files:
         shutil.copyfile(f, tmp / f.name)
     model, cfg = load_lm(gguf_path, precision)
-    lm_graph = export_lm(model, tmp / "lm.onnx")
+    heads, heads_meta = mac_heads(recipe, model, log)
+    lm_graph = export_lm(model, tmp / "lm.onnx", heads.cfg.tap_layer if heads else None)
     lm_graph.pop("sha256")
     tokens = field(reader, "tokenizer.ggml.tokens")
     eos, end_of_turn = field(reader, "tokenizer.ggml.eos_token_id"), tokens.index(recipe.end_of_turn)
@@ -145,6 +180,13 @@ def build(precision: str, out: Path, model_name: str = DEFAULT_MODEL, log=print)
                                 frozenset(newline_ids))
     (tmp / "fixtures.json").write_text(json.dumps(fixtures))
     graphs = {"lm": lm_graph}
+    mac_facts = {}
+    if heads is not None:
+        from .export_mac_gemma import export_heads, heads_fixtures
+        log("exporting the MAC heads ...")
+        graphs.update(export_heads(heads, tmp))
+        (tmp / "mac-fixtures.json").write_text(json.dumps(heads_fixtures(heads)))
+        mac_facts = mac_manifest(heads, heads_meta, recipe, tmp / "tokenizer.json")
     encoder = None
     try:
         from .minilm import export_encoder
@@ -169,8 +211,10 @@ def build(precision: str, out: Path, model_name: str = DEFAULT_MODEL, log=print)
     manifest = {
         "format": FORMAT, "version": {"major": MAJOR, "minor": MINOR},
         "name": name,
-        "architecture": {"lm": lm_arch, **({"encoder": encoder} if encoder else {})},
-        "memory": {"trained": False, "note": "no MAC heads for this LM yet: memory modes are unavailable"},
+        "architecture": {"lm": lm_arch, **({"encoder": encoder} if encoder else {}),
+                         **({"mac": mac_facts["mac"]} if mac_facts else {})},
+        "memory": mac_facts.get("memory") or {"trained": False, "note": "no MAC heads for this LM yet: memory modes are unavailable"},
+        **({"prefix": mac_facts["prefix"]} if mac_facts else {}),
         "special_ids": {"bos": field(reader, "tokenizer.ggml.bos_token_id"), "eos": eos,
                         "pad": field(reader, "tokenizer.ggml.padding_token_id"),
                         "unk": field(reader, "tokenizer.ggml.unknown_token_id"),

@@ -23,15 +23,18 @@ OPSET = 17
 class LastLogits(torch.nn.Module):
     """The graph's module: the Llama returning only the last position's logits."""
 
-    def __init__(self, model: Llama):
+    def __init__(self, model: Llama, tap_layer: int | None = None):
         super().__init__()
-        self.model, self.precision = model, model.precision
+        self.model, self.precision, self.tap_layer = model, model.precision, tap_layer
 
     def forward(self, input_ids, position_ids, attention_mask, past_key_values):
-        return self.model(input_ids, position_ids, attention_mask, past_key_values, last_only=True)
+        if self.tap_layer is None:
+            return self.model(input_ids, position_ids, attention_mask, past_key_values, last_only=True)
+        return self.model(input_ids, position_ids, attention_mask, past_key_values, last_only=True,
+                          tap_layer=self.tap_layer)
 
 
-def io_specs(model: Llama) -> tuple[list[dict], list[dict]]:
+def io_specs(model: Llama, tap_layer: int | None = None) -> tuple[list[dict], list[dict]]:
     c = model.cfg
     past = [c.n_layers, 2, "batch", c.n_kv_heads, "past", c.head_dim]
     inputs = [{"name": "input_ids", "dtype": "int64", "shape": ["batch", "seq"]},
@@ -41,28 +44,32 @@ def io_specs(model: Llama) -> tuple[list[dict], list[dict]]:
     outputs = [{"name": "logits", "dtype": "float32", "shape": ["batch", 1, c.vocab_size]},
                {"name": "present_key_values", "dtype": "float32",
                 "shape": [*past[:4], "past_plus_seq", c.head_dim]}]
+    if tap_layer is not None:                  # MAC's reader: the residual stream after tap_layer blocks
+        outputs.append({"name": "tap", "dtype": "float32", "shape": ["batch", "seq", c.dim]})
     return inputs, outputs
 
 
-def export_lm(model: Llama, out: Path) -> dict:
-    """Writes out (one self-contained .onnx file) and returns its graph spec for the manifest."""
+def export_lm(model: Llama, out: Path, tap_layer: int | None = None) -> dict:
+    """Writes out (one self-contained .onnx file) and returns its graph spec for the manifest.
+    tap_layer adds the output `tap` (B, S, D): the residual after that many blocks (Gemma only)."""
     c = model.cfg
     S, P = 3, 2                                                                  # trace shapes (all dynamic)
     ids = torch.zeros(1, S, dtype=torch.long)
     pos = torch.arange(P, P + S)[None]
     mask = torch.ones(1, P + S, dtype=torch.long)
     past = torch.zeros(c.n_layers, 2, 1, c.n_kv_heads, P, c.head_dim)
-    inputs, outputs = io_specs(model)
+    inputs, outputs = io_specs(model, tap_layer)
     dyn = {"input_ids": {0: "batch", 1: "seq"}, "position_ids": {0: "batch", 1: "seq"},
            "attention_mask": {0: "batch", 1: "past_plus_seq"}, "past_key_values": {2: "batch", 4: "past"},
-           "logits": {0: "batch"}, "present_key_values": {2: "batch", 4: "past_plus_seq"}}
+           "logits": {0: "batch"}, "present_key_values": {2: "batch", 4: "past_plus_seq"},
+           **({"tap": {0: "batch", 1: "seq"}} if tap_layer is not None else {})}
     buf = io.BytesIO()
     # torch 1.13's tracer warns about every Python-side shape test and about MatMulNBits having no
     # ONNX shape inference; both are expected here (shapes are dynamic by design, onnxruntime infers
     # the contrib op), and hundreds of them would bury setup's real messages.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(LastLogits(model), (ids, pos, mask, past), buf, opset_version=OPSET,
+        torch.onnx.export(LastLogits(model, tap_layer), (ids, pos, mask, past), buf, opset_version=OPSET,
                           input_names=[i["name"] for i in inputs], output_names=[o["name"] for o in outputs],
                           dynamic_axes=dyn, do_constant_folding=True,
                           custom_opsets={"com.microsoft": 1} if model.precision != "fp32" else None)

@@ -100,12 +100,14 @@ class Gemma3(TiedLM):
         super().__init__(cfg, precision, Block)
 
     def forward(self, input_ids, position_ids, attention_mask, past_key_values, last_only: bool = False,
-                hidden_only: bool = False):
+                hidden_only: bool = False, tap_layer: int | None = None, stop_at_tap: bool = False):
         """input_ids, position_ids (B, S); attention_mask (B, T) 1 = real; past (L, 2, B, Hkv, P, hd).
 
         -> logits (B, S, V) or (B, 1, V) with last_only, or the final-normed hidden states (B, S, D)
         with hidden_only (training picks the few positions it needs logits for); present
-        (L, 2, B, Hkv, T, hd).
+        (L, 2, B, Hkv, T, hd). With tap_layer = K, a third output: the residual stream after the
+        first K blocks (B, S, D), what MAC's amortizer reads (mac_gemma.py); stop_at_tap returns it
+        alone, without running the rest.
         The sliding window counts cache slots, like the causal mask: key j is within the window of
         query i when P + i - j < W (a MAC prefix's slots count as positions here too).
         """
@@ -120,12 +122,17 @@ class Gemma3(TiedLM):
         rope_global = rope_tables(position_ids, c.head_dim, c.rope_theta)
         rope_local = rope_tables(position_ids, c.head_dim, c.rope_theta_local)
         x = self.embed(input_ids) * math.sqrt(c.dim)                             # (B, S, D)
-        present = []
+        present, tapped = [], None
         for i, block in enumerate(self.blocks):
+            if i == tap_layer:
+                if stop_at_tap:
+                    return x
+                tapped = x
             (cos, sin), bias = (rope_global, bias_global) if c.is_global(i) else (rope_local, bias_local)
             x, k, v = block(x, cos, sin, past_key_values[i, 0], past_key_values[i, 1], bias)
             present.append(torch.stack([k, v]))
         if last_only:
             x = x[:, -1:]
         h = self.norm(x)
-        return (h if hidden_only else self.logits(h)), torch.stack(present)
+        out = (h if hidden_only else self.logits(h)), torch.stack(present)
+        return out if tap_layer is None else (*out, tapped)

@@ -1,0 +1,162 @@
+"""The four gates (mac-method.md §6) for MAC heads on the real frozen LM, on cached valid questions.
+
+    python -m mnemo_models.gates_gemma --heads runs/mac-lmspace/ckpt.pt --out runs/mac-lmspace/gates.json
+        [--questions 300] [--f1-questions 150] [--banks 1,8,64]
+
+Every number is paired over the same questions (valid paragraphs of mac_cache, a fixed seed) with
+a 95% interval of the mean difference (normal, clustered by nothing: one row per question):
+
+1. the LM reads: target NLL with the gold paragraph in the prompt (the cached teacher) vs the
+   question alone (no prefix);
+2. the memory carries the document: bank = the gold paragraph alone vs one wrong paragraph (another
+   article); NLL and greedy F1;
+3. it survives distractors: gold + (n - 1) other articles' paragraphs vs n wrong ones, for each n;
+4. it answers: greedy F1 with the largest bank holding the gold paragraph vs the question-only
+   control (the empty bank: the null entry alone) and vs the irrelevant bank (n wrong ones).
+The app-level numbers (the whole valid stream through the ONNX engine) come from `npm run eval`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+from pathlib import Path
+
+import torch
+
+from .mac_cache import load_frozen
+from .mac_gemma import Heads, HeadsConfig
+from .mac_student import amortize, greedy, load_cache, losses, prefix_for
+from .metrics import f1 as f1_score
+
+
+def paired(a: list[float], b: list[float]) -> dict:
+    """mean(a - b) with a 95% normal interval, and both means."""
+    d = torch.tensor(a) - torch.tensor(b)
+    half = 1.96 * float(d.std()) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
+    return {"a": float(torch.tensor(a).mean()), "b": float(torch.tensor(b).mean()), "diff": float(d.mean()),
+            "ci95": [float(d.mean()) - half, float(d.mean()) + half], "n": len(d)}
+
+
+def sample(valid: list[dict], n: int, banks: list[int], seed: int = 2) -> list[dict]:
+    """n questions, each with its paragraph, and for each bank size the other-article paragraphs."""
+    rng = random.Random(seed)
+    rows = [(p, q) for p in valid for q in p["questions"]]
+    rng.shuffle(rows)
+    out = []
+    for p, q in rows[:n]:
+        others = [o for o in valid if o["article"] != p["article"]]
+        pick = rng.sample(others, max(banks))
+        out.append({"q": q, "gold": p, "others": pick})
+    return out
+
+
+def nll_rows(lm, heads, items, bank_of, chunk: int = 8) -> list[float]:
+    out = []
+    for i in range(0, len(items), chunk):
+        part = items[i:i + chunk]
+        banks = [bank_of(it) for it in part]
+        past = prefix_for(heads, [it["q"] for it in part], banks) if banks[0] is not None else lm.empty_past(len(part))
+        out.extend(losses(lm, past, [it["q"] for it in part])[0].tolist())
+    return out
+
+
+def f1_rows(lm, heads, items, bank_of, decode, hard, newlines) -> tuple[list[float], list[str]]:
+    scores, answers = [], []
+    for it in items:
+        bank = bank_of(it)
+        past = prefix_for(heads, [it["q"]], [bank]) if bank is not None else lm.empty_past(1)
+        text = decode(greedy(lm, past, it["q"]["q_ids"], hard, newlines)).strip()
+        scores.append(100 * f1_score(text, it["q"]["answers"]))
+        answers.append(text)
+    return scores, answers
+
+
+@torch.no_grad()
+def gates(lm, heads, manifest, decode, valid, n_q: int, n_f1: int, banks: list[int]) -> dict:
+    heads.eval()
+    for p in valid:                                   # the heads are frozen here: amortize each paragraph once
+        p["_mod"] = None
+    for i in range(0, len(valid), 16):
+        mods = amortize(heads, valid[i:i + 16])
+        for p, m in zip(valid[i:i + 16], mods):
+            p["_mod"] = m
+    items = sample(valid, n_q, banks)
+    g = manifest["generation"]
+    hard, newlines = set(g["stop_ids"]), set(g["newline_ids"])
+    gold1 = lambda it: [it["gold"]]                                               # noqa: E731
+    wrong1 = lambda it: [it["others"][0]]                                         # noqa: E731
+    empty = lambda it: []                                                         # noqa: E731
+    r: dict = {"questions": n_q, "f1_questions": n_f1}
+    none = nll_rows(lm, heads, items, lambda it: None)
+    r["gate1_reads"] = paired(none, [it["q"]["nll"] for it in items])            # question-only - gold prompt
+    r["gate1_reads"]["pass"] = r["gate1_reads"]["ci95"][0] > 0
+    ng, nw, ne = (nll_rows(lm, heads, items, f) for f in (gold1, wrong1, empty))
+    r["gate2_bank1_nll"] = {**paired(nw, ng), "question_only": float(torch.tensor(ne).mean())}
+    f_items = items[:n_f1]
+    fg, ag = f1_rows(lm, heads, f_items, gold1, decode, hard, newlines)
+    fw, _ = f1_rows(lm, heads, f_items, wrong1, decode, hard, newlines)
+    fe, _ = f1_rows(lm, heads, f_items, empty, decode, hard, newlines)
+    r["gate2_bank1_f1"] = paired(fg, fw)
+    r["gate2_pass"] = r["gate2_bank1_nll"]["ci95"][0] > 0
+    r["gate3"] = {}
+    for n in banks:
+        if n == 1:
+            continue
+        with_gold = nll_rows(lm, heads, items, lambda it: [it["gold"], *it["others"][:n - 1]])
+        without = nll_rows(lm, heads, items, lambda it: it["others"][:n])
+        r["gate3"][str(n)] = paired(without, with_gold)
+    r["gate3_pass"] = all(v["ci95"][0] > 0 for v in r["gate3"].values())
+    n_big = max(banks)
+    fb, ab = f1_rows(lm, heads, f_items, lambda it: [it["gold"], *it["others"][:n_big - 1]], decode, hard, newlines)
+    fi, _ = f1_rows(lm, heads, f_items, lambda it: it["others"][:n_big], decode, hard, newlines)
+    r["gate4"] = {"bank": n_big, "mac_vs_question_only": paired(fb, fe), "mac_vs_irrelevant": paired(fb, fi)}
+    r["gate4_pass"] = all(v["ci95"][0] > 0 for k, v in r["gate4"].items() if k != "bank")
+    r["f1"] = {"gold_bank1": sum(fg) / len(fg), "wrong_bank1": sum(fw) / len(fw), "question_only": sum(fe) / len(fe),
+               f"bank{n_big}": sum(fb) / len(fb), f"irrelevant{n_big}": sum(fi) / len(fi)}
+    r["examples"] = [[it["q"]["question"], it["q"]["answers"][0], a1, a2] for it, a1, a2 in list(zip(f_items, ag, ab))[:12]]
+    return r
+
+
+def load_any_heads(path: Path, lm) -> Heads:
+    """A training checkpoint (ckpt.pt) or the committed fp16 heads file."""
+    payload = torch.load(path, map_location="cpu")
+    if "state" in payload:
+        from .export_mac_gemma import load_heads
+        return load_heads(path, lm)[0]
+    heads = Heads(HeadsConfig(**payload["config"]["heads"]), lm)
+    heads.load_state_dict(payload["model"])
+    return heads
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--heads", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--cache", type=Path, default=Path("runs/mac-cache/valid"))
+    ap.add_argument("--bundle", type=Path)
+    ap.add_argument("--questions", type=int, default=300)
+    ap.add_argument("--f1-questions", type=int, default=150)
+    ap.add_argument("--banks", default="1,8,64")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    from tokenizers import Tokenizer
+
+    from . import build_bundle
+    bundle = a.bundle or build_bundle.default_out()
+    lm, _, manifest = load_frozen(bundle)
+    tok = Tokenizer.from_file(str(bundle / manifest["tokenizer"]))
+    heads = load_any_heads(a.heads, lm)
+    banks = [int(b) for b in a.banks.split(",")]
+    r = gates(lm, heads, manifest, lambda ids: tok.decode(ids), load_cache(a.cache), a.questions, a.f1_questions, banks)
+    r["heads"] = str(a.heads)
+    a.out.write_text(json.dumps(r, indent=1))
+    print(json.dumps({k: v for k, v in r.items() if k != "examples"}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

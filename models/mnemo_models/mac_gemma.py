@@ -1,0 +1,295 @@
+"""MAC's trainable heads for a real frozen LM (Gemma 3 270M): two designs behind one interface.
+
+The amortizer and the question encoder read the frozen LM's own residual stream after its first K
+blocks (mac_cache.TAP_LAYER), RMS-normed: features (B, S, D), mask (B, S) 1 = token. Shapes: D = LM
+width (640), T slots, M memory tokens (entries x T), L LM layers, P = T prefix tokens per layer,
+Hkv = 1 key/value head of hd = 256.
+
+- "lmspace" starts inside the LM's own key/value space (mac-method.md §7): a slot is an attention-
+  pooled mix of the chunk's normed residual vectors; the aggregator pools the bank's slots under
+  the question (values are the slots themselves, so a latent is again such a vector and
+  hierarchical aggregation stays in one space); the prefix generator maps each latent slot through
+  a zero-initialised low-rank adapter per layer and then the frozen LM's own input norm, key/value
+  projections, key norm and RoPE. At step 0 the prefix is therefore K/V the LM could have made
+  itself from the chunk's tokens, and training refines which ones.
+- "free" is the paper's: learned slot queries with self- and cross-attention over the features,
+  cross-attention aggregation added to the question's slots, and a prefix generator whose L*2*P
+  learned queries read the latent and are projected straight to K/V (small-initialised).
+
+Both: a learned null entry in every bank (an empty bank is the question-only control), padding
+masked everywhere, aggregator K/V of the bank independent of the question (cacheable).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .llama import rope_tables, rotate
+
+
+@dataclass(frozen=True)
+class HeadsConfig:
+    design: str = "lmspace"          # "lmspace" | "free"
+    n_slots: int = 16                # T (= P, prefix tokens per layer)
+    width: int = 640                 # D, the LM's
+    n_head: int = 4                  # attention heads of the heads' own attention
+    mlp: int = 1280
+    rank: int = 64                   # lmspace: the per-layer adapter's rank
+    tap_layer: int = 9
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class MultiHead(nn.Module):
+    """x (B, Q, D) attends over k, v (B|1, K, Dk|Dv) already projected; key_mask (B|1, K) True = real."""
+
+    def __init__(self, d: int, n_head: int):
+        super().__init__()
+        self.n_head, self.q, self.o = n_head, nn.Linear(d, d), nn.Linear(d, d)
+
+    def forward(self, x, k, v, key_mask=None):
+        B, Q, D = x.shape
+        h = self.n_head
+        q = self.q(x).view(B, Q, h, -1).transpose(1, 2)                         # (B, h, Q, hs)
+        k = k.view(k.shape[0], k.shape[1], h, -1).transpose(1, 2)                # (B|1, h, K, hs)
+        v = v.view(v.shape[0], v.shape[1], h, -1).transpose(1, 2)
+        att = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])                   # (B, h, Q, K)
+        if key_mask is not None:
+            att = att.masked_fill(~key_mask[:, None, None, :].bool(), -1e9)
+        w = att.softmax(-1)
+        return self.o((w @ v).transpose(1, 2).reshape(B, Q, D)), w
+
+
+class Residual(nn.Module):
+    """Pre-LN MLP whose output projection starts at zero (the block starts as the identity)."""
+
+    def __init__(self, d: int, hidden: int, zero: bool = True):
+        super().__init__()
+        self.ln, self.up, self.down = nn.LayerNorm(d), nn.Linear(d, hidden), nn.Linear(hidden, d)
+        if zero:
+            nn.init.zeros_(self.down.weight)
+            nn.init.zeros_(self.down.bias)
+
+    def forward(self, x):
+        return x + self.down(F.gelu(self.up(self.ln(x))))
+
+
+# ---------------------------------------------------------------- lmspace: pooling in the LM's space
+
+class Pool(nn.Module):
+    """T learned queries pool the features: slot = sum_j a_tj f_j (values are the features themselves),
+    then a zero-initialised refinement. (B, S, D), mask -> (B, T, D)."""
+
+    def __init__(self, c: HeadsConfig):
+        super().__init__()
+        self.queries = nn.Parameter(torch.randn(c.n_slots, c.width) * 0.02)
+        self.ln, self.key = nn.LayerNorm(c.width), nn.Linear(c.width, c.width)
+        self.refine = Residual(c.width, c.mlp)
+
+    def forward(self, feat, mask):
+        k = self.key(self.ln(feat))                                              # (B, S, D)
+        att = self.queries @ k.transpose(1, 2) / math.sqrt(k.shape[-1])          # (B, T, S)
+        att = att.masked_fill(~mask[:, None, :].bool(), -1e9)
+        return self.refine(att.softmax(-1) @ feat)
+
+
+class PoolAggregator(nn.Module):
+    """Question slots (B, T, D) pool the bank's slots (values are the slots) -> latent (B, T, D)."""
+
+    def __init__(self, c: HeadsConfig):
+        super().__init__()
+        self.null = nn.Parameter(torch.randn(c.n_slots, c.width) * 0.02)
+        self.ln_q, self.q = nn.LayerNorm(c.width), nn.Linear(c.width, c.width)
+        self.ln_m, self.k = nn.LayerNorm(c.width), nn.Linear(c.width, c.width)
+        self.refine = Residual(c.width, c.mlp)
+        self.n_blocks = 1
+
+    def memory_kv(self, memory):
+        """(B|1, M, D) -> (1 block, 2, B|1, M, D): keys, and the memory itself as values."""
+        return torch.stack([self.k(self.ln_m(memory)), memory])[None]
+
+    def forward_kv(self, query, kv, key_mask=None):
+        B, T, _ = query.shape
+        null = self.memory_kv(self.null[None])[0]                                # (2, 1, T, D)
+        n = kv.shape[2]
+        k = torch.cat([null[0].expand(n, -1, -1), kv[0, 0]], 1)                  # (B|1, T+M, D)
+        v = torch.cat([null[1].expand(n, -1, -1), kv[0, 1]], 1)
+        att = self.q(self.ln_q(query)) @ k.transpose(1, 2) / math.sqrt(k.shape[-1])   # (B, T, T+M)
+        if key_mask is not None:
+            mask = torch.cat([torch.ones(key_mask.shape[0], T, dtype=torch.bool), key_mask.bool()], 1)
+            att = att.masked_fill(~mask[:, None, :], -1e9)
+        w = att.softmax(-1)
+        return self.refine(w @ v), w.mean(1)[:, T:]                              # latent, (B, M)
+
+
+class LMSpacePrefix(nn.Module):
+    """latent (B, T, D) -> prefix (L, 2, B, 1, P=T, hd) through the frozen LM's own projections.
+
+    Per layer: h = latent + latent A_l B_l (B_l starts at zero), then the layer's frozen attn_norm,
+    k/v projections, k_norm and RoPE at positions 0..P-1 (the question starts at P), and a learned
+    gain on the values (starts at 1).
+    """
+
+    def __init__(self, c: HeadsConfig, lm):
+        super().__init__()
+        L, D, r = len(lm.blocks), c.width, c.rank
+        self.A = nn.Parameter(torch.randn(L, D, r) / math.sqrt(D))
+        self.B = nn.Parameter(torch.zeros(L, r, D))
+        self.v_gain = nn.Parameter(torch.ones(L))
+        self.lm_cfg, self.L, self.hd = lm.cfg, L, lm.cfg.head_dim
+        # the frozen LM's pieces, as buffers (saved with the heads only in the exported graph)
+        self.register_buffer("norm_w", torch.stack([b.attn_norm.weight.detach() for b in lm.blocks]), persistent=False)
+        self.register_buffer("wk", torch.stack([b.attn.k.weight().detach() if callable(b.attn.k.weight) else
+                                                b.attn.k.weight.detach() for b in lm.blocks]), persistent=False)
+        self.register_buffer("wv", torch.stack([b.attn.v.weight().detach() if callable(b.attn.v.weight) else
+                                                b.attn.v.weight.detach() for b in lm.blocks]), persistent=False)
+        self.register_buffer("knorm_w", torch.stack([b.attn.k_norm.weight.detach() for b in lm.blocks]), persistent=False)
+        self.eps = lm.cfg.norm_eps
+
+    def forward(self, latent):
+        c, (B, P, D) = self.lm_cfg, latent.shape
+        h = latent[None] + (latent[None] @ self.A[:, None]) @ self.B[:, None]    # (L, B, P, D)
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps) * self.norm_w[:, None, None]
+        k = h @ self.wk.transpose(1, 2)[:, None]                                 # (L, B, P, hd)  (Hkv = 1)
+        v = (h @ self.wv.transpose(1, 2)[:, None]) * self.v_gain[:, None, None, None]
+        k = k * torch.rsqrt(k.pow(2).mean(-1, keepdim=True) + self.eps) * self.knorm_w[:, None, None]
+        pos = torch.arange(P)[None]
+        out = []
+        for layer in range(k.shape[0]):
+            theta = c.rope_theta if c.is_global(layer) else c.rope_theta_local
+            cos, sin = rope_tables(pos, c.head_dim, theta)                       # (1, 1, P, hd)
+            out.append(torch.stack([rotate(k[layer][:, None], cos, sin), v[layer][:, None]]))
+        return torch.stack(out)                                                  # (L, 2, B, 1, P, hd)
+
+
+# ---------------------------------------------------------------- free: the paper's design
+
+class SlotDecoder(nn.Module):
+    """Learned slot queries; blocks of self-attention, cross-attention over the features, MLP."""
+
+    def __init__(self, c: HeadsConfig, n_blocks: int = 2):
+        super().__init__()
+        d = c.width
+        self.slots = nn.Parameter(torch.randn(c.n_slots, d) * 0.02)
+        self.ln_f, self.kv_f = nn.LayerNorm(d), nn.Linear(d, 2 * d)
+        self.blocks = nn.ModuleList()
+        for _ in range(n_blocks):
+            self.blocks.append(nn.ModuleDict({"ln_s": nn.LayerNorm(d), "kv_s": nn.Linear(d, 2 * d), "self": MultiHead(d, c.n_head),
+                                              "ln_c": nn.LayerNorm(d), "cross": MultiHead(d, c.n_head),
+                                              "mlp": Residual(d, c.mlp, zero=False)}))
+        self.ln_out, self.out = nn.LayerNorm(d), nn.Linear(d, d)
+
+    def forward(self, feat, mask):
+        k, v = self.kv_f(self.ln_f(feat)).chunk(2, -1)
+        x = self.slots[None].expand(feat.shape[0], -1, -1)
+        for b in self.blocks:
+            h = b["ln_s"](x)
+            x = x + b["self"](h, *b["kv_s"](h).chunk(2, -1))[0]
+            x = x + b["cross"](b["ln_c"](x), k, v, mask)[0]
+            x = b["mlp"](x)
+        return self.out(self.ln_out(x))
+
+
+class AttnAggregator(nn.Module):
+    """The paper's: blocks of cross-attention from the question's slots over the bank, added to them."""
+
+    def __init__(self, c: HeadsConfig, n_blocks: int = 2):
+        super().__init__()
+        d = c.width
+        self.null = nn.Parameter(torch.randn(c.n_slots, d) * 0.02)
+        self.n_blocks = n_blocks
+        self.ln_m = nn.ModuleList([nn.LayerNorm(d) for _ in range(n_blocks)])
+        self.kv = nn.ModuleList([nn.Linear(d, 2 * d) for _ in range(n_blocks)])
+        self.ln_q = nn.ModuleList([nn.LayerNorm(d) for _ in range(n_blocks)])
+        self.cross = nn.ModuleList([MultiHead(d, c.n_head) for _ in range(n_blocks)])
+        self.mlp = nn.ModuleList([Residual(d, c.mlp, zero=False) for _ in range(n_blocks)])
+        self.ln_out = nn.LayerNorm(d)
+
+    def memory_kv(self, memory):
+        return torch.stack([torch.stack(self.kv[i](self.ln_m[i](memory)).chunk(2, -1)) for i in range(self.n_blocks)])
+
+    def forward_kv(self, query, kv, key_mask=None):
+        B, T, _ = query.shape
+        null = self.memory_kv(self.null[None])                                   # (blocks, 2, 1, T, D)
+        mask = None
+        if key_mask is not None:
+            mask = torch.cat([torch.ones(key_mask.shape[0], T, dtype=torch.bool), key_mask.bool()], 1)
+        x, weights, n = query, 0.0, kv.shape[2]
+        for i in range(self.n_blocks):
+            k = torch.cat([null[i, 0].expand(n, -1, -1), kv[i, 0]], 1)
+            v = torch.cat([null[i, 1].expand(n, -1, -1), kv[i, 1]], 1)
+            y, w = self.cross[i](self.ln_q[i](x), k, v, mask)
+            x = self.mlp[i](x + y)
+            weights = weights + w.mean(dim=(1, 2))
+        return self.ln_out(x), (weights / self.n_blocks)[:, T:]
+
+
+class FreePrefix(nn.Module):
+    """latent (B, T, D) -> (L, 2, B, 1, P, hd): L*2*P learned queries read the latent, then a
+    small-initialised projection to hd (the untrained prefix is near neutral)."""
+
+    def __init__(self, c: HeadsConfig, lm):
+        super().__init__()
+        d, self.L, self.P, self.hd = c.width, len(lm.blocks), c.n_slots, lm.cfg.head_dim
+        self.queries = nn.Parameter(torch.randn(self.L * 2 * self.P, d) * 0.02)
+        self.ln_q, self.ln_kv, self.kv = nn.LayerNorm(d), nn.LayerNorm(d), nn.Linear(d, 2 * d)
+        self.cross, self.mlp = MultiHead(d, c.n_head), Residual(d, c.mlp, zero=False)
+        self.out = nn.Linear(d, self.hd)
+        nn.init.normal_(self.out.weight, std=0.02)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, latent):
+        B = latent.shape[0]
+        x = self.queries[None].expand(B, -1, -1)
+        x = x + self.cross(self.ln_q(x), *self.kv(self.ln_kv(latent)).chunk(2, -1))[0]
+        x = self.out(self.mlp(x)).view(B, self.L, 2, self.P, self.hd)
+        return x.permute(1, 2, 0, 3, 4)[:, :, :, None]                           # (L, 2, B, 1, P, hd)
+
+
+# ---------------------------------------------------------------- the heads
+
+class Heads(nn.Module):
+    """amortizer, question encoder, aggregator, prefix generator. The frozen LM is held outside;
+    the lmspace prefix keeps copies of its K/V projections as non-persistent buffers."""
+
+    def __init__(self, c: HeadsConfig, lm):
+        super().__init__()
+        self.cfg = c
+        if c.design == "lmspace":
+            self.amortizer, self.question_encoder = Pool(c), Pool(c)
+            self.aggregator, self.prefix = PoolAggregator(c), LMSpacePrefix(c, lm)
+        elif c.design == "free":
+            self.amortizer, self.question_encoder = SlotDecoder(c), SlotDecoder(c)
+            self.aggregator, self.prefix = AttnAggregator(c), FreePrefix(c, lm)
+        else:
+            raise ValueError(f"unknown heads design {c.design!r} (lmspace, free)")
+
+    def aggregate(self, query, memory, key_mask=None):
+        """query (B, T, D); memory (B|1, M, D) -> latent (B, T, D), token weights (B, M)."""
+        return self.aggregator.forward_kv(query, self.aggregator.memory_kv(memory), key_mask)
+
+    def aggregate_hierarchical(self, query, entries, group: int):
+        """entries (B|1, N, T, D) -> latent, entry weights (B, N): groups of `group` entries are each
+        aggregated under the question into one entry, recursively, until at most `group` remain."""
+        B, T, D = query.shape
+        N = entries.shape[1]
+        weights, owner = torch.ones(B, N), torch.arange(N)
+        while entries.shape[1] > group:
+            lats, within = [], []
+            for g0 in range(0, entries.shape[1], group):
+                part = entries[:, g0:g0 + group]
+                lat, w = self.aggregate(query, part.reshape(part.shape[0], -1, D))
+                lats.append(lat)
+                within.append(w.view(B, -1, T).sum(-1))
+            weights, owner = weights * torch.cat(within, 1)[:, owner], owner // group
+            entries = torch.stack(lats, 1)
+        lat, w = self.aggregate(query, entries.reshape(entries.shape[0], -1, D))
+        return lat, weights * w.view(B, -1, T).sum(-1)[:, owner]
+
+    def trainable(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

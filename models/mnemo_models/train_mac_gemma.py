@@ -1,0 +1,206 @@
+"""Train MAC's heads for the frozen real LM: distillation + answer NLL, a bank curriculum, probes.
+
+    python -m mnemo_models.train_mac_gemma --run runs/mac-lmspace --design lmspace \\
+        [--minutes 60] [--steps N] [--curriculum 0:1,600:8,1500:64]
+
+Reads the frozen pieces from mac_cache.py (runs/mac-cache/{train,valid}); the LM never trains
+(its parameters have requires_grad False and are never given to the optimiser). Per step: a batch
+of questions from distinct articles; the bank is, by the curriculum, each question's own paragraph
+(size 1) or one bank shared by the batch: their paragraphs plus distractors from other articles,
+only a share of them amortized with gradient (backprop dropout). Loss = answer NLL + KL to the
+teacher's top-k (the LM reading the gold passage), on the answer tokens and the closing newline.
+
+Every --probe-every steps: gold-vs-wrong bank-1 NLL on fixed valid questions (gate 2's gap) and a
+checkpoint (atomic; a rerun resumes from it, data order included). A gap still at zero after
+--guard-steps stops the run as collapsed (mac-method.md §6: change the design, don't burn hours).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import checkpoint
+from .mac_cache import load_frozen
+from .mac_gemma import Heads, HeadsConfig
+from .mac_student import load_cache, losses, prefix_for
+from .train_common import Logger
+
+COLLAPSED = 3
+
+
+def parse_curriculum(text: str) -> list[tuple[int, int]]:
+    """"0:1,600:8" -> [(0, 1), (600, 8)]: from step s on, banks of n documents."""
+    out = sorted((int(a), int(b)) for a, b in (part.split(":") for part in text.split(",")))
+    if not out or out[0][0] != 0:
+        raise ValueError("the curriculum must start at step 0, e.g. 0:1,600:8")
+    return out
+
+
+def bank_size(curriculum: list[tuple[int, int]], step: int) -> int:
+    return [n for s, n in curriculum if s <= step][-1]
+
+
+class Batches:
+    """Seeded batches of questions from distinct articles; the sampler state is checkpointed."""
+
+    def __init__(self, paras: list[dict], seed: int):
+        self.paras, self.rng = [], random.Random(seed)
+        self.by_article: dict[str, list[int]] = {}
+        self.add(paras)
+
+    def add(self, paras: list[dict]) -> None:
+        """More paragraphs (shards a still-running mac_cache has finished since)."""
+        for p in paras:
+            self.by_article.setdefault(p["article"], []).append(len(self.paras))
+            self.paras.append(p)
+
+    def draw(self, batch: int, bank: int) -> tuple[list[dict], list[dict], list[dict]]:
+        """-> questions, their paragraphs (one each), extra distractor paragraphs (for a shared bank)."""
+        articles = self.rng.sample(sorted(self.by_article), min(len(self.by_article), batch + max(0, bank - batch)))
+        docs = [self.paras[self.rng.choice(self.by_article[a])] for a in articles]
+        gold, extra = docs[:batch], docs[batch:bank] if bank > batch else []
+        qs = [self.rng.choice(d["questions"]) for d in gold]
+        return qs, gold, extra
+
+
+def probe_set(valid: list[dict], n: int) -> tuple[list[dict], list[dict], list[dict]]:
+    """n valid questions, each with its paragraph and a wrong one from another article (fixed)."""
+    rng = random.Random(1)
+    qs, gold, wrong = [], [], []
+    for i, p in enumerate(valid):
+        for q in p["questions"]:
+            other = valid[(i + 1 + rng.randrange(len(valid) - 1)) % len(valid)]
+            while other["article"] == p["article"]:
+                other = valid[rng.randrange(len(valid))]
+            qs.append(q), gold.append(p), wrong.append(other)
+    pick = rng.sample(range(len(qs)), min(n, len(qs)))
+    return [qs[i] for i in pick], [gold[i] for i in pick], [wrong[i] for i in pick]
+
+
+@torch.no_grad()
+def probe(lm, heads, qs, gold, wrong, chunk: int = 16) -> dict:
+    """Mean target NLL with the gold paragraph vs a wrong one as the whole bank; the paired gap."""
+    heads.eval()
+    g, w = [], []
+    for i in range(0, len(qs), chunk):
+        q = qs[i:i + chunk]
+        g.append(losses(lm, prefix_for(heads, q, [[d] for d in gold[i:i + chunk]]), q)[0])
+        w.append(losses(lm, prefix_for(heads, q, [[d] for d in wrong[i:i + chunk]]), q)[0])
+    heads.train()
+    g, w = torch.cat(g), torch.cat(w)
+    d = w - g
+    half = 1.96 * float(d.std()) / math.sqrt(len(d))
+    return {"nll_gold": float(g.mean()), "nll_wrong": float(w.mean()), "gap": float(d.mean()),
+            "gap_lo": float(d.mean()) - half, "gap_hi": float(d.mean()) + half}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--design", choices=["lmspace", "free"], default="lmspace")
+    ap.add_argument("--slots", type=int, default=16)
+    ap.add_argument("--cache", type=Path, default=Path("runs/mac-cache"))
+    ap.add_argument("--bundle", type=Path)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--kl", type=float, default=1.0, help="weight of the teacher KL next to the NLL")
+    ap.add_argument("--grad-docs", type=float, default=0.25, help="share of a shared bank amortized with gradient")
+    ap.add_argument("--curriculum", default="0:1")
+    ap.add_argument("--steps", type=int, default=100000)
+    ap.add_argument("--minutes", type=float, default=1e9, help="stop (with a checkpoint) after this much time")
+    ap.add_argument("--probe-every", type=int, default=50)
+    ap.add_argument("--probe-questions", type=int, default=48)
+    ap.add_argument("--guard-steps", type=int, default=300, help="collapsed if the probe gap is still ~0 here")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    from . import build_bundle
+    lm, _, manifest = load_frozen(a.bundle or build_bundle.default_out())
+    loaded = set((a.cache / "train").glob("shard-*.pt"))          # before reading: never miss one
+    train, valid = load_cache(a.cache / "train"), load_cache(a.cache / "valid")
+    meta = json.loads((a.cache / "train" / "meta.json").read_text())
+    cfg = HeadsConfig(design=a.design, n_slots=a.slots, width=lm.cfg.dim, tap_layer=meta["tap_layer"])
+    heads = Heads(cfg, lm)
+    opt = torch.optim.AdamW([p for p in heads.parameters() if p.requires_grad], lr=a.lr, weight_decay=0.0)
+    curriculum = parse_curriculum(a.curriculum)
+    config = {"heads": cfg.as_dict(), "train": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
+              "bundle": manifest["id"], "cache": meta}
+    a.run.mkdir(parents=True, exist_ok=True)
+    ckpt_path, log = a.run / "ckpt.pt", Logger(a.run)
+    batches, step = Batches(train, a.seed), 0
+    if ckpt_path.is_file():
+        state = checkpoint.load(ckpt_path, ("model", "config", "optimizer", "step", "sampler"))
+        if state["config"]["heads"] != cfg.as_dict():
+            raise checkpoint.CheckpointError(f"{ckpt_path} holds other heads: {state['config']['heads']}")
+        heads.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        batches.rng.setstate(state["sampler"])
+        step = state["step"]
+        print(f"resumed from {ckpt_path} at step {step}", flush=True)
+    print(f"heads {a.design}: {heads.trainable() / 1e6:.2f}M trainable; {len(train)} train paragraphs, "
+          f"{sum(len(p['questions']) for p in train)} questions", flush=True)
+    pq, pg, pw = probe_set(valid, a.probe_questions)
+    gen = torch.Generator().manual_seed(a.seed + step)
+    t0, seen, best = time.time(), 0, None
+
+    def save(tag: str = "ckpt.pt") -> None:
+        checkpoint.save(a.run / tag, {"model": heads.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                                      "config": config, "sampler": batches.rng.getstate()})
+
+    status = 0
+    while step < a.steps and (time.time() - t0) / 60 < a.minutes:
+        n = bank_size(curriculum, step)
+        qs, gold, extra = batches.draw(a.batch, n)
+        if n == 1:
+            past = prefix_for(heads, qs, [[d] for d in gold])
+        else:
+            past = prefix_for(heads, qs, None, shared=gold + extra, grad_docs=a.grad_docs, generator=gen)
+        nll, soft, _ = losses(lm, past, qs)
+        loss = nll.mean() + a.kl * soft.mean()
+        lr = a.lr * min(1.0, (step + 1) / a.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = float(torch.nn.utils.clip_grad_norm_(heads.parameters(), 1.0))
+        opt.step()
+        step, seen = step + 1, seen + len(qs)
+        if step % 10 == 0:
+            rate = seen / (time.time() - t0)
+            log.log(step=step, bank=n, loss=float(loss), nll=float(nll.mean()), kl=float(soft.mean()), grad=gnorm,
+                    lr=lr, examples_per_s=rate)
+        if step % a.probe_every == 0:
+            new = sorted(set((a.cache / "train").glob("shard-*.pt")) - loaded)
+            if new:
+                for path in new:
+                    batches.add(torch.load(path))
+                loaded.update(new)
+                print(f"{len(batches.paras)} train paragraphs now", flush=True)
+            p = probe(lm, heads, pq, pg, pw)
+            log.log(step=step, probe=True, **p)
+            save()
+            if best is None or p["gap"] > best:
+                best = p["gap"]
+                save("best.pt")
+            if step >= a.guard_steps and p["gap_hi"] < 0.02:
+                print(f"collapsed: at step {step} the gold-vs-wrong bank gap is {p['gap']:+.4f} nats "
+                      f"[{p['gap_lo']:+.4f}, {p['gap_hi']:+.4f}]: the memory ignores the bank. Stopping.", flush=True)
+                status = COLLAPSED
+                break
+    save()
+    print(f"stopped at step {step} after {(time.time() - t0) / 60:.1f} min", flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

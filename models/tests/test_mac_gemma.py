@@ -1,0 +1,149 @@
+"""MAC heads for the real LM, on a tiny random Gemma 3: the frozen cache, both designs' contracts,
+the lmspace prefix's start inside the LM's own key/value space, training, resume and the collapse guard."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mnemo_models import mac_cache, train_mac_gemma
+from mnemo_models.gemma3 import Gemma3, Gemma3Config
+from mnemo_models.mac_gemma import Heads, HeadsConfig, LMSpacePrefix
+from mnemo_models.mac_student import losses, prefix_for
+from mnemo_models.squad import QA, Paragraph
+
+CFG = Gemma3Config(vocab_size=300, dim=32, n_layers=4, n_heads=2, n_kv_heads=1, head_dim=16, hidden_dim=64,
+                   norm_eps=1e-6, rope_theta=1e6, rope_theta_local=1e4, sliding_window=64, global_every=2,
+                   query_scale=0.25, max_positions=512)
+PROMPTS = {"chat": "{user}\nA:", "system": "", "question": "Q: {question}",
+           "gold": "P: {passage}\nQ: {question}", "passage_separator": " "}
+encode = lambda text: [ord(c) % 290 + 10 for c in text]                         # noqa: E731
+NEWLINE = 5
+
+
+def lm():
+    torch.manual_seed(0)
+    m = Gemma3(CFG).eval()
+    for p in m.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    return m.requires_grad_(False)
+
+
+def paragraphs(n: int = 6) -> list[Paragraph]:
+    return [Paragraph(f"article{i % 3 + 3 * (i // 3)}", i, f"passage {i} says the value is {i * 7}",
+                      [QA(f"q{i}a", f"what is the value {i}?", [f"{i * 7}"]), QA(f"q{i}b", f"which passage {i}?", [f"{i}"])])
+            for i in range(n)]
+
+
+def heads_for(m, design: str) -> Heads:
+    torch.manual_seed(1)
+    return Heads(HeadsConfig(design=design, n_slots=4, width=CFG.dim, n_head=2, mlp=48, rank=4, tap_layer=2), m)
+
+
+def test_cache_record_matches_plain_forwards():
+    m, p = lm(), paragraphs(1)[0]
+    rec = mac_cache.paragraph_record(m, encode, PROMPTS, p, NEWLINE, top_k=5, layer=2)
+    pre = encode(mac_cache.reader_prefix(PROMPTS))
+    assert rec["doc_ids"] == encode(" " + p.context)
+    full = mac_cache.tap_batch(m, [pre + rec["doc_ids"]], 2)[0]                  # the passage read in its frame
+    assert torch.allclose(rec["doc_feat"].float(), full[len(pre):].float(), atol=2e-3)
+    q = rec["questions"][1]
+    gold = encode(mac_cache.render(PROMPTS, "gold", p.qas[1].question, p.context))
+    ids = torch.tensor([gold + q["targets"][:-1]])
+    S = ids.shape[1]
+    logits, _ = m(ids, torch.arange(S)[None], torch.ones(1, S, dtype=torch.long), m.empty_past())
+    logp = torch.log_softmax(logits[0, len(gold) - 1:], -1)
+    assert q["targets"][-1] == NEWLINE
+    assert (q["topk_ids"] == torch.topk(logp, 5).indices).all()
+    want = float(-logp[torch.arange(len(q["targets"])), torch.tensor(q["targets"])].mean())
+    assert abs(q["nll"] - want) < 1e-4
+
+
+def test_lmspace_prefix_starts_as_the_lms_own_keys_and_values():
+    """A latent slot equal to a token's residual stream at layer l gives (with the adapter at its
+    zero start) exactly the K/V the LM itself caches for that token at layer l and position p."""
+    m = lm()
+    prefix = LMSpacePrefix(HeadsConfig(n_slots=3, width=CFG.dim, rank=4), m)
+    ids = torch.tensor([[11, 42, 77]])
+    _, present = m(ids, torch.arange(3)[None], torch.ones(1, 3, dtype=torch.long), m.empty_past())
+    for layer in range(CFG.n_layers):
+        resid = m(ids, torch.arange(3)[None], torch.ones(1, 3, dtype=torch.long), m.empty_past(), tap_layer=layer,
+                  stop_at_tap=True)                                              # (1, 3, D) input of block `layer`
+        kv = prefix(resid)                                                       # (L, 2, 1, 1, 3, hd)
+        assert torch.allclose(kv[layer], present[layer], atol=1e-4), layer
+
+
+@pytest.mark.parametrize("design", ["lmspace", "free"])
+def test_heads_shapes_masks_and_hierarchy(design):
+    m = lm()
+    h = heads_for(m, design).eval()
+    feat = torch.randn(2, 7, CFG.dim)
+    mask = torch.tensor([[True] * 7, [True] * 5 + [False] * 2])
+    mods = h.amortizer(feat, mask)
+    assert mods.shape == (2, 4, CFG.dim)
+    alone = h.amortizer(feat[1:, :5], mask[1:, :5])                              # padding never attended
+    assert torch.allclose(mods[1], alone[0], atol=1e-5)
+    q = h.question_encoder(feat[:1], mask[:1])
+    entries = torch.randn(1, 5, 4, CFG.dim)
+    one, w1 = h.aggregate(q, entries.reshape(1, -1, CFG.dim))
+    tree, w2 = h.aggregate_hierarchical(q, entries, group=8)                      # one group: the same
+    assert torch.allclose(one, tree, atol=1e-5) and torch.allclose(w1.view(1, 5, 4).sum(-1), w2, atol=1e-5)
+    deep, w3 = h.aggregate_hierarchical(q, entries, group=2)
+    assert deep.shape == one.shape and float(w3.sum()) <= 1 + 1e-4
+    past = h.prefix(one)
+    assert past.shape == (CFG.n_layers, 2, 1, 1, 4, CFG.head_dim)
+
+
+def cache(tmp_path, m):
+    for split, paras in (("train", paragraphs(6)), ("valid", paragraphs(4))):
+        d = tmp_path / split
+        d.mkdir()
+        recs = [mac_cache.paragraph_record(m, encode, PROMPTS, p, NEWLINE, top_k=5, layer=2) for p in paras]
+        torch.save(recs[:3], d / "shard-00000.pt")
+        torch.save(recs[3:], d / "shard-00001.pt")
+        (d / "meta.json").write_text(json.dumps({"tap_layer": 2}))
+    return recs
+
+
+def test_a_step_trains_the_heads_and_never_the_lm(tmp_path):
+    m = lm()
+    recs = cache(tmp_path, m)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    h = heads_for(m, "lmspace")
+    qs = [r["questions"][0] for r in recs[:2]]
+    nll, soft, _ = losses(m, prefix_for(h, qs, [[r] for r in recs[:2]]), qs)
+    (nll.mean() + soft.mean()).backward()
+    assert all(p.grad is None for p in m.parameters())
+    assert h.prefix.B.grad is not None and float(h.prefix.B.grad.abs().sum()) > 0
+    shared = prefix_for(h, qs, None, shared=recs[:4], grad_docs=0.5, generator=torch.Generator().manual_seed(0))
+    assert shared.shape[2] == 2
+    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
+
+
+def run(tmp_path, monkeypatch, *extra):
+    m = lm()
+    monkeypatch.setattr(train_mac_gemma, "load_frozen", lambda _b: (m, encode, {"id": "tiny"}))
+    return train_mac_gemma.main(["--run", str(tmp_path / "run"), "--cache", str(tmp_path), "--bundle", str(tmp_path),
+                                 "--slots", "4", "--batch", "2", "--probe-questions", "4", "--threads", "1", *extra])
+
+
+def test_training_resumes_and_a_collapsed_run_stops(tmp_path, monkeypatch, capsys):
+    cache(tmp_path, lm())
+    monkeypatch.setattr(train_mac_gemma, "HeadsConfig", lambda **k: HeadsConfig(**{**k, "width": CFG.dim, "n_head": 2,
+                                                                                   "mlp": 48, "rank": 4}))
+    assert run(tmp_path, monkeypatch, "--steps", "4", "--probe-every", "2", "--curriculum", "0:1,2:3") == 0
+    assert run(tmp_path, monkeypatch, "--steps", "6", "--probe-every", "2") == 0
+    out = capsys.readouterr().out
+    assert "resumed from" in out and "at step 4" in out and "stopped at step 6" in out
+    rows = [json.loads(r) for r in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r.get("probe")] == [2, 4, 6]
+    # lr 0: the free design stays at its near-neutral start, so the gold-vs-wrong gap stays ~0 and
+    # the guard at step 2 must stop the run instead of training on.
+    (tmp_path / "run2").mkdir()
+    status = train_mac_gemma.main(["--run", str(tmp_path / "run2"), "--cache", str(tmp_path), "--bundle", str(tmp_path),
+                                   "--slots", "4", "--batch", "2", "--probe-questions", "4", "--threads", "1",
+                                   "--design", "free", "--lr", "0", "--steps", "20", "--probe-every", "2",
+                                   "--guard-steps", "2"])
+    assert status == train_mac_gemma.COLLAPSED
+    assert "collapsed" in capsys.readouterr().out
