@@ -210,6 +210,8 @@ export class MacPipeline {
 
   /** Question-independent K/V of entries (blocks, 2, entries*T, D): cacheable at ingest. */
   async memoryKV(entries: readonly Float32Array[]): Promise<Tensor> {
+    // An empty bank (the question-only control): no K/V rows, and no graph run over a zero-size input.
+    if (entries.length === 0) return this.concatKV([]);
     const flat = new Float32Array(entries.length * this.T * this.D);
     entries.forEach((e, i) => flat.set(e, i * this.T * this.D));
     return output(await this.session("memory_kv").run({ modulations: floatTensor(flat, [entries.length, this.T, this.D]) }), "memory_kv");

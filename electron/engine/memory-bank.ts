@@ -16,10 +16,10 @@ export function modulationOf(e: BankEntry, T: number, D: number): Float32Array {
   return "blob" in e ? decodeModulation(e.blob, T, D) : e.modulation;
 }
 
-/** The entries' cached K/V, when every one of them has it. */
+/** The entries' cached K/V, when every one of them has it (an empty bank's is empty). */
 export function cachedKV(entries: readonly BankEntry[]): Float32Array[] | undefined {
   const kvs = entries.map((e) => ("kv" in e ? e.kv : undefined));
-  return entries.length && kvs.every((k): k is Float32Array => k !== undefined) ? kvs : undefined;
+  return kvs.every((k): k is Float32Array => k !== undefined) ? kvs : undefined;
 }
 
 export class MemoryBanks {

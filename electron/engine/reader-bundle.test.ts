@@ -76,6 +76,8 @@ describe("EngineClient on a reader bundle", () => {
     const some = await engine.ask("When?", { maxNewTokens: 2, candidates: 1, candidateKeys: [{ bank: "v", key: "2" }] }, () => {}, undefined, ["v"]);
     expect(some.bankSize).toBe(1);
     expect(some.sources.map((s) => s.key)).toEqual(["2"]);
+    const none = await engine.ask("When?", { maxNewTokens: 2 }, () => {}, undefined, []);      // the learned null entry alone
+    expect(none).toMatchObject({ bankSize: 0, sources: [] });
   });
 
   it("ingests ad-hoc documents into its own bank and refuses a modulation of the wrong size", async () => {
