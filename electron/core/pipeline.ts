@@ -1,5 +1,6 @@
-// The MAC pipeline over abstract sessions: amortize documents into modulations, encode a question,
-// aggregate the bank (one-shot or hierarchical), expand the latent into the LM's prefix, and decode.
+// The MAC pipeline over abstract sessions: amortize documents into modulations (from token ids, or
+// from the frozen LM's tap with an lm_tap reader, reader.ts), encode a question, aggregate the bank
+// (one-shot or hierarchical), expand the latent into the LM's prefix, and decode.
 // Every model fact comes from the manifest; nothing here knows about files or onnxruntime.
 import { AppError } from "../shared/errors.js";
 import type { BundleManifest, MemoryFacts, ReaderFacts } from "../shared/manifest.js";

@@ -30,7 +30,7 @@ export class EngineClient {
     return this.call({ op: "amortize", texts }) as Promise<{ modulations: Float32Array[]; truncated: number }>;
   }
 
-  /** Puts entries into a bank (replacing same keys); the worker caches their aggregator K/V. */
+  /** Puts entries into a bank (replacing same keys); the worker caches their aggregator K/V (format-1 heads) or keeps int8 blobs (int8 storage). */
   bankPut(bank: string, entries: BankPutEntry[]): Promise<{ size: number }> {
     return this.call({ op: "bankPut", bank, entries }) as Promise<{ size: number }>;
   }
