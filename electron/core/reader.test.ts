@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { parseManifest } from "../shared/manifest.js";
 import { FakeTapLM, readerManifestJson, Recorder, zeros, type ReaderOptions } from "./fake-reader.js";
-import { MacPipeline } from "./pipeline.js";
+import { MacPipeline, type PromptContext } from "./pipeline.js";
 import { argmax } from "./sampler.js";
 import { floats, type Tensor } from "./session.js";
 
@@ -72,7 +72,8 @@ describe("MacPipeline with an lm_tap reader", () => {
   it("encodes the question from the short question-only prompt, whatever the answer's style or passages", async () => {
     const { p, lm, question_encoder } = setup({ maxQuestion: 64 });
     const short = chars.encode(p.renderPrompt("Why?"));
-    for (const [context, long] of [[undefined, false], [undefined, true], [{ kind: "keyword" as const, passages: ["some passage"] }, true]] as const) {
+    const cases: [PromptContext | undefined, boolean][] = [[undefined, false], [undefined, true], [{ kind: "keyword", passages: ["some passage"] }, true]];
+    for (const [context, long] of cases) {
       lm.feeds.length = 0;
       const { promptIds, query } = await p.encodeQuestion("Why?", context, long);
       expect(query).not.toBeNull();
