@@ -1,0 +1,73 @@
+// The setup-built bundle's MAC heads, once models/ exports them into it (export_mac_gemma.py, with
+// PyTorch fixtures named by architecture.mac.fixtures): each head's ONNX outputs against PyTorch's,
+// and one memory answer through the lm_tap reader. Skipped while the bundle has no heads.
+import { describe, expect, it } from "vitest";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { argmax } from "../core/sampler.js";
+import { floatTensor, floats, int64Tensor, type Tensor } from "../core/session.js";
+import { defaultBundleDir } from "../app/paths.js";
+import { loadBundle } from "./bundle.js";
+import { createSession } from "./ort-session.js";
+
+const dir = defaultBundleDir();
+const manifestFile = path.join(dir, "manifest.json");
+const raw = existsSync(manifestFile) ? JSON.parse(readFileSync(manifestFile, "utf8")) : null;
+const fixturesFile: string | undefined = raw?.architecture?.mac?.fixtures;
+
+interface HeadsFixtures {
+  features: number[]; features_shape: [number, number, number]; attention_mask: number[][];
+  modulation: number[]; query: number[]; entry_weights: number[]; latent: number[]; prefix_kv_sample: number[]; prefix_kv_shape: number[];
+}
+
+const relErr = (a: ArrayLike<number>, b: readonly number[]) => {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) { num += (a[i]! - b[i]!) ** 2; den += b[i]! ** 2; }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+};
+/** float32 ONNX against float32 PyTorch on the same weights, fixtures rounded to 6 decimals. */
+const TOL = 1e-3;
+
+describe.skipIf(!fixturesFile)("the setup-built bundle's MAC heads", async () => {
+  // Vitest collects a skipped suite's body too: nothing is read unless the heads are there.
+  const fx0 = fixturesFile ? JSON.parse(readFileSync(path.join(dir, fixturesFile), "utf8")) as HeadsFixtures : null;
+  const mac0 = fixturesFile ? await loadBundle(dir, { executionProvider: "cpu", threads: 2 }) : null;
+  const session = (g: "amortizer" | "question_encoder") => createSession(path.join(dir, mac0!.manifest.graphs[g]!.file), { executionProvider: "cpu", threads: 2 });
+
+  it("read the LM's tap, and the vault keeps their modulations in int8", () => {
+    const mac = mac0!;
+    expect(mac.reader?.kind).toBe("lm_tap");
+    expect(mac.manifest.mac?.storage).toBe("int8");
+    expect(mac.cachesEntryKV).toBe(false);
+  });
+
+  it("give PyTorch's outputs: amortizer, question encoder, memory K/V + aggregator, prefix", async () => {
+    const [mac, fx] = [mac0!, fx0!], [B, S, D] = fx.features_shape;
+    const features = floatTensor(Float32Array.from(fx.features), [B, S, D]);
+    const mods = floats((await (await session("amortizer")).run({ features, attention_mask: int64Tensor(fx.attention_mask) })).modulation!);
+    expect(relErr(mods, fx.modulation)).toBeLessThan(TOL);
+    // The fixture's query is the first row's first five positions.
+    const q5 = floatTensor(Float32Array.from(fx.features.slice(0, 5 * D)), [1, 5, D]);
+    const query: Tensor = (await (await session("question_encoder")).run({ features: q5, attention_mask: int64Tensor([fx.attention_mask[0]!.slice(0, 5)]) })).query!;
+    expect(relErr(floats(query), fx.query)).toBeLessThan(TOL);
+    const T = mac.T, entries = [0, 1].map((e) => mods.slice(e * T * D, (e + 1) * T * D));
+    const once = await mac.aggregateOnce(floatTensor(Float32Array.from(fx.query), [1, T, D]), await mac.memoryKV(entries));
+    expect(relErr(once.latent, fx.latent)).toBeLessThan(TOL);
+    expect(relErr(once.weights, fx.entry_weights)).toBeLessThan(TOL);
+    const prefix = floats(await mac.prefix(Float32Array.from(fx.latent)));
+    const n = fx.prefix_kv_shape.reduce((a, b) => a * b, 1), step = Math.max(1, Math.floor(n / 4096));
+    expect(relErr(Array.from({ length: fx.prefix_kv_sample.length }, (_, i) => prefix[i * step]!), fx.prefix_kv_sample)).toBeLessThan(TOL);
+  });
+
+  it("answer a question from an amortized passage behind the memory prefix", async () => {
+    const mac = mac0!;
+    const mods = mac.asStored(await mac.amortize(mac.chunkIds("The Eiffel Tower was completed in 1889 for the World's Fair in Paris.")));
+    const { promptIds, query } = await mac.encodeQuestion("When was the Eiffel Tower completed?");
+    const agg = await mac.aggregate(query!, mods);
+    expect(agg.weights[0]).toBeGreaterThan(0);
+    const past = await mac.prefix(agg.latent);
+    const out: number[] = [];
+    for await (const t of mac.decode(promptIds, past, { sample: argmax, maxNewTokens: 8 })) out.push(t);
+    expect(out.length).toBeGreaterThan(0);                      // what it says is the evaluation's to measure (npm run eval)
+  });
+});
