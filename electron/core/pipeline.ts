@@ -67,10 +67,18 @@ export class MacPipeline {
    * short (extractive) or long style, inside the chat template when the bundle has one. The one
    * place prompts are built, so the evaluation and the app ask the same way.
    */
-  renderPrompt(question: string, context?: PromptContext, long = false): string {
+  renderPrompt(question: string, context?: PromptContext, long = false, memory = false): string {
     const p = this.manifest.prompt;
-    const templates = long && p.long ? p.long : { question: p.question, gold: p.gold, keyword: p.keyword ?? p.gold };
     const clean = (t: string) => collapseWhitespace(t.replace(CONTROL_MARKERS, " "));
+    // Behind a framed memory prefix (the gold prompt's opening is in the prefix, the memory's slots
+    // where its passage would be) the prompt is the gold prompt's closing part, keyword passages
+    // continuing the passage; the heads were trained on exactly this text.
+    if (memory && p.memory) {
+      const t = context ? p.memory.keyword.replace("{passage}", context.passages.map(clean).join(p.passage_separator ?? " "))
+        : p.memory.question;
+      return t.replace("{question}", clean(question));
+    }
+    const templates = long && p.long ? p.long : { question: p.question, gold: p.gold, keyword: p.keyword ?? p.gold };
     const q = clean(question);
     const user = !context ? templates.question.replace("{question}", q)
       : templates[context.kind].replace("{passage}", context.passages.map(clean).join(p.passage_separator ?? " "))
@@ -176,13 +184,14 @@ export class MacPipeline {
   async encodeQuestion(question: string, context?: PromptContext, long = false, memory = this.hasMemory):
     Promise<{ promptIds: number[]; query: Tensor | null; truncated: boolean }> {
     const budget = this.manifest.architecture.lm.n_positions - this.maxNewTokens(long) - (this.manifest.mac?.prefix.position_offset ?? 0);
-    let passages = context?.passages ?? [], promptIds = this.tokenizer.encode(this.renderPrompt(question, context, long));
+    const framed = memory && !!this.manifest.mac;
+    let passages = context?.passages ?? [], promptIds = this.tokenizer.encode(this.renderPrompt(question, context, long, framed));
     let truncated = false;
     while (promptIds.length > budget && context && passages.join("").length > 0) {
       const over = promptIds.length - budget, all = passages.join("\u0000");
       const keep = Math.max(0, all.length - Math.max(16, Math.ceil(over * 3)));    // ~3+ characters per token
       passages = all.slice(0, keep).split("\u0000").filter(Boolean);
-      promptIds = this.tokenizer.encode(this.renderPrompt(question, { ...context, passages }, long));
+      promptIds = this.tokenizer.encode(this.renderPrompt(question, { ...context, passages }, long, framed));
       truncated = true;
     }
     if (promptIds.length > budget) { promptIds = promptIds.slice(-budget); truncated = true; }

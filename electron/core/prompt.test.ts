@@ -9,14 +9,15 @@ const lm: Session = { run: () => Promise.reject(new Error("not run")) };
 const graph = (file: string, names: [string, (number | string)[]][]) => ({ file,
   inputs: [], outputs: names.map(([name, shape]) => ({ name, dtype: "float32" as const, shape })) });
 
-function manifest(n_positions = 2048) {
+function manifest(n_positions = 2048, memory?: { question: string; keyword: string }) {
   return parseManifest({
     format: "mnemo-mac-bundle", version: { major: 2, minor: 0 }, id: "t", name: "t",
     architecture: { lm: { type: "llama", vocab_size: 10, n_positions, n_embd: 8, n_layer: 1, n_head: 2, n_kv_head: 1, head_dim: 4 } },
     special_ids: { bos: 1, eos: 2, pad: 2, newline: 5, end_of_turn: 3 },
     prompt: { chat: "<s>{system}|{user}|A:", system: "sys", question: "Q: {question}", gold: "P: {passage} Q: {question}",
       keyword: "K: {passage} Q: {question}", passage_separator: " / ",
-      long: { chat: "<L>{system}|{user}|A:", system: "long-sys", question: "LQ: {question}", gold: "LP: {passage} {question}", keyword: "LK: {passage} {question}" } },
+      long: { chat: "<L>{system}|{user}|A:", system: "long-sys", question: "LQ: {question}", gold: "LP: {passage} {question}", keyword: "LK: {passage} {question}" },
+      ...(memory ? { memory } : {}) },
     generation: { max_new_tokens: 4, max_new_tokens_long: 8, stop_ids: [2, 3], stop_at_newline: true },
     tokenizer: "tok.json", fixtures: "fx.json",
     graphs: { lm: graph("lm.onnx", [["past_key_values", [1, 2, "batch", 1, "past", 4]], ["logits", ["batch", 1, 10]]]) },
@@ -34,6 +35,14 @@ describe("MacPipeline prompts", () => {
     expect(p.renderPrompt("When?")).toBe("<s>sys|Q: When?|A:");
     expect(p.renderPrompt("When?", { kind: "gold", passages: ["It  was\n1889."] })).toBe("<s>sys|P: It was 1889. Q: When?|A:");
     expect(p.renderPrompt("When?", { kind: "keyword", passages: ["a", "b"] })).toBe("<s>sys|K: a / b Q: When?|A:");
+  });
+
+  it("behind a framed memory prefix, renders the gold prompt's closing part (no chat template), passages continuing", () => {
+    const m = new MacPipeline(manifest(2048, { question: "\nQ: {question}|A:", keyword: " {passage}\nQ: {question}|A:" }), { lm }, chars);
+    expect(m.renderPrompt("When  <bos>?", undefined, false, true)).toBe("\nQ: When ?|A:");
+    expect(m.renderPrompt("When?", { kind: "keyword", passages: ["a\n b", "c"] }, true, true)).toBe(" a b / c\nQ: When?|A:");
+    expect(m.renderPrompt("When?")).toBe("<s>sys|Q: When?|A:");                           // not behind memory
+    expect(p.renderPrompt("When?", undefined, false, true)).toBe("<s>sys|Q: When?|A:");   // no memory template
   });
 
   it("uses the long templates, chat template and system prompt for long answers", () => {

@@ -55,6 +55,8 @@ const manifestSchema = z.object({
     long: z.object({ question: template("{question}"), gold: template("{passage}", "{question}"),
       keyword: template("{passage}", "{question}"), chat: template("{user}").optional(), system: z.string().optional() }).optional(),
     passage_separator: z.string().optional(),
+    /** After a memory prefix that opens the gold prompt (its frame): the rest of that prompt. */
+    memory: z.object({ question: template("{question}"), keyword: template("{passage}", "{question}") }).optional(),
   }),
   generation: z.object({ max_new_tokens: positive, max_new_tokens_long: positive.optional(), stop_ids: z.array(id),
     stop_at_newline: z.boolean().optional(), hier_group: positive.optional(),

@@ -130,16 +130,19 @@ def mac_manifest(heads, meta: dict, recipe: LMRecipe, tokenizer_path: Path) -> d
     """architecture.mac, prefix and memory for the manifest from the heads' config and record."""
     from tokenizers import Tokenizer
 
-    from .mac_cache import MAX_DOC, reader_prefix
+    from .mac_cache import MAX_DOC, reader_prefix, reader_suffix
     c = heads.cfg
+    P = len(c.frame_ids) + c.n_slots                 # a framed prefix: the gold prompt's opening, then the slots
     tok = Tokenizer.from_file(str(tokenizer_path))
     prefix_ids = tok.encode(reader_prefix(recipe.prompts), add_special_tokens=False).ids
     gates = meta.get("gates", {})
-    return {"mac": {"n_slots": c.n_slots, "prefix_len": c.n_slots, "aggregator_layers": heads.aggregator.n_blocks,
+    suffix = reader_suffix(recipe.prompts)
+    memory_prompt = {"question": suffix, "keyword": " {passage}" + suffix} if c.frame_ids else None
+    return {"mac": {"n_slots": c.n_slots, "prefix_len": P, "aggregator_layers": heads.aggregator.n_blocks,
                     "max_doc_tokens": MAX_DOC, "max_question_tokens": 64, "design": c.design,
                     "reader": {"kind": "lm_tap", "output": "tap", "layer": c.tap_layer, "prefix_ids": prefix_ids},
                     "storage": "int8", "fixtures": "mac-fixtures.json"},
-            "prefix": {"length": c.n_slots, "position_offset": c.n_slots},
+            "prefix": {"length": P, "position_offset": P}, "memory_prompt": memory_prompt,
             "memory": {"trained": True, "note": meta.get("note", ""), "gates": gates,
                        "training": meta.get("training", {}), "heads_sha256": recipe.heads[1]}}
 
@@ -219,7 +222,7 @@ def build(precision: str, out: Path, model_name: str = DEFAULT_MODEL, log=print)
                         "pad": field(reader, "tokenizer.ggml.padding_token_id"),
                         "unk": field(reader, "tokenizer.ggml.unknown_token_id"),
                         "newline": newline, "end_of_turn": end_of_turn},
-        "prompt": recipe.prompts,
+        "prompt": {**recipe.prompts, **({"memory": mac_facts["memory_prompt"]} if mac_facts.get("memory_prompt") else {})},
         "generation": {"max_new_tokens": 24, "max_new_tokens_long": 256, "stop_ids": stop_ids,
                        "stop_at_newline": True, "newline_ids": newline_ids,
                        **({"stop_ids_long": newline_ids} if recipe.long_stops_at_newline else {})},

@@ -124,7 +124,7 @@ def export_heads(heads: Heads, out: Path) -> dict:
                             "outputs": [spec("latent", "float32", ["batch", T, D]), spec("entry_weights", "float32", ["batch", "entries"])]}
     _export(heads.prefix, (q,), out / "prefix.onnx", ["latent"], ["prefix_kv"], {"latent": {0: "batch"}, "prefix_kv": {2: "batch"}})
     graphs["prefix"] = {"file": "prefix.onnx", "inputs": [spec("latent", "float32", ["batch", T, D])],
-                        "outputs": [spec("prefix_kv", "float32", [L, 2, "batch", 1, T, hd])]}
+                        "outputs": [spec("prefix_kv", "float32", [L, 2, "batch", 1, getattr(heads.prefix, "R", 0) + T, hd])]}
     return graphs
 
 
@@ -145,3 +145,33 @@ def heads_fixtures(heads: Heads, seed: int = 0) -> dict:
             "modulation": r(mods), "query": r(query), "entry_weights": r(weights), "latent": r(latent),
             "prefix_kv_sample": r(prefix.flatten()[:: max(1, prefix.numel() // 4096)]),
             "prefix_kv_shape": list(prefix.shape)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Release a training checkpoint as the committed heads file (prints its sha256 for the recipe)."""
+    import argparse
+    import json
+
+    from .gates_gemma import load_any_heads
+    from .mac_cache import load_frozen
+    from . import build_bundle
+    ap = argparse.ArgumentParser(description="write models/heads/<file> from a train_mac_gemma checkpoint")
+    ap.add_argument("--ckpt", type=Path, required=True)
+    ap.add_argument("--gates", type=Path, help="gates_gemma's report for these heads (goes into the manifest)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--note", default="")
+    a = ap.parse_args(argv)
+    lm, _, manifest = load_frozen(build_bundle.default_out())
+    heads = load_any_heads(a.ckpt, lm)
+    state = torch.load(a.ckpt, map_location="cpu")
+    gates = json.loads(a.gates.read_text()) if a.gates else {}
+    training = {"step": state.get("step"), "train": state.get("config", {}).get("train"),
+                "cache": state.get("config", {}).get("cache"), "bundle": state.get("config", {}).get("bundle")}
+    sha = save_heads(heads, a.out, {"gates": {k: v for k, v in gates.items() if k != "examples"}, "training": training,
+                                    "note": a.note})
+    print(f"{a.out}: sha256 {sha}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -28,7 +28,7 @@ import torch
 
 from .mac_cache import load_frozen
 from .mac_gemma import Heads, HeadsConfig
-from .mac_student import amortize, greedy, load_cache, losses, prefix_for
+from .mac_student import amortize, greedy, load_cache, losses, prefix_for, prompt_ids
 from .metrics import f1 as f1_score
 
 
@@ -68,7 +68,7 @@ def f1_rows(lm, heads, items, bank_of, decode, hard, newlines) -> tuple[list[flo
     for it in items:
         bank = bank_of(it)
         past = prefix_for(heads, [it["q"]], [bank]) if bank is not None else lm.empty_past(1)
-        text = decode(greedy(lm, past, it["q"]["q_ids"], hard, newlines)).strip()
+        text = decode(greedy(lm, past, prompt_ids(it["q"], past), hard, newlines)).strip()
         scores.append(100 * f1_score(text, it["q"]["answers"]))
         answers.append(text)
     return scores, answers
@@ -120,6 +120,15 @@ def gates(lm, heads, manifest, decode, valid, n_q: int, n_f1: int, banks: list[i
     return r
 
 
+def add_memory_prompts(paras: list[dict], prompts: dict, encode) -> None:
+    """m_ids: the gold prompt's closing part for each question (what follows a framed prefix)."""
+    from .mac_cache import reader_suffix
+    suffix = reader_suffix(prompts)
+    for p in paras:
+        for q in p["questions"]:
+            q["m_ids"] = encode(suffix.replace("{question}", q["question"]))
+
+
 def load_any_heads(path: Path, lm) -> Heads:
     """A training checkpoint (ckpt.pt) or the committed fp16 heads file."""
     payload = torch.load(path, map_location="cpu")
@@ -151,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     tok = Tokenizer.from_file(str(bundle / manifest["tokenizer"]))
     heads = load_any_heads(a.heads, lm)
     banks = [int(b) for b in a.banks.split(",")]
-    r = gates(lm, heads, manifest, lambda ids: tok.decode(ids), load_cache(a.cache), a.questions, a.f1_questions, banks)
+    valid = load_cache(a.cache)
+    if heads.cfg.frame_ids:
+        add_memory_prompts(valid, manifest["prompt"], lambda t: tok.encode(t, add_special_tokens=False).ids)
+    r = gates(lm, heads, manifest, lambda ids: tok.decode(ids), valid, a.questions, a.f1_questions, banks)
     r["heads"] = str(a.heads)
     a.out.write_text(json.dumps(r, indent=1))
     print(json.dumps({k: v for k, v in r.items() if k != "examples"}, indent=1))

@@ -107,7 +107,7 @@ class Gemma3(TiedLM):
         with hidden_only (training picks the few positions it needs logits for); present
         (L, 2, B, Hkv, T, hd). With tap_layer = K, a third output: the residual stream after the
         first K blocks (B, S, D), what MAC's amortizer reads (mac_gemma.py); stop_at_tap returns it
-        alone, without running the rest.
+        alone, without running the rest. tap_layer = -1 with stop_at_tap: every block's input (L, B, S, D).
         The sliding window counts cache slots, like the causal mask: key j is within the window of
         query i when P + i - j < W (a MAC prefix's slots count as positions here too).
         """
@@ -122,8 +122,10 @@ class Gemma3(TiedLM):
         rope_global = rope_tables(position_ids, c.head_dim, c.rope_theta)
         rope_local = rope_tables(position_ids, c.head_dim, c.rope_theta_local)
         x = self.embed(input_ids) * math.sqrt(c.dim)                             # (B, S, D)
-        present, tapped = [], None
+        present, tapped, every = [], None, []
         for i, block in enumerate(self.blocks):
+            if tap_layer == -1:                       # every block's input (fitting MAC's per-layer maps)
+                every.append(x)
             if i == tap_layer:
                 if stop_at_tap:
                     return x
@@ -131,6 +133,8 @@ class Gemma3(TiedLM):
             (cos, sin), bias = (rope_global, bias_global) if c.is_global(i) else (rope_local, bias_local)
             x, k, v = block(x, cos, sin, past_key_values[i, 0], past_key_values[i, 1], bias)
             present.append(torch.stack([k, v]))
+        if every and stop_at_tap:
+            return torch.stack(every)                                            # (L, B, S, D)
         if last_only:
             x = x[:, -1:]
         h = self.norm(x)

@@ -106,6 +106,11 @@ def reader_prefix(prompts: dict) -> str:
     return render(prompts, "gold", "{question}", "\0").split("\0")[0].rstrip(" ")
 
 
+def reader_suffix(prompts: dict) -> str:
+    """The gold prompt after its passage: what follows a memory prefix that holds the gold frame."""
+    return render(prompts, "gold", "{question}", "\\0").split("\\0")[1]
+
+
 def paragraph_record(model, encode, prompts: dict, para, newline: int, top_k: int, layer: int) -> dict:
     doc = " ".join(para.context.split())
     pre, doc_ids = encode(reader_prefix(prompts)), encode(" " + doc)[:MAX_DOC]

@@ -76,18 +76,25 @@ def prefix_for(heads, qs: list[dict], banks: list[list[dict]] | None, shared: li
     return heads.prefix(latent)
 
 
+def prompt_ids(q: dict, past: torch.Tensor) -> list[int]:
+    """The prompt after the past: behind a framed memory prefix the gold prompt's closing part
+    (m_ids, set by train_mac_gemma / gates_gemma), otherwise the question-only prompt."""
+    return q["m_ids"] if past.shape[4] and "m_ids" in q else q["q_ids"]
+
+
 def target_logprobs(lm, past: torch.Tensor, qs: list[dict]) -> list[torch.Tensor]:
     """Teacher-forced log-probs over the vocabulary at each target of each question: [(A_i, V)].
 
-    past (L, 2, B, Hkv, P, hd) (P = 0: no memory); each row is q_ids + targets[:-1], positions start at P.
+    past (L, 2, B, Hkv, P, hd) (P = 0: no memory); each row is the prompt + targets[:-1], positions start at P.
     """
     P = past.shape[4]
-    rows = [q["q_ids"] + q["targets"][:-1] for q in qs]
+    prompts = [prompt_ids(q, past) for q in qs]
+    rows = [p + q["targets"][:-1] for p, q in zip(prompts, qs)]
     ids, mask = pad_rows(rows)
     B, S = ids.shape
     hidden, _ = lm(ids, (P + torch.arange(S))[None].expand(B, -1), torch.cat([torch.ones(B, P, dtype=torch.long), mask], 1),
                    past, hidden_only=True)                                       # (B, S, D)
-    picks = [torch.arange(len(q["q_ids"]) - 1, len(q["q_ids"]) - 1 + len(q["targets"])) for q in qs]
+    picks = [torch.arange(len(p) - 1, len(p) - 1 + len(q["targets"])) for p, q in zip(prompts, qs)]
     flat = torch.cat([hidden[i, p] for i, p in enumerate(picks)])                # (sum A, D)
     logp = F.log_softmax(lm.logits(flat), dim=-1)
     return list(logp.split([len(p) for p in picks]))

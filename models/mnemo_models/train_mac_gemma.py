@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 
 from . import checkpoint
-from .mac_cache import load_frozen
+from .gates_gemma import add_memory_prompts
+from .mac_cache import load_frozen, reader_prefix
 from .mac_gemma import Heads, HeadsConfig
 from .mac_student import load_cache, losses, prefix_for
 from .train_common import Logger
@@ -104,8 +105,10 @@ def probe(lm, heads, qs, gold, wrong, chunk: int = 16) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run", type=Path, required=True)
-    ap.add_argument("--design", choices=["lmspace", "free"], default="lmspace")
+    ap.add_argument("--design", choices=["lmspace", "select", "free"], default="lmspace")
     ap.add_argument("--slots", type=int, default=16)
+    ap.add_argument("--adapter", choices=["lowrank", "fitted"], default="lowrank")
+    ap.add_argument("--frame", action="store_true", help="the prefix opens with the gold prompt's frame (lmspace/select)")
     ap.add_argument("--cache", type=Path, default=Path("runs/mac-cache"))
     ap.add_argument("--bundle", type=Path)
     ap.add_argument("--batch", type=int, default=8)
@@ -125,11 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     from . import build_bundle
-    lm, _, manifest = load_frozen(a.bundle or build_bundle.default_out())
+    lm, encode, manifest = load_frozen(a.bundle or build_bundle.default_out())
     loaded = set((a.cache / "train").glob("shard-*.pt"))          # before reading: never miss one
     train, valid = load_cache(a.cache / "train"), load_cache(a.cache / "valid")
     meta = json.loads((a.cache / "train" / "meta.json").read_text())
-    cfg = HeadsConfig(design=a.design, n_slots=a.slots, width=lm.cfg.dim, tap_layer=meta["tap_layer"])
+    frame = tuple(encode(reader_prefix(manifest["prompt"]))) if a.frame else ()
+    cfg = HeadsConfig(design=a.design, n_slots=a.slots, width=lm.cfg.dim, tap_layer=meta["tap_layer"], frame_ids=frame,
+                      adapter=a.adapter)
+    if frame:
+        add_memory_prompts(train + valid, manifest["prompt"], encode)
     heads = Heads(cfg, lm)
     opt = torch.optim.AdamW([p for p in heads.parameters() if p.requires_grad], lr=a.lr, weight_decay=0.0)
     curriculum = parse_curriculum(a.curriculum)
@@ -149,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resumed from {ckpt_path} at step {step}", flush=True)
     print(f"heads {a.design}: {heads.trainable() / 1e6:.2f}M trainable; {len(train)} train paragraphs, "
           f"{sum(len(p['questions']) for p in train)} questions", flush=True)
+    if step == 0 and cfg.adapter == "fitted":                  # the per-layer maps' least-squares start
+        pre = encode(reader_prefix(manifest["prompt"]))
+        fit = train[:24]
+        r2 = heads.fit_adapters(lm, [pre + p["doc_ids"] for p in fit], [(len(pre), len(pre) + len(p["doc_ids"])) for p in fit])
+        print("fitted per-layer maps, variance explained: " + " ".join(f"{x:.2f}" for x in r2), flush=True)
     pq, pg, pw = probe_set(valid, a.probe_questions)
     gen = torch.Generator().manual_seed(a.seed + step)
     t0, seen, best = time.time(), 0, None
@@ -158,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                                       "config": config, "sampler": batches.rng.getstate()})
 
     status = 0
+    if step == 0:                                   # where the design starts: is the memory informative at once?
+        log.log(step=0, probe=True, **probe(lm, heads, pq, pg, pw))
     while step < a.steps and (time.time() - t0) / 60 < a.minutes:
         n = bank_size(curriculum, step)
         qs, gold, extra = batches.draw(a.batch, n)
@@ -183,7 +197,10 @@ def main(argv: list[str] | None = None) -> int:
             new = sorted(set((a.cache / "train").glob("shard-*.pt")) - loaded)
             if new:
                 for path in new:
-                    batches.add(torch.load(path))
+                    more = torch.load(path)
+                    if frame:
+                        add_memory_prompts(more, manifest["prompt"], encode)
+                    batches.add(more)
                 loaded.update(new)
                 print(f"{len(batches.paras)} train paragraphs now", flush=True)
             p = probe(lm, heads, pq, pg, pw)

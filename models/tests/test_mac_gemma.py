@@ -74,7 +74,7 @@ def test_lmspace_prefix_starts_as_the_lms_own_keys_and_values():
         assert torch.allclose(kv[layer], present[layer], atol=1e-4), layer
 
 
-@pytest.mark.parametrize("design", ["lmspace", "free"])
+@pytest.mark.parametrize("design", ["lmspace", "select", "free"])
 def test_heads_shapes_masks_and_hierarchy(design):
     m = lm()
     h = heads_for(m, design).eval()
@@ -137,7 +137,7 @@ def test_training_resumes_and_a_collapsed_run_stops(tmp_path, monkeypatch, capsy
     out = capsys.readouterr().out
     assert "resumed from" in out and "at step 4" in out and "stopped at step 6" in out
     rows = [json.loads(r) for r in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows if r.get("probe")] == [2, 4, 6]
+    assert [r["step"] for r in rows if r.get("probe")] == [0, 2, 4, 6]
     # lr 0: the free design stays at its near-neutral start, so the gold-vs-wrong gap stays ~0 and
     # the guard at step 2 must stop the run instead of training on.
     (tmp_path / "run2").mkdir()
@@ -147,3 +147,46 @@ def test_training_resumes_and_a_collapsed_run_stops(tmp_path, monkeypatch, capsy
                                    "--guard-steps", "2"])
     assert status == train_mac_gemma.COLLAPSED
     assert "collapsed" in capsys.readouterr().out
+
+
+def test_a_framed_prefix_is_the_gold_prompt_with_slots_for_its_passage():
+    """Frame ids F and a latent equal to the residuals of passage tokens X (read after F) at layer l:
+    at layer l the prefix is exactly the K/V the LM caches for F + X, and the slots sit at |F|.."""
+    m = lm()
+    frame, doc = [12, 40, 41], [77, 78]
+    prefix = LMSpacePrefix(HeadsConfig(n_slots=2, width=CFG.dim, rank=4, frame_ids=tuple(frame)), m)
+    ids = torch.tensor([frame + doc])
+    S = ids.shape[1]
+    _, present = m(ids, torch.arange(S)[None], torch.ones(1, S, dtype=torch.long), m.empty_past())
+    layer = 2
+    resid = m(ids, torch.arange(S)[None], torch.ones(1, S, dtype=torch.long), m.empty_past(), tap_layer=layer,
+              stop_at_tap=True)[:, len(frame):]                                   # the passage rows
+    kv = prefix(resid)
+    assert kv.shape == (CFG.n_layers, 2, 1, 1, len(frame) + len(doc), CFG.head_dim)
+    assert torch.allclose(kv, torch.cat([present[:, :, :, :, :len(frame)], kv[:, :, :, :, len(frame):]], 4), atol=1e-5)
+    assert torch.allclose(kv[layer], present[layer], atol=1e-4)
+
+
+def test_fitted_adapters_start_at_the_least_squares_map_of_each_layer():
+    m = lm()
+    h = Heads(HeadsConfig(design="select", n_slots=2, width=CFG.dim, n_head=2, mlp=48, tap_layer=2, adapter="fitted"), m)
+    rows = [[(7 * i + j) % 280 + 10 for j in range(30)] for i in range(8)]
+    r2 = h.fit_adapters(m, rows, [(2, 30)] * 8, ridge=1e-4)
+    assert len(r2) == CFG.n_layers and r2[2] > 0.99                              # the tap layer maps onto itself
+    assert all(-1 < x <= 1 for x in r2)
+    assert not torch.allclose(h.prefix.W[0], torch.eye(CFG.dim))
+
+
+def test_uniform_fine_tuning_learns_the_stream_on_a_copy():
+    from mnemo_models.uniform_gemma import densify, finetune
+    m = lm()
+    doc = [[(3 * j) % 280 + 10 for j in range(20)]]
+    x = torch.tensor(doc)
+
+    def loss(model):
+        logits, _ = model(x[:, :-1], torch.arange(19)[None], torch.ones(1, 19, dtype=torch.long), model.empty_past())
+        return float(torch.nn.functional.cross_entropy(logits[0], x[0, 1:]))
+    tuned = densify(m)
+    before = loss(m)
+    finetune(tuned, doc, steps=5, lr=1e-2)
+    assert loss(tuned) < before and loss(m) == before                            # the frozen LM is untouched
