@@ -2,7 +2,7 @@
 // whether they can answer at all (the answer policy, before the model runs), make sure each vault's
 // modulations are in the engine's memory (re-amortizing any made by another bundle), stream the
 // answer, then name the passages it drew on, each with its document, page and the signal that found it.
-import { DEFAULT_ANSWER_MODE, DEFAULT_SEARCH_MODE, NOT_FOUND_ANSWER, type AskRequest, type AskResponse, type Source } from "../shared/api.js";
+import { DEFAULT_ANSWER_MODE, DEFAULT_MEMORY_CANDIDATES, DEFAULT_SEARCH_MODE, NOT_FOUND_ANSWER, type AskRequest, type AskResponse, type Source } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
 import { judge } from "../core/answer-policy.js";
 import type { AskOptions, SourceWeight } from "../engine/engine-protocol.js";
@@ -61,7 +61,8 @@ export async function askVaults(model: Model, vaults: Vault[], loaded: Loaded, r
       `use keyword mode (the default)`);
   }
   const t0 = performance.now();
-  const depth = Math.max(MAX_SOURCES * 2, req.passages ?? 3, req.candidates ?? 0);
+  const candidates = req.candidates ?? (useMemory ? DEFAULT_MEMORY_CANDIDATES : undefined);
+  const depth = Math.max(MAX_SOURCES * 2, req.passages ?? 3, candidates ?? 0);
   const found = await retrieve(model, vaults, question, { mode: req.search ?? DEFAULT_SEARCH_MODE, k: depth, loaded: loaded.vectors,
     ...(loaded.embedHooks ? { embedHooks: loaded.embedHooks } : {}) });
   const searchMs = performance.now() - t0;
@@ -82,8 +83,8 @@ export async function askVaults(model: Model, vaults: Vault[], loaded: Loaded, r
   // No passage at all (an empty vault with the policy off): the question goes alone, as in "none" mode.
   const context = passages.length ? { kind: "keyword" as const, passages } : undefined;
   // Large banks: the memory attends over the retrieval's best candidates instead of every entry.
-  const candidateKeys = useMemory && req.candidates ? found.hits.slice(0, req.candidates).map((h) => ({ bank: h.vault.id, key: String(h.hit.chunkId) })) : [];
-  const options = { ...askOptions(req), ...(context !== undefined ? { context } : {}), ...(candidateKeys.length ? { candidateKeys } : {}) };
+  const candidateKeys = useMemory && candidates ? found.hits.slice(0, candidates).map((h) => ({ bank: h.vault.id, key: String(h.hit.chunkId) })) : [];
+  const options = { ...askOptions({ ...req, ...(candidates ? { candidates } : {}) }), ...(context !== undefined ? { context } : {}), ...(candidateKeys.length ? { candidateKeys } : {}) };
   const r = await model.engine.ask(question, options, onToken, signal, vaults.map((v) => v.id), useMemory);
   for (const v of vaults) v.store.addQuestion(question, r.answer, mode);
   return { answer: r.answer, sources: sources(found, r.sources, vaults), bankSize: r.bankSize,

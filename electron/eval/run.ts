@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs
 import os from "node:os";
 import path from "node:path";
 import { seededRandom } from "../core/sampler.js";
-import type { SearchMode } from "../shared/api.js";
+import { DEFAULT_MEMORY_CANDIDATES, type SearchMode } from "../shared/api.js";
 import { MnemoApp } from "../app/app.js";
 import type { Vault } from "../vault/vault.js";
 import { pairedDelta, score, type ModeScore } from "./metrics.js";
@@ -180,7 +180,11 @@ async function askOnce(app: MnemoApp, vault: Vault, mode: EvalMode, question: st
   const model = await app.model();
   if (mode === "gold" || mode === "irrelevant" || mode === "question-only") {
     const banks = mode === "irrelevant" ? articleBanks.filter((b) => b !== `article:${paragraph.article}`) : [];
-    const r = await model.engine.ask(question, mode === "gold" ? { context: { kind: "gold", passages: [paragraph.context] } } : {}, () => {}, o.signal, banks, mode !== "gold");
+    // The irrelevant bank holds as many entries as memory mode attends over (its pre-selection):
+    // the other articles' chunks most like the question.
+    const opts = mode === "gold" ? { context: { kind: "gold" as const, passages: [paragraph.context] } }
+      : mode === "irrelevant" ? { candidates: DEFAULT_MEMORY_CANDIDATES } : {};
+    const r = await model.engine.ask(question, opts, () => {}, o.signal, banks, mode !== "gold");
     return { answer: r.answer, firstTokenMs: r.timings.firstTokenMs, totalMs: r.timings.totalMs, bankSize: r.bankSize };
   }
   const appMode = ({ mac: "memory", bm25: "keyword", "mac+bm25": "memory+keyword", lm: "none" } as const)[mode];

@@ -48,6 +48,11 @@ export const ANSWER_MODES: readonly AnswerMode[] = ["memory", "memory+keyword", 
  * for the bundle's LM and become the default only once they are shown to beat keyword on valid.
  */
 export const DEFAULT_ANSWER_MODE: AnswerMode = "keyword";
+/**
+ * Memory modes attend over this many entries unless told otherwise: the retrieval's best chunks
+ * (pre-selection), the bank size the default MAC heads were trained on (models/README.md).
+ */
+export const DEFAULT_MEMORY_CANDIDATES = 8;
 
 /**
  * How passages are found: `bm25` (keyword index), `dense` (the sentence encoder's cosine: meaning, in
