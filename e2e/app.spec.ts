@@ -85,19 +85,26 @@ test("a user's first session, end to end", async ({ page }) => {
 
 test("Settings › Answer length › Longer gives a longer answer; only the model's modes are offered", async ({ page }) => {
   test.skip(!realBundle, NEEDS_REAL_MODEL);
-  // Memory mode chosen earlier, with a model that had it: kept in storage, but never sent to this one.
-  await page.addInitScript(() => localStorage.setItem("mnemo.mode", "memory"));
+  // A mode chosen earlier is kept in storage and sent only when this model offers it.
+  await page.addInitScript(() => { if (!sessionStorage.getItem("seeded")) { localStorage.setItem("mnemo.mode", "memory"); sessionStorage.setItem("seeded", "1"); } });
   await page.goto(url);
+  await page.getByRole("button", { name: /^Settings/ }).click();
+  let dialog = page.getByRole("dialog");
+  // The default bundle carries trained MAC heads: all four modes, keyword the measured default, and
+  // the manifest's note on what the memory measured.
+  await expect(dialog.getByLabel("Answer mode").locator("option")).toHaveText(["Memory (MAC)", "Memory + keyword passages",
+    "Keyword passages only (default)", "Model alone (no documents)"]);
+  await expect(dialog.getByLabel("Answer mode")).toHaveValue("memory");
+  await expect(dialog.getByTestId("memory-note")).toContainText("valid");
+  await dialog.getByLabel("Answer mode").selectOption("keyword");
+  await dialog.getByRole("button", { name: "Done" }).click();
   const question = "What is the Eiffel Tower?";
   const short = await askAndWait(page, question);
   await expect(page.getByRole("alert")).toHaveCount(0);
 
   await page.getByRole("button", { name: /^Settings/ }).click();
-  const dialog = page.getByRole("dialog");
-  // This bundle has no memory heads: keyword passages (the default) and the model alone, nothing else.
-  await expect(dialog.getByLabel("Answer mode").locator("option")).toHaveText(["Keyword passages only (default)", "Model alone (no documents)"]);
+  dialog = page.getByRole("dialog");
   await expect(dialog.getByLabel("Answer mode")).toHaveValue("keyword");
-  await expect(dialog.getByTestId("memory-note")).toHaveText(/no trained memory yet: answers use keyword passages/);
   await expect(dialog.getByTestId("licence").first()).toContainText("gemma-3-270m");
   await expect(dialog.getByTestId("licence").first()).toContainText("Gemma Terms of Use");
   await expect(dialog.getByLabel("Answer length")).toHaveValue("short");

@@ -54,7 +54,7 @@ export class AppApi {
     const { lm } = m.manifest.architecture, mac = m.manifest.mac;
     const memory = !mac ? "none" : mac.trained ? "trained" : "untrained";
     return { id: m.manifest.id, name: m.manifest.name, created: String((m.manifest as { created?: string }).created ?? ""), dir: m.dir,
-      memory, modes: ANSWER_MODES.filter((mode) => mac || mode === "keyword" || mode === "none"), defaultMode: DEFAULT_ANSWER_MODE,
+      memory, ...(m.manifest.memory?.note ? { memoryNote: m.manifest.memory.note } : {}), modes: ANSWER_MODES.filter((mode) => mac || mode === "keyword" || mode === "none"), defaultMode: DEFAULT_ANSWER_MODE,
       licences: (m.manifest.sources ?? []).map((s) => ({ role: s.role, model: s.model, licence: s.licence, package: s.package })),
       threads: this.app.config.threads ?? 0, provider: this.app.config.provider ?? "cpu",
       facts: { "LM layers": lm.n_layer, "LM width": lm.n_embd, "context tokens": lm.n_positions, vocabulary: lm.vocab_size,

@@ -52,6 +52,8 @@ export interface ModelInfo {
   id: string; name: string; created: string; dir: string; threads: number; provider: string; facts: Record<string, string | number>;
   /** The memory heads: "trained", "untrained" (present, not yet trained) or "none" (memory modes unavailable). */
   memory: "trained" | "untrained" | "none";
+  /** What the bundle says about its memory (for trained heads: its measured effect, from the manifest). */
+  memoryNote?: string;
   /** The modes this model can answer in, and the default (docs/eval.md says why). */
   modes: AnswerMode[]; defaultMode: AnswerMode;
   /** Licences of the model's weights, as the bundle manifest records them. */

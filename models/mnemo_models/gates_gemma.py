@@ -53,6 +53,13 @@ def sample(valid: list[dict], n: int, banks: list[int], seed: int = 2) -> list[d
     return out
 
 
+def as_stored(m: torch.Tensor) -> torch.Tensor:
+    """A modulation (T, D) as a vault keeps it (electron/shared/modulation-codec.ts): per slot row a
+    scale max|x|/127 and int8 codes round(x / scale)."""
+    scale = m.abs().amax(-1, keepdim=True) / 127
+    return torch.round(m / scale.clamp_min(1e-30)).clamp(-127, 127) * scale
+
+
 def nll_rows(lm, heads, items, bank_of, chunk: int = 8) -> list[float]:
     out = []
     for i in range(0, len(items), chunk):
@@ -75,14 +82,14 @@ def f1_rows(lm, heads, items, bank_of, decode, hard, newlines) -> tuple[list[flo
 
 
 @torch.no_grad()
-def gates(lm, heads, manifest, decode, valid, n_q: int, n_f1: int, banks: list[int]) -> dict:
+def gates(lm, heads, manifest, decode, valid, n_q: int, n_f1: int, banks: list[int], int8: bool = True) -> dict:
     heads.eval()
     for p in valid:                                   # the heads are frozen here: amortize each paragraph once
         p["_mod"] = None
     for i in range(0, len(valid), 16):
         mods = amortize(heads, valid[i:i + 16])
         for p, m in zip(valid[i:i + 16], mods):
-            p["_mod"] = m
+            p["_mod"] = as_stored(m) if int8 else m
     items = sample(valid, n_q, banks)
     g = manifest["generation"]
     hard, newlines = set(g["stop_ids"]), set(g["newline_ids"])
@@ -150,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--f1-questions", type=int, default=150)
     ap.add_argument("--banks", default="1,8,64")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--float-modulations", action="store_true", help="skip the vault's int8 rounding")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     from tokenizers import Tokenizer
@@ -163,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     valid = load_cache(a.cache)
     if heads.cfg.frame_ids:
         add_memory_prompts(valid, manifest["prompt"], lambda t: tok.encode(t, add_special_tokens=False).ids)
-    r = gates(lm, heads, manifest, lambda ids: tok.decode(ids), valid, a.questions, a.f1_questions, banks)
-    r["heads"] = str(a.heads)
+    r = gates(lm, heads, manifest, lambda ids: tok.decode(ids), valid, a.questions, a.f1_questions, banks,
+              int8=not a.float_modulations)
+    r["heads"], r["modulations"] = str(a.heads), "float32" if a.float_modulations else "int8 (as stored)"
     a.out.write_text(json.dumps(r, indent=1))
     print(json.dumps({k: v for k, v in r.items() if k != "examples"}, indent=1))
     return 0

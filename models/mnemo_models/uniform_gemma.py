@@ -36,11 +36,9 @@ def densify(lm):
                 dense = torch.nn.Linear(child.n_in, child.n_out, bias=False)
                 dense.weight.data = child.weight().clone()
                 setattr(mod, name, dense)
-    if isinstance(model.embed, QuantEmbedding):
-        table = model.head
-        model.embed = torch.nn.Embedding(table.n_out, table.n_in)
-        model.embed.weight.data = model.head.weight.clone()
-        model.head = None                                       # tied: logits use embed.weight
+    if isinstance(model.embed, QuantEmbedding):                # tied: one float table for both ends
+        model.embed = torch.nn.Embedding.from_pretrained(model.head.weight.detach().clone(), freeze=False)
+        model.head = None                                       # logits use embed.weight
     return model.requires_grad_(True)
 
 

@@ -190,3 +190,14 @@ def test_uniform_fine_tuning_learns_the_stream_on_a_copy():
     before = loss(m)
     finetune(tuned, doc, steps=5, lr=1e-2)
     assert loss(tuned) < before and loss(m) == before                            # the frozen LM is untouched
+
+
+def test_gates_round_modulations_as_the_vault_stores_them():
+    from mnemo_models.gates_gemma import as_stored, paired
+    m = torch.randn(4, 32) * torch.tensor([[1.0], [10.0], [0.01], [0.0]])
+    s = as_stored(m)
+    scale = m.abs().amax(-1, keepdim=True) / 127
+    assert torch.all((s - m).abs() <= scale / 2 + 1e-7) and torch.equal(s[3], m[3])
+    assert len(torch.unique(s[1] / scale[1])) <= 255
+    r = paired([2.0, 3.0, 4.0], [1.0, 1.0, 1.0])
+    assert r["diff"] == 2.0 and r["ci95"][0] < 2.0 < r["ci95"][1] and r["n"] == 3
