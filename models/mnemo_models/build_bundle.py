@@ -76,6 +76,10 @@ LM_RECIPES = {
     "gemma3-270m": LMRecipe(
         name="gemma3-270m", precisions=("q8", "fp32"), prompts=prompts.GEMMA3, end_of_turn="<end_of_turn>",
         long_stops_at_newline=True,
+        # MAC heads trained here on CPU (models/README.md: design "select", framed prefix, fitted maps;
+        # the step-350 checkpoint of runs/mac-select, exported by export_mac_gemma.py).
+        heads=("gemma3-270m-mac.pt", "9ee4513f12a89ad4b8133cf3266be5eaf53bc651f5fb5218ddfb3ef7610e91ac"),
+        memory_note="Memory (MAC) is trained but measured below keyword passages on SQuAD valid; keyword stays the default.",
         weights={"q8": "every matrix as 8-bit MatMulNBits blocks of 32: the GGUF's Q8_0 tensors (embedding/output "
                        "table, V) as they are, its Q4_K/Q5_0/Q6_K tensors re-quantized from their dequantized "
                        "values; float32 activations",
@@ -136,7 +140,11 @@ def mac_manifest(heads, meta: dict, recipe: LMRecipe, tokenizer_path: Path) -> d
     P = len(c.frame_ids) + c.n_slots                 # a framed prefix: the gold prompt's opening, then the slots
     tok = Tokenizer.from_file(str(tokenizer_path))
     prefix_ids = tok.encode(reader_prefix(recipe.prompts), add_special_tokens=False).ids
-    gates = meta.get("gates", {})
+    # The gates as measured on valid (gates_gemma.py), committed beside the heads: the manifest is not
+    # part of the bundle id, so re-measuring them never changes the bundle.
+    report = HEADS_DIR / (Path(recipe.heads[0]).stem + ".gates.json")
+    gates = json.loads(report.read_text()) if report.is_file() else meta.get("gates", {})
+    gates = {k: v for k, v in gates.items() if k != "examples"}
     suffix = reader_suffix(recipe.prompts)
     memory_prompt = {"question": suffix, "keyword": " {passage}" + suffix} if c.frame_ids else None
     return {"mac": {"n_slots": c.n_slots, "prefix_len": P, "aggregator_layers": heads.aggregator.n_blocks,
