@@ -79,7 +79,10 @@ LM_RECIPES = {
         # MAC heads trained here on CPU (models/README.md: design "select", framed prefix, fitted maps;
         # the step-350 checkpoint of runs/mac-select, exported by export_mac_gemma.py).
         heads=("gemma3-270m-mac.pt", "9ee4513f12a89ad4b8133cf3266be5eaf53bc651f5fb5218ddfb3ef7610e91ac"),
-        memory_note="Memory (MAC) is trained but measured below keyword passages on SQuAD valid; keyword stays the default.",
+        memory_note="Memory (MAC) is trained, on CPU and briefly. On 300 SQuAD valid questions memory + keyword "
+                    "passages scored F1 31.5 against 28.9 for keyword passages alone (+2.6, interval -1.6 to +6.7, "
+                    "not significant); memory alone 8.6, no better than a bank without the answer (8.3). "
+                    "Keyword passages stay the default.",
         weights={"q8": "every matrix as 8-bit MatMulNBits blocks of 32: the GGUF's Q8_0 tensors (embedding/output "
                        "table, V) as they are, its Q4_K/Q5_0/Q6_K tensors re-quantized from their dequantized "
                        "values; float32 activations",
@@ -112,9 +115,20 @@ def is_complete(out: Path, precision: str, model: str = DEFAULT_MODEL) -> bool:
         b = m.get("build", {})
         if b.get("recipe") != RECIPE or b.get("precision") != precision or b.get("model", DEFAULT_MODEL) != model:
             return False
+        if b.get("memory_record") != memory_record(LM_RECIPES[model]):        # a new note or gates report
+            return False
         return all((out / n).exists() and sources.sha256(out / n) == f["sha256"] for n, f in m["files"].items())
     except (OSError, ValueError, KeyError):
         return False
+
+
+def memory_record(recipe: LMRecipe) -> str | None:
+    """What the manifest says about the heads besides their weights (note, gates report), hashed."""
+    if recipe.heads is None:
+        return None
+    report = HEADS_DIR / (Path(recipe.heads[0]).stem + ".gates.json")
+    text = recipe.memory_note + (report.read_text() if report.is_file() else "")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def mac_heads(recipe: LMRecipe, model, log):
@@ -241,7 +255,7 @@ def build(precision: str, out: Path, model_name: str = DEFAULT_MODEL, log=print)
         "graphs": graphs,
         "licence_files": [f.name for f in licence_files],
         "sources": lm_sources + source_entries("encoder", sources.MINILM),
-        "build": {"recipe": RECIPE, "model": model_name, "precision": precision,
+        "build": {"recipe": RECIPE, "model": model_name, "precision": precision, "memory_record": memory_record(recipe),
                   "torch": torch.__version__.split("+")[0]},
     }
     manifest["files"] = {p.name: file_entry(p) for p in sorted(tmp.iterdir()) if p.name != "manifest.json"}
