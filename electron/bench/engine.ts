@@ -31,7 +31,7 @@ async function latency(mac: MacPipeline, makePast: (query: Tensor) => Promise<Te
   const first: number[] = [], total: number[] = [], rates: number[] = [];
   for (let rep = 0; rep < 3; rep++) {
     const t0 = performance.now();
-    const { promptIds, query } = await mac.encodeQuestion(QUESTION, passages && { kind: "keyword", passages });
+    const { promptIds, query } = await mac.encodeQuestion(QUESTION, passages && { kind: "keyword", passages }, false, !passages);
     const past = await makePast(query!);
     let n = 0, tFirst = 0;
     for await (const _token of mac.decode(promptIds, past, { sample: argmax, maxNewTokens: 16 })) if (n++ === 0) tFirst = performance.now();
@@ -90,7 +90,7 @@ export async function benchEngine(o: { bundle: string; maxBank: number; threads:
     first_token_ms: prefixed.first, total_ms: prefixed.total }];
   for (let k = 1; ; k++) {
     const context = Array<string>(k).fill(PASSAGE);
-    const tokens = (await mac.encodeQuestion(QUESTION, { kind: "keyword", passages: context })).promptIds.length;
+    const tokens = (await mac.encodeQuestion(QUESTION, { kind: "keyword", passages: context }, false, false)).promptIds.length;
     if (tokens > budget) break;
     const r = await latency(mac, async () => mac.emptyPast(), context);
     promptVsPrefix.push({ passages: k, prompt_tokens: tokens, memory: 0, first_token_ms: r.first, total_ms: r.total });

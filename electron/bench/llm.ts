@@ -43,7 +43,7 @@ export async function measureBundle(dir: string, threads: number, promptFile?: s
   const prefill: number[] = [], first: number[] = [], decode: number[] = [];
   for (let rep = 0; rep < 4; rep++) {                      // the first repetition warms up and is dropped
     const a = performance.now();
-    const promptIds = (await p.encodeQuestion(QUESTION, { kind: "keyword", passages: samples })).promptIds;
+    const promptIds = (await p.encodeQuestion(QUESTION, { kind: "keyword", passages: samples }, false, false)).promptIds;
     const b = performance.now();
     let out = await step(promptIds, p.emptyPast(), 0);
     let token = argmax(floats(out.logits!).subarray(((out.logits!.dims[1] ?? 1) - 1) * V));

@@ -181,6 +181,8 @@ export class MacPipeline {
    * (1, T, D) from the question-only template. A prompt too long for the LM loses passage text from
    * the end of the passages, never the question or the chat template's closing turn.
    */
+  // memory: the answer is decoded behind a memory prefix (the framed prompt, and the query); pass
+  // false when decoding without one, or a framed bundle's prompt would lack its opening.
   async encodeQuestion(question: string, context?: PromptContext, long = false, memory = this.hasMemory):
     Promise<{ promptIds: number[]; query: Tensor | null; truncated: boolean }> {
     const budget = this.manifest.architecture.lm.n_positions - this.maxNewTokens(long) - (this.manifest.mac?.prefix.position_offset ?? 0);

@@ -67,7 +67,7 @@ describe.skipIf(!built)("the setup-built real bundle", async () => {
 
   it("stops at the end-of-turn token and answers from the passage", async () => {
     const c = fx!.cases[0]!;
-    const { promptIds } = await mac!.encodeQuestion(c.question, { kind: "gold", passages: [c.passage!] });
+    const { promptIds } = await mac!.encodeQuestion(c.question, { kind: "gold", passages: [c.passage!] }, false, false);
     const ids: number[] = [];
     for await (const t of mac!.decode(promptIds, mac!.emptyPast(), { sample: argmax, maxNewTokens: 64, long: true })) ids.push(t);
     expect(ids.length).toBeLessThan(64);                     // ended by a stop token (end of turn, paragraph), not the budget
