@@ -152,7 +152,6 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
-    from .gates_gemma import load_any_heads
     from .mac_cache import load_frozen
     from . import build_bundle
     ap = argparse.ArgumentParser(description="write models/heads/<file> from a train_mac_gemma checkpoint")
@@ -162,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--note", default="")
     a = ap.parse_args(argv)
     lm, _, manifest = load_frozen(build_bundle.default_out())
-    heads = load_any_heads(a.ckpt, lm)
-    state = torch.load(a.ckpt, map_location="cpu")
+    state = torch.load(a.ckpt, map_location="cpu")                # a train_mac_gemma checkpoint, read once
+    heads = Heads(HeadsConfig(**state["config"]["heads"]), lm)
+    heads.load_state_dict(state["model"])
     gates = json.loads(a.gates.read_text()) if a.gates else {}
     training = {"step": state.get("step"), "train": state.get("config", {}).get("train"),
                 "cache": state.get("config", {}).get("cache"), "bundle": state.get("config", {}).get("bundle")}

@@ -28,7 +28,7 @@ import torch
 
 from .mac_cache import load_frozen
 from .mac_gemma import Heads, HeadsConfig
-from .mac_student import amortize, greedy, load_cache, losses, prefix_for, prompt_ids
+from .mac_student import add_memory_prompts, amortize, greedy, load_cache, losses, prefix_for, prompt_ids
 from .metrics import f1 as f1_score
 
 
@@ -125,15 +125,6 @@ def gates(lm, heads, manifest, decode, valid, n_q: int, n_f1: int, banks: list[i
                f"bank{n_big}": sum(fb) / len(fb), f"irrelevant{n_big}": sum(fi) / len(fi)}
     r["examples"] = [[it["q"]["question"], it["q"]["answers"][0], a1, a2] for it, a1, a2 in list(zip(f_items, ag, ab))[:12]]
     return r
-
-
-def add_memory_prompts(paras: list[dict], prompts: dict, encode) -> None:
-    """m_ids: the gold prompt's closing part for each question (what follows a framed prefix)."""
-    from .mac_cache import reader_suffix
-    suffix = reader_suffix(prompts)
-    for p in paras:
-        for q in p["questions"]:
-            q["m_ids"] = encode(suffix.replace("{question}", q["question"]))
 
 
 def load_any_heads(path: Path, lm) -> Heads:

@@ -129,3 +129,12 @@ def greedy(lm, past: torch.Tensor, q_ids: list[int], hard: set[int], newlines: s
             out.append(nxt)
         x, pos, total = torch.tensor([[nxt]]), pos[:, -1:] + 1, total + 1
     return out
+
+
+def add_memory_prompts(paras: list[dict], prompts: dict, encode) -> None:
+    """m_ids: the gold prompt's closing part for each question (what follows a framed prefix)."""
+    from .mac_cache import reader_suffix
+    suffix = reader_suffix(prompts)
+    for p in paras:
+        for q in p["questions"]:
+            q["m_ids"] = encode(suffix.replace("{question}", q["question"]))

@@ -27,10 +27,9 @@ from pathlib import Path
 import torch
 
 from . import checkpoint
-from .gates_gemma import add_memory_prompts
 from .mac_cache import load_frozen, reader_prefix
 from .mac_gemma import Heads, HeadsConfig
-from .mac_student import load_cache, losses, prefix_for
+from .mac_student import add_memory_prompts, load_cache, losses, prefix_for
 from .train_common import Logger
 
 COLLAPSED = 3
