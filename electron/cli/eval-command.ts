@@ -10,13 +10,14 @@ import { EVAL_MODES, runEval, type EvalMode } from "../eval/run.js";
 import { num, UsageError } from "./commands.js";
 
 export const EVAL_USAGE = `usage: mnemo eval --data FILE [--limit-docs N] [--limit-questions N] [--seed S] [--modes ${EVAL_MODES.join(",")}] [--search hybrid|bm25|dense]
-                  [--passages K] [--bundle DIR] [--threads N] [--json OUT] [--report DIR]`;
+                  [--passages K] [--candidates N] [--bundle DIR] [--threads N] [--json OUT] [--report DIR]
+  --candidates N: how many of retrieval's best chunks the memory attends over (the app's default when omitted)`;
 
 export async function evalCommand(argv: string[]): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({ args: argv, options: { data: { type: "string" }, "limit-docs": { type: "string" }, "limit-questions": { type: "string" },
-      seed: { type: "string", default: "0" }, modes: { type: "string", default: EVAL_MODES.join(",") }, passages: { type: "string", default: "3" },
+      seed: { type: "string", default: "0" }, modes: { type: "string", default: EVAL_MODES.join(",") }, passages: { type: "string", default: "3" }, candidates: { type: "string" },
       bundle: { type: "string", default: DEFAULT_BUNDLE }, threads: { type: "string" }, json: { type: "string" }, report: { type: "string" },
       "retention-docs": { type: "string", default: "200" }, "retention-points": { type: "string", default: "5" },
       "retention-questions": { type: "string", default: "200" }, search: { type: "string" }, help: { type: "boolean", short: "h", default: false } } }));
@@ -47,6 +48,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       retentionDocs: num(values["retention-docs"], "retention-docs")!, retentionPoints: num(values["retention-points"], "retention-points")!,
       retentionQuestions: num(values["retention-questions"], "retention-questions")!, ...(threads !== undefined ? { threads } : {}),
       ...(values.search ? { search: values.search as SearchMode } : {}),
+      ...(values.candidates ? { candidates: num(values.candidates, "candidates")! } : {}),
       signal: controller.signal,
       onProgress: (p, done, total) => {
         if (!bar) { if (p !== phase) process.stderr.write(`${p}...\n`); phase = p; return; }

@@ -13,7 +13,11 @@ export interface RawManifest {
   graphs: Record<string, { inputs: Spec[]; outputs: Spec[] }>;
 }
 
-export interface ReaderOptions { prefixIds?: number[]; storage?: "int8" | "float32"; maxDoc?: number; maxQuestion?: number; layer?: number }
+export interface ReaderOptions {
+  prefixIds?: number[]; storage?: "int8" | "float32"; maxDoc?: number; maxQuestion?: number; layer?: number;
+  /** The LM graph declares tap_only (it can stop at the tap). */
+  tapOnly?: boolean;
+}
 
 /**
  * A format-2 reader manifest from the tiny bundle's manifest.json: the LM gains a tap output (batch,
@@ -29,6 +33,7 @@ export function readerManifestJson(tiny: unknown, o: ReaderOptions = {}): RawMan
   m.prefix = { ...m.prefix, position_offset: m.prefix.length };
   m.memory = { trained: true, note: "test heads", gates: { per_layer: [0.5, 0.5] } };
   m.graphs.lm!.outputs.push({ name: "tap", dtype: "float32", shape: ["batch", "seq", D] });
+  if (o.tapOnly) m.graphs.lm!.inputs.push({ name: "tap_only", dtype: "int64", shape: [1] });
   for (const g of ["amortizer", "question_encoder"]) {
     m.graphs[g]!.inputs = [{ name: "features", dtype: "float32", shape: ["batch", "seq", D] },
       { name: "attention_mask", dtype: "int64", shape: ["batch", "seq"] }];

@@ -26,6 +26,10 @@ export interface PromptContext { kind: "gold" | "keyword"; passages: string[] }
  * Control tokens must not be injected by a document or a question: ChatML's "<|im_end|>" and
  * Gemma's "<bos>", "<end_of_turn>", "<unused12>" ... (the tokenizer would read them as controls).
  */
+/** The LM graph's input that, set to 1, computes only the tap (half the blocks, no output layer). */
+export const TAP_ONLY = "tap_only";
+const flag = (on: boolean): Tensor => ({ type: "int64", data: BigInt64Array.of(on ? 1n : 0n), dims: [1] });
+
 const CONTROL_MARKERS = /<\|[a-z_]{2,20}\|>|<\/?(?:bos|eos|pad|unk|mask|start_of_turn|end_of_turn|start_of_image|end_of_image|image_soft_token|unused\d{1,4})>/gu;
 
 export class MacPipeline {
@@ -33,9 +37,17 @@ export class MacPipeline {
   readonly T: number;
   readonly D: number;
 
-  constructor(readonly manifest: BundleManifest, private readonly sessions: Sessions, readonly tokenizer: TextTokenizer) {
+  private readonly sessions: Sessions;
+  /** Whether the LM graph can stop at the reader's tap (input tap_only; models/mnemo_models/onnx_tap.py). */
+  readonly stopsAtTap: boolean;
+
+  constructor(readonly manifest: BundleManifest, sessions: Sessions, readonly tokenizer: TextTokenizer) {
     this.T = manifest.mac?.n_slots ?? 0;
     this.D = manifest.architecture.lm.n_embd;
+    this.stopsAtTap = manifest.graphs.lm.inputs.some((i) => i.name === TAP_ONLY);
+    // Every call but the reader's runs the whole LM: tap_only = 0 unless a caller says otherwise.
+    const lm = sessions.lm, full = { [TAP_ONLY]: flag(false) };
+    this.sessions = this.stopsAtTap ? { ...sessions, lm: { run: (feeds) => lm.run({ ...full, ...feeds }) } } : sessions;
   }
 
   /** Whether this bundle has MAC heads (format-2 bundles of a new LM may not, until they are trained). */
@@ -172,7 +184,8 @@ export class MacPipeline {
 
   /** The LM's tap (B, S, D) over a batch from position 0 (empty past); its logits and cache are dropped. */
   private async tap(inputs: { input_ids: Tensor; attention_mask: Tensor; position_ids: Tensor }, reader: ReaderFacts): Promise<Tensor> {
-    const out = await this.sessions.lm.run({ ...inputs, past_key_values: this.emptyPast(inputs.input_ids.dims[0]) });
+    const out = await this.sessions.lm.run({ ...inputs, past_key_values: this.emptyPast(inputs.input_ids.dims[0]),
+      ...(this.stopsAtTap ? { [TAP_ONLY]: flag(true) } : {}) });
     return output(out, reader.output);
   }
 
@@ -269,14 +282,35 @@ export class MacPipeline {
     return output(await this.session("prefix").run({ latent: floatTensor(latent, [1, this.T, this.D]) }), "prefix_kv");
   }
 
+  /**
+   * Positions at the start of a framed prefix that hold the frame (the LM's own K/V of the gold
+   * prompt's opening, reader.prefix_ids); the memory's slots follow. 0 for an unframed bundle.
+   */
+  get frameLength(): number {
+    const reader = this.manifest.mac?.reader;
+    return this.manifest.prompt.memory && reader ? reader.prefix_ids.length : 0;
+  }
+
+  /**
+   * The past for answering from an aggregated bank. An empty bank remembers nothing: a framed
+   * bundle then gets its frame alone (the question asked in the memory's own prompt, no slots;
+   * slots from no document would be noise the LM attends to), an unframed one the null entry's prefix.
+   */
+  async memoryPast(agg: Aggregated, bankSize: number): Promise<Tensor> {
+    const full = await this.prefix(agg.latent);
+    return bankSize === 0 && this.frameLength > 0 ? leadingPositions(full, this.frameLength) : full;
+  }
+
   /** An empty past, for answering without memory or reading for a reader (P = 0): (L, 2, batch, kv heads, 0, head_dim). */
   emptyPast(batch = 1): Tensor {
     const { n_layer, n_kv_head, head_dim } = this.manifest.architecture.lm;
     return floatTensor(new Float32Array(0), [n_layer, 2, batch, n_kv_head, 0, head_dim]);
   }
 
+  // A full prefix: the manifest's offset. The frame alone: the prompt continues right after it.
   private offset(past: Tensor): number {
-    return past.dims[4] === 0 ? 0 : this.manifest.mac?.prefix.position_offset ?? 0;
+    const P = past.dims[4] ?? 0;
+    return P === 0 ? 0 : P === this.frameLength ? P : this.manifest.mac?.prefix.position_offset ?? 0;
   }
 
   decode(promptIds: readonly number[], past: Tensor, opts: Omit<GenerateOptions, "stopIds" | "maxNewTokens"> &
@@ -292,4 +326,13 @@ export class MacPipeline {
     return beamSearch(this.sessions.lm, promptIds, past, this.offset(past), this.manifest.architecture.lm.vocab_size,
       { beams, maxNewTokens: this.maxNewTokens(long), stopIds: this.stopIds(long), ...(signal ? { signal } : {}) });
   }
+}
+
+/** The first n positions of a past (L, 2, B, H, P, hd) along P. */
+export function leadingPositions(past: Tensor, n: number): Tensor {
+  const [L, two, B, H, P, hd] = past.dims as [number, number, number, number, number, number];
+  if (n > P) throw new RangeError(`cannot keep ${n} of ${P} prefix positions`);
+  const src = floats(past), out = new Float32Array(L * two * B * H * n * hd);
+  for (let r = 0; r < L * two * B * H; r++) out.set(src.subarray(r * P * hd, (r * P + n) * hd), r * n * hd);
+  return floatTensor(out, [L, two, B, H, n, hd]);
 }

@@ -7,13 +7,14 @@ import { parseManifest } from "../shared/manifest.js";
 import { FakeTapLM, readerManifestJson, Recorder, zeros, type ReaderOptions } from "./fake-reader.js";
 import { MacPipeline, type PromptContext } from "./pipeline.js";
 import { argmax } from "./sampler.js";
-import { floats, type Tensor } from "./session.js";
+import { floatTensor, floats, type Tensor } from "./session.js";
 
 const tiny = JSON.parse(readFileSync(new URL("../../models/bundles/tiny-random/manifest.json", import.meta.url), "utf8"));
 const [T, D, P, L, H, hs, V, PAD] = [4, 32, 2, 2, 2, 16, 8192, 3];
 /** One token per character (ids < 128 < vocab): windows and prompts are easy to read back. */
 const chars = { encode: (t: string) => [...t].map((c) => c.charCodeAt(0)), decode: (ids: number[]) => String.fromCharCode(...ids) };
 const ints = (t: Tensor) => Array.from(t.data as BigInt64Array, Number);
+const iota = (dims: number[]) => { const n = dims.reduce((a, b) => a * b, 1); return floatTensor(Float32Array.from({ length: n }, (_, i) => i), dims); };
 const rows = (t: Tensor) => { const [B, S] = t.dims as [number, number]; return Array.from({ length: B }, (_, b) => ints(t).slice(b * S, (b + 1) * S)); };
 
 function setup(o: ReaderOptions = {}) {
@@ -110,6 +111,55 @@ describe("MacPipeline with an lm_tap reader", () => {
     expect(rows(lm.feeds[0]!.position_ids!)).toEqual([promptIds.map((_, i) => P + i)]);
     expect(lm.feeds[0]!.past_key_values!.dims[4]).toBe(P);
     expect(rows(lm.feeds[1]!.position_ids!)).toEqual([[P + promptIds.length]]);
+  });
+
+  it("answers an empty framed bank behind the frame alone, continuing right after it", async () => {
+    // A framed bundle: prompt.memory set, the prefix = the 2 reader prefix ids' K/V, then T slots.
+    const R = 2, PF = R + T;
+    type Raw = { prompt: object; prefix: object; architecture: { mac: Record<string, unknown> };
+      graphs: Record<string, { outputs: { shape: unknown[] }[] }> };
+    const raw = readerManifestJson(tiny, { prefixIds: [1, 40] }) as unknown as Raw;
+    raw.prompt = { ...raw.prompt, memory: { question: " Q: {question}", keyword: " {passage} Q: {question}" } };
+    raw.prefix = { length: PF, position_offset: PF };
+    raw.architecture.mac.prefix_len = PF;
+    raw.graphs.prefix!.outputs[0]!.shape[4] = PF;
+    const p = new MacPipeline(parseManifest(raw), { lm: new FakeTapLM(V, {}, D),
+      prefix: new Recorder(() => ({ prefix_kv: iota([L, 2, 1, H, PF, hs]) })) }, chars);
+    expect(p.frameLength).toBe(R);
+    const agg = { latent: new Float32Array(T * D), weights: [] };
+    const full = await p.memoryPast(agg, 3), frame = await p.memoryPast(agg, 0);
+    expect(full.dims[4]).toBe(PF);
+    expect(frame.dims).toEqual([L, 2, 1, H, R, hs]);
+    // row r of the frame is row r of the full prefix, first R positions
+    const f = floats(frame), g = floats(full);
+    for (let r = 0; r < L * 2 * H; r++) expect(Array.from(f.subarray(r * R * hs, (r + 1) * R * hs))).toEqual(Array.from(g.subarray(r * PF * hs, (r * PF + R) * hs)));
+    const lm = new FakeTapLM(V, { 58: { 2: 1 } }, D);
+    const q = new MacPipeline(parseManifest(raw), { lm }, chars);
+    const { promptIds } = await q.encodeQuestion("When:", undefined, false, false);
+    for await (const _ of q.decode(promptIds, frame, { sample: argmax })) { /* drain */ }
+    expect(rows(lm.feeds[0]!.position_ids!)).toEqual([promptIds.map((_, i) => R + i)]);
+    // a manifest whose framed prefix is not frame + slots is refused
+    raw.prefix = { length: PF + 1, position_offset: PF + 1 };
+    raw.architecture.mac.prefix_len = PF + 1;
+    raw.graphs.prefix!.outputs[0]!.shape[4] = PF + 1;
+    expect(() => parseManifest(raw)).toThrow(/framed prefix/);
+  });
+
+  it("stops the LM at the tap when reading, and runs it whole to answer, when the graph can", async () => {
+    const flagOf = (f: Record<string, Tensor>) => (f.tap_only ? ints(f.tap_only) : null);
+    const { p, lm } = setup({ tapOnly: true });
+    expect(p.stopsAtTap).toBe(true);
+    await p.amortize(p.chunkIds("The tower."));
+    const { promptIds, query } = await p.encodeQuestion("When?");
+    expect(lm.feeds.map(flagOf)).toEqual([[1], [1]]);              // the window, then the question encoder's tap
+    lm.feeds.length = 0;
+    for await (const _ of p.decode(promptIds, await p.prefix((await p.aggregate(query!, [])).latent), { sample: argmax })) { /* drain */ }
+    expect(lm.feeds.length).toBeGreaterThan(0);
+    expect(lm.feeds.map(flagOf).every((f) => f?.[0] === 0)).toBe(true);
+    const plain = setup();
+    expect(plain.p.stopsAtTap).toBe(false);
+    await plain.p.amortize(plain.p.chunkIds("The tower."));
+    expect(plain.lm.feeds.map(flagOf)).toEqual([null]);            // an older graph is fed as before
   });
 
   it("keeps format-1 heads on token ids, unchanged", async () => {

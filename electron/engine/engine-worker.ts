@@ -59,7 +59,7 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
   }
   // Without cached K/V (reader bundles) the aggregation computes memory_kv for these entries only.
   const agg = memory && query ? await p.aggregate(query, entries.map(mod), undefined, cachedKV(entries)) : null;
-  const past = agg ? await p.prefix(agg.latent) : p.emptyPast();
+  const past = agg ? await p.memoryPast(agg, entries.length) : p.emptyPast();
   const questionMs = performance.now() - t0;
   const stream = new TextStream((ids) => p.tokenizer.decode(ids));
   const sample = makeSampler({ temperature: o.temperature ?? 0, topP: o.topP ?? 1, seed: o.seed ?? 0 });

@@ -46,7 +46,8 @@ describe.skipIf(!built)("the setup-built real bundle", async () => {
     const lm = await createSession(path.join(dir, mac!.manifest.graphs.lm.file), { executionProvider: "cpu", threads: 2 });
     for (const c of fx!.cases) {
       const out = await lm.run({ input_ids: int64Tensor([c.ids]), position_ids: int64Tensor([c.ids.map((_, i) => i)]),
-        attention_mask: int64Tensor([c.ids.map(() => 1)]), past_key_values: mac!.emptyPast() });
+        attention_mask: int64Tensor([c.ids.map(() => 1)]), past_key_values: mac!.emptyPast(),
+        ...(mac!.stopsAtTap ? { tap_only: { type: "int64", data: BigInt64Array.of(0n), dims: [1] } } : {}) });
       const V = mac!.manifest.architecture.lm.vocab_size, rows = out.logits!.dims[1]!;
       expect(rows).toBe(1);                                   // the graph returns the last position only
       const last = floats(out.logits!).subarray((rows - 1) * V, rows * V);

@@ -59,6 +59,22 @@ describe.skipIf(!fixturesFile)("the setup-built bundle's MAC heads", async () =>
     expect(relErr(Array.from({ length: fx.prefix_kv_sample.length }, (_, i) => prefix[i * step]!), fx.prefix_kv_sample)).toBeLessThan(TOL);
   });
 
+  it("read a tap the LM graph computes alone (tap_only = 1) exactly as within its whole forward", async () => {
+    const mac = mac0!;
+    expect(mac.stopsAtTap).toBe(true);
+    const lm = await createSession(path.join(dir, mac.manifest.graphs.lm.file), { executionProvider: "cpu", threads: 2 });
+    const ids = [...mac.reader!.prefix_ids, ...mac.chunkIds("The Eiffel Tower was completed in 1889.")[0]!];
+    const { n_layer, n_kv_head, head_dim } = mac.manifest.architecture.lm;
+    const run = (on: boolean) => lm.run({ input_ids: int64Tensor([ids]), position_ids: int64Tensor([ids.map((_, i) => i)]),
+      attention_mask: int64Tensor([ids.map(() => 1)]), past_key_values: floatTensor(new Float32Array(0), [n_layer, 2, 1, n_kv_head, 0, head_dim]),
+      tap_only: { type: "int64", data: BigInt64Array.of(on ? 1n : 0n), dims: [1] } });
+    const [alone, whole] = [await run(true), await run(false)];
+    expect(alone.tap!.dims).toEqual(whole.tap!.dims);
+    expect(relErr(floats(alone.tap!), Array.from(floats(whole.tap!)))).toBeLessThan(1e-6);
+    expect(alone.logits!.dims[0]).toBe(0);                      // nothing past the tap was computed
+    expect(whole.logits!.dims).toEqual([1, 1, mac.manifest.architecture.lm.vocab_size]);
+  });
+
   it("answer a question from an amortized passage behind the memory prefix", async () => {
     const mac = mac0!;
     const mods = mac.asStored(await mac.amortize(mac.chunkIds("The Eiffel Tower was completed in 1889 for the World's Fair in Paris.")));

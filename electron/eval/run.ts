@@ -31,6 +31,8 @@ export interface EvalOptions {
   threads?: number; signal?: AbortSignal;
   /** How keyword-mode passages are found (the app's default, hybrid, when omitted). */
   search?: SearchMode;
+  /** Retrieval's best chunks the memory attends over (memory modes, and the irrelevant bank's size). */
+  candidates?: number;
   onProgress?: (phase: string, done: number, total: number) => void;
 }
 
@@ -183,14 +185,15 @@ async function askOnce(app: MnemoApp, vault: Vault, mode: EvalMode, question: st
     // The irrelevant bank holds as many entries as memory mode attends over (its pre-selection):
     // the other articles' chunks most like the question.
     const opts = mode === "gold" ? { context: { kind: "gold" as const, passages: [paragraph.context] } }
-      : mode === "irrelevant" ? { candidates: DEFAULT_MEMORY_CANDIDATES } : {};
+      : mode === "irrelevant" ? { candidates: o.candidates ?? DEFAULT_MEMORY_CANDIDATES } : {};
     const r = await model.engine.ask(question, opts, () => {}, o.signal, banks, mode !== "gold");
     return { answer: r.answer, firstTokenMs: r.timings.firstTokenMs, totalMs: r.timings.totalMs, bankSize: r.bankSize };
   }
   const appMode = ({ mac: "memory", bm25: "keyword", "mac+bm25": "memory+keyword", lm: "none" } as const)[mode];
   // Every question's paragraph is in the vault, so the answer policy could only lose answers here: it is
   // off, and measured on its own (docs/retrieval.md, npm run eval:retrieval).
-  const r = await app.ask({ question, vaults: [vault.id], mode: appMode, passages: o.passages, abstain: false, ...(o.search ? { search: o.search } : {}) },
+  const r = await app.ask({ question, vaults: [vault.id], mode: appMode, passages: o.passages, abstain: false,
+    ...(o.search ? { search: o.search } : {}), ...(o.candidates ? { candidates: o.candidates } : {}) },
     () => {}, o.signal);
   return { answer: r.answer, firstTokenMs: r.timings.firstTokenMs, totalMs: r.timings.totalMs, bankSize: r.bankSize };
 }

@@ -185,6 +185,11 @@ function checkShapes(m: BundleManifest): void {
   if (m.mac) {
     const { n_slots: T, aggregator_layers } = m.mac, P = m.mac.prefix.length;
     if (P !== m.mac.prefix_len) throw new AppError("BUNDLE_INVALID", "manifest.json: prefix.length ≠ architecture.mac.prefix_len");
+    // A framed prefix (prompt.memory) is the frame, the reader's prefix_ids, then the T slots.
+    const frame = m.prompt.memory && m.mac.reader ? m.mac.reader.prefix_ids.length : 0;
+    if (frame && P !== frame + T) {
+      throw new AppError("BUNDLE_INVALID", "manifest.json: a framed prefix must be reader.prefix_ids then n_slots positions");
+    }
     expectShape(m, "amortizer", "modulation", [null, T, D]);
     expectShape(m, "question_encoder", "query", [null, T, D]);
     expectShape(m, "memory_kv", "memory_kv", [aggregator_layers, 2, null, D]);

@@ -3,7 +3,8 @@
 Graph contract (bundle format 2, graphs.lm): input_ids, position_ids (B, S) int64; attention_mask
 (B, P+S) int64; past_key_values (L, 2, B, Hkv, P, hd) float32 -> logits (B, 1, V) of the last position, present
 (L, 2, B, Hkv, P+S, hd). A MAC prefix is simply the initial past. Quantized layers become
-com.microsoft MatMulNBits nodes (onnxruntime >= 1.17 on CPU).
+com.microsoft MatMulNBits nodes (onnxruntime >= 1.17 on CPU). With MAC's reader (tap_layer), also
+the output tap (B, S, D) and the input tap_only (1,) int64: 1 runs only what the tap needs (onnx_tap.py).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import onnx
 import torch
 
 from .llama import Llama
+from .onnx_tap import TAP_ONLY, add_tap_only, tap_only_spec
 
 OPSET = 17
 
@@ -46,6 +48,7 @@ def io_specs(model: Llama, tap_layer: int | None = None) -> tuple[list[dict], li
                 "shape": [*past[:4], "past_plus_seq", c.head_dim]}]
     if tap_layer is not None:                  # MAC's reader: the residual stream after tap_layer blocks
         outputs.append({"name": "tap", "dtype": "float32", "shape": ["batch", "seq", c.dim]})
+        inputs.append(tap_only_spec())         # 1: compute the tap alone (onnx_tap.py)
     return inputs, outputs
 
 
@@ -70,10 +73,13 @@ def export_lm(model: Llama, out: Path, tap_layer: int | None = None) -> dict:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(LastLogits(model, tap_layer), (ids, pos, mask, past), buf, opset_version=OPSET,
-                          input_names=[i["name"] for i in inputs], output_names=[o["name"] for o in outputs],
+                          input_names=[i["name"] for i in inputs if i["name"] != TAP_ONLY],    # added below
+                          output_names=[o["name"] for o in outputs],
                           dynamic_axes=dyn, do_constant_folding=True,
                           custom_opsets={"com.microsoft": 1} if model.precision != "fp32" else None)
     proto = onnx.load_from_string(buf.getvalue())
+    if tap_layer is not None:
+        add_tap_only(proto, n_layers=c.n_layers, n_kv_heads=c.n_kv_heads, head_dim=c.head_dim, vocab=c.vocab_size)
     proto.producer_name, proto.producer_version = "mnemo", "2"                # no torch version stamp
     data = proto.SerializeToString()
     out.write_bytes(data)

@@ -53,7 +53,8 @@ def query(heads, qs: list[dict]) -> torch.Tensor:
 def prefix_for(heads, qs: list[dict], banks: list[list[dict]] | None, shared: list[dict] | None = None,
                grad_docs: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """The prefix (L, 2, B, 1, P, hd) for each question: `banks` gives each its own bank (equal
-    sizes; [] = the empty bank, the null entry alone), `shared` one bank for the whole batch.
+    sizes; [] = the empty bank: the null entry alone, or a framed prefix's frame alone), `shared`
+    one bank for the whole batch.
     With grad_docs < 1 only that share of the bank's documents is amortized with gradient
     (backprop dropout; all stay in the bank)."""
     q = query(heads, qs)
@@ -72,7 +73,11 @@ def prefix_for(heads, qs: list[dict], banks: list[list[dict]] | None, shared: li
         mods = amortize(heads, [d for bank in banks for d in bank]).view(B, n * T, D)
         latent, _ = heads.aggregate(q, mods)
     else:
+        # An empty bank remembers nothing: a framed prefix keeps its frame alone (the question in
+        # the memory's own prompt), as the engine does; slots made from no document are noise.
         latent, _ = heads.aggregate(q, torch.zeros(B, 0, D))
+        R = len(heads.cfg.frame_ids)
+        return heads.prefix(latent)[..., :R, :] if R else heads.prefix(latent)
     return heads.prefix(latent)
 
 

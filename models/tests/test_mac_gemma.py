@@ -167,6 +167,21 @@ def test_a_framed_prefix_is_the_gold_prompt_with_slots_for_its_passage():
     assert torch.allclose(kv[layer], present[layer], atol=1e-4)
 
 
+def test_an_empty_framed_bank_is_the_frame_alone(tmp_path):
+    """The question-only control of a framed design: no slots, only the LM's own K/V of the frame."""
+    m = lm()
+    recs = cache(tmp_path, m)
+    frame = (12, 40, 41)
+    torch.manual_seed(1)
+    h = Heads(HeadsConfig(design="lmspace", n_slots=4, width=CFG.dim, n_head=2, mlp=48, rank=4, tap_layer=2,
+                          frame_ids=frame), m)
+    qs = [recs[0]["questions"][0]]
+    _, present = m(torch.tensor([frame]), torch.arange(3)[None], torch.ones(1, 3, dtype=torch.long), m.empty_past())
+    empty = prefix_for(h, qs, [[]])
+    assert empty.shape == present.shape and torch.allclose(empty, present, atol=1e-5)
+    assert prefix_for(h, qs, [[recs[0]]]).shape[4] == len(frame) + 4
+
+
 def test_fitted_adapters_start_at_the_least_squares_map_of_each_layer():
     m = lm()
     h = Heads(HeadsConfig(design="select", n_slots=2, width=CFG.dim, n_head=2, mlp=48, tap_layer=2, adapter="fitted"), m)
