@@ -1,9 +1,10 @@
 // The AppApi over one MnemoApp: validated calls in, results or typed errors out, events to listeners.
 // Transports (the local server, Electron's main process relay) only move these messages.
 import { readFile } from "node:fs/promises";
-import { ANSWER_MODES, DEFAULT_ANSWER_MODE, type AskRequest, type UpdateStatus } from "../shared/api.js";
+import { ANSWER_MODES, type AskRequest, type UpdateStatus } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
 import { validateCall, type AppEvent, type Method, type ModelInfo, type Params, type Reply } from "../shared/ipc.js";
+import { defaultMode } from "../shared/manifest.js";
 import type { MnemoApp } from "./app.js";
 import type { Model } from "./model.js";
 
@@ -54,7 +55,7 @@ export class AppApi {
     const { lm } = m.manifest.architecture, mac = m.manifest.mac;
     const memory = !mac ? "none" : mac.trained ? "trained" : "untrained";
     return { id: m.manifest.id, name: m.manifest.name, created: String((m.manifest as { created?: string }).created ?? ""), dir: m.dir,
-      memory, ...(m.manifest.memory?.note ? { memoryNote: m.manifest.memory.note } : {}), modes: ANSWER_MODES.filter((mode) => mac || mode === "keyword" || mode === "none"), defaultMode: DEFAULT_ANSWER_MODE,
+      memory, ...(m.manifest.memory?.note ? { memoryNote: m.manifest.memory.note } : {}), modes: ANSWER_MODES.filter((mode) => mac || mode === "keyword" || mode === "none"), defaultMode: defaultMode(m.manifest),
       licences: (m.manifest.sources ?? []).map((s) => ({ role: s.role, model: s.model, licence: s.licence, package: s.package })),
       threads: this.app.config.threads ?? 0, provider: this.app.config.provider ?? "cpu",
       facts: { "LM layers": lm.n_layer, "LM width": lm.n_embd, "context tokens": lm.n_positions, vocabulary: lm.vocab_size,

@@ -5,9 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { DocumentOutcome } from "../shared/api.js";
+import { DEFAULT_MEMORY_CANDIDATES, type DocumentOutcome } from "../shared/api.js";
 import type { MnemoApp as App } from "./app.js";
 import { makePdf } from "../bench/pdf-fixtures.js";
+
+/** More memory candidates than these small vaults hold: the bank is every entry in scope. */
+const ALL = 64;
 
 const repo = path.resolve(import.meta.dirname, "../..");
 const { MnemoApp } = (await import(path.join(repo, "out/app/app.js"))) as { MnemoApp: typeof App };
@@ -38,7 +41,7 @@ describe("MnemoApp", () => {
     const pdf = app.documents(v).find((d) => d.type === "pdf")!;
     expect(pdf).toMatchObject({ title: "Towers of Paris", pages: 2, status: "ready" });
     const tokens: string[] = [];
-    const r = await app.ask({ mode: "memory+keyword", question: "When was the Eiffel Tower completed?", vaults: ["research"] }, (t) => tokens.push(t));
+    const r = await app.ask({ mode: "memory+keyword", question: "When was the Eiffel Tower completed?", vaults: ["research"], candidates: ALL }, (t) => tokens.push(t));
     expect(tokens.join("").trim()).toBe(r.answer);
     expect(r.bankSize).toBe(app.documents(v).reduce((n, d) => n + d.chunks, 0));
     const top = r.sources[0]!;
@@ -66,7 +69,7 @@ describe("MnemoApp", () => {
     const policy = await app.ask({ mode: "memory+keyword", question: "Nobel Prizes radium", vaults: [v.id] }, () => {});
     expect(policy).toMatchObject({ answer: "Not found in your documents.", notFound: { reason: "no passage shares a word with the question" }, sources: [] });
     // ...and with the policy off the memory still attends over what is left, and only that.
-    const after = await app.ask({ mode: "memory+keyword", question: "Nobel Prizes radium", vaults: [v.id], abstain: false }, () => {});
+    const after = await app.ask({ mode: "memory+keyword", question: "Nobel Prizes radium", vaults: [v.id], abstain: false, candidates: ALL }, () => {});
     expect([...new Set(after.sources.map((s) => s.name))]).toEqual(["tower.pdf"]);
     expect(after.bankSize).toBe(app.documents(v)[0]!.chunks);
     outcomes.length = 0;
@@ -123,7 +126,7 @@ describe("MnemoApp", () => {
   it("asks across every vault when none is named, and notes typed in the app are documents too", async () => {
     const v = await app.vault("Inbox");
     await app.addNote(v, "Groceries", "Buy oat milk and lemons on Friday.");
-    const r = await app.ask({ mode: "memory+keyword", question: "What should I buy on Friday?" }, () => {});
+    const r = await app.ask({ mode: "memory+keyword", question: "What should I buy on Friday?", candidates: ALL }, () => {});
     expect(new Set(r.sources.map((s) => s.vaultName)).size).toBeGreaterThan(0);
     expect(r.sources[0]).toMatchObject({ title: "Groceries", vaultName: "Inbox" });
     expect(r.bankSize).toBe((await app.listVaults()).reduce((n, s) => n + s.chunks, 0));
@@ -135,7 +138,7 @@ describe("MnemoApp", () => {
     v.store.db.prepare("UPDATE modulations SET bundle_id = 'some-older-bundle'").run();
     const fresh = new MnemoApp({ dataDir: path.join(root, "data"), bundleDir: TINY });
     try {
-      const r = await fresh.ask({ mode: "memory+keyword", question: "Eiffel", vaults: ["Research"] }, () => {});
+      const r = await fresh.ask({ mode: "memory+keyword", question: "Eiffel", vaults: ["Research"], candidates: ALL }, () => {});
       expect(r.bankSize).toBe(n);
       expect(v.store.staleChunks((await fresh.model()).manifest.id, 100)).toEqual([]);
     } finally {
@@ -174,8 +177,9 @@ describe("MnemoApp", () => {
     // A passage in the prompt changes what the (random) LM sees, so its answer differs from the bare LM's.
     expect(keyword.answer).not.toBe(none.answer);
     expect(keyword.sources[0]!.passage).toContain("completed in 1889");
-    const narrowed = await app.ask({ ...q, mode: "memory", candidates: 1 }, () => {});
-    expect(narrowed.bankSize).toBe(1);                        // only the entry nearest the question was aggregated
+    expect(memory.bankSize).toBe(DEFAULT_MEMORY_CANDIDATES);    // by default the retrieval's best chunk alone
+    const wider = await app.ask({ ...q, mode: "memory", candidates: 2 }, () => {});
+    expect(wider.bankSize).toBe(2);                             // the two entries nearest the question
   });
 
   it("switches model settings, keeping the old model when the new bundle is bad", async () => {

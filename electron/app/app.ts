@@ -3,9 +3,10 @@
 import { mkdtemp, realpath, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { DEFAULT_ANSWER_MODE, type AskRequest, type AskResponse, type DocumentOutcome, type DocumentSummary, type IngestProgress,
+import { type AskRequest, type AskResponse, type DocumentOutcome, type DocumentSummary, type IngestProgress,
   type IngestSummary, type SearchMode, type VaultSummary } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
+import { defaultMode } from "../shared/manifest.js";
 import { docTypeOf } from "../vault/extract.js";
 import { collectInputs, DEFAULT_MAX_FILE_BYTES, type Skipped } from "../vault/files.js";
 import { VaultRegistry } from "../vault/registry.js";
@@ -234,7 +235,7 @@ export class MnemoApp {
   async askDocuments(docs: readonly { name: string; text: string }[], req: AskRequest, onToken: (text: string) => void,
     signal?: AbortSignal): Promise<AskResponse> {
     const model = await this.model();
-    const mode = req.mode ?? DEFAULT_ANSWER_MODE;
+    const mode = req.mode ?? defaultMode(model.manifest);
     if (mode !== "memory" && mode !== "memory+keyword") return this.askScratch(docs, req, onToken, signal);
     if (!model.manifest.mac) return askVaults(model, [], this.loaded, req, onToken, signal);     // refuses, naming the mode
     const t0 = performance.now();

@@ -2,8 +2,9 @@
 // whether they can answer at all (the answer policy, before the model runs), make sure each vault's
 // modulations are in the engine's memory (re-amortizing any made by another bundle), stream the
 // answer, then name the passages it drew on, each with its document, page and the signal that found it.
-import { DEFAULT_ANSWER_MODE, DEFAULT_MEMORY_CANDIDATES, DEFAULT_SEARCH_MODE, NOT_FOUND_ANSWER, type AskRequest, type AskResponse, type Source } from "../shared/api.js";
+import { DEFAULT_MEMORY_CANDIDATES, DEFAULT_SEARCH_MODE, NOT_FOUND_ANSWER, type AskRequest, type AskResponse, type Source } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
+import { defaultMode } from "../shared/manifest.js";
 import { judge } from "../core/answer-policy.js";
 import type { AskOptions, SourceWeight } from "../engine/engine-protocol.js";
 import type { Vault } from "../vault/vault.js";
@@ -54,7 +55,7 @@ export async function askVaults(model: Model, vaults: Vault[], loaded: Loaded, r
   onToken: (text: string) => void, signal?: AbortSignal): Promise<AskResponse> {
   const question = req.question.trim();
   if (!question) throw new AppError("INVALID_ARGUMENT", "the question is empty");
-  const mode = req.mode ?? DEFAULT_ANSWER_MODE;
+  const mode = req.mode ?? defaultMode(model.manifest);
   const useMemory = mode === "memory" || mode === "memory+keyword";
   if (useMemory && !model.manifest.mac) {
     throw new AppError("MEMORY_UNAVAILABLE", `the model ${model.manifest.name} has no memory heads yet, so "${mode}" mode is unavailable; ` +

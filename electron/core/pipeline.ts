@@ -8,7 +8,7 @@ import { asStored } from "../shared/modulation-codec.js";
 import { beamSearch } from "./beam.js";
 import { generate, type GenerateOptions } from "./generate.js";
 import { aggregateHierarchical, type Aggregated } from "./hierarchy.js";
-import { clipQuestion, readerBatch, windowRows } from "./reader.js";
+import { clipQuestion, leadingPositions, readerBatch, windowRows } from "./reader.js";
 import { floatTensor, floats, int64Tensor, output, type Sessions, type Tensor } from "./session.js";
 
 export interface TextTokenizer {
@@ -326,13 +326,4 @@ export class MacPipeline {
     return beamSearch(this.sessions.lm, promptIds, past, this.offset(past), this.manifest.architecture.lm.vocab_size,
       { beams, maxNewTokens: this.maxNewTokens(long), stopIds: this.stopIds(long), ...(signal ? { signal } : {}) });
   }
-}
-
-/** The first n positions of a past (L, 2, B, H, P, hd) along P. */
-export function leadingPositions(past: Tensor, n: number): Tensor {
-  const [L, two, B, H, P, hd] = past.dims as [number, number, number, number, number, number];
-  if (n > P) throw new RangeError(`cannot keep ${n} of ${P} prefix positions`);
-  const src = floats(past), out = new Float32Array(L * two * B * H * n * hd);
-  for (let r = 0; r < L * two * B * H; r++) out.set(src.subarray(r * P * hd, (r * P + n) * hd), r * n * hd);
-  return floatTensor(out, [L, two, B, H, n, hd]);
 }

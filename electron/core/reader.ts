@@ -39,3 +39,12 @@ export function windowRows(tap: Tensor, offset: number, lengths: readonly number
 export function clipQuestion(ids: readonly number[], max: number): number[] {
   return ids.length <= max ? [...ids] : [ids[0]!, ...ids.slice(ids.length - (max - 1))];
 }
+
+/** The first n positions of a past (L, 2, B, H, P, hd) along P. */
+export function leadingPositions(past: Tensor, n: number): Tensor {
+  const [L, two, B, H, P, hd] = past.dims as [number, number, number, number, number, number];
+  if (n > P) throw new RangeError(`cannot keep ${n} of ${P} prefix positions`);
+  const src = floats(past), out = new Float32Array(L * two * B * H * n * hd);
+  for (let r = 0; r < L * two * B * H; r++) out.set(src.subarray(r * P * hd, (r * P + n) * hd), r * n * hd);
+  return floatTensor(out, [L, two, B, H, n, hd]);
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { AppError } from "./errors.js";
-import { parseManifest } from "./manifest.js";
+import { defaultMode, parseManifest } from "./manifest.js";
 import { readerManifestJson } from "../core/fake-reader.js";
 
 const tiny = () => JSON.parse(readFileSync(new URL("../../models/bundles/tiny-random/manifest.json", import.meta.url), "utf8"));
@@ -17,6 +17,21 @@ describe("parseManifest", () => {
     expect(m.mac?.n_slots).toBe(4);
     expect(m.architecture.lm.n_kv_head).toBe(m.architecture.lm.n_head);     // format 1: no grouped-query attention
     expect(m.graphs.lm.inputs.map((t) => t.name)).toEqual(["input_ids", "position_ids", "attention_mask", "past_key_values"]);
+  });
+
+  it("takes the default answer mode from memory.default_mode, keyword when absent, never memory without heads", () => {
+    expect(defaultMode(parseManifest(tiny()))).toBe("keyword");
+    const m = tiny();
+    m.memory = { ...m.memory, trained: true, default_mode: "memory+keyword" };
+    expect(defaultMode(parseManifest(m))).toBe("memory+keyword");
+    m.memory.default_mode = "telepathy";
+    expect(codeOf(() => parseManifest(m))).toMatch(/^BUNDLE_INVALID: manifest\.json: memory\.default_mode/);
+    const plain = tiny();
+    for (const g of ["amortizer", "question_encoder", "memory_kv", "aggregator", "prefix"]) delete plain.graphs[g];
+    delete plain.architecture.mac;
+    delete plain.prefix;
+    plain.memory = { trained: false, default_mode: "memory" };
+    expect(codeOf(() => parseManifest(plain))).toMatch(/default_mode memory needs memory heads/);
   });
 
   it("refuses an unknown major version, naming the versions", () => {

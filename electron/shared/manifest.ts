@@ -3,6 +3,7 @@
 // (format 1 is format 2 with memory heads and no chat template), then cross-checked: graph shapes
 // must agree with the architecture facts.
 import { z } from "zod";
+import { ANSWER_MODES, DEFAULT_ANSWER_MODE, type AnswerMode } from "./api.js";
 import { AppError } from "./errors.js";
 import type { ModulationStorage } from "./modulation-codec.js";
 
@@ -44,7 +45,9 @@ const manifestSchema = z.object({
     mac: macSchema.optional(),
     encoder: z.object({ hidden: positive, max_tokens: positive, tokenizer: z.string().min(1) }).passthrough().optional(),
   }),
-  memory: z.object({ trained: z.boolean(), note: z.string().optional(), gates: z.unknown().optional() }).optional(),
+  memory: z.object({ trained: z.boolean(), note: z.string().optional(), gates: z.unknown().optional(),
+    /** The answer mode this bundle's measurements favour (docs/eval.md); the app's default when set. */
+    default_mode: z.enum(ANSWER_MODES as [AnswerMode, ...AnswerMode[]]).optional() }).optional(),
   prefix: z.object({ length: positive, position_offset: z.number().int().nonnegative() }).optional(),
   special_ids: z.object({ bos: id, eos: id, pad: id, unk: id.optional(), newline: id.optional(), end_of_turn: id.optional() }),
   prompt: z.object({
@@ -111,7 +114,16 @@ export function parseManifest(raw: unknown): BundleManifest {
   }
   const m = normalize(parsed.data);
   checkShapes(m);
+  const mode = m.memory?.default_mode;
+  if ((mode === "memory" || mode === "memory+keyword") && !m.mac) {
+    throw new AppError("BUNDLE_INVALID", `manifest.json: memory.default_mode ${mode} needs memory heads (architecture.mac)`);
+  }
   return m;
+}
+
+/** The answer mode a question gets when it names none: the bundle's measured choice, else keyword. */
+export function defaultMode(m: BundleManifest): AnswerMode {
+  return m.memory?.default_mode ?? DEFAULT_ANSWER_MODE;
 }
 
 function normalize(p: Parsed): BundleManifest {

@@ -46,6 +46,7 @@ class LMRecipe:
     weights: dict[str, str]
     heads: tuple[str, str] | None = None        # trained MAC heads: (file in models/heads, its sha256)
     memory_note: str = ""                       # what the heads measured (the app's Settings shows it)
+    default_mode: str | None = None             # the answer mode the measurements favour (docs/eval.md)
 
     def gguf(self, log) -> tuple[Path, list[dict], list[Path]]:
         """-> the GGUF, its manifest "sources" entries, and licence files the bundle must carry."""
@@ -80,9 +81,9 @@ LM_RECIPES = {
         # the step-350 checkpoint of runs/mac-select, exported by export_mac_gemma.py).
         heads=("gemma3-270m-mac.pt", "9ee4513f12a89ad4b8133cf3266be5eaf53bc651f5fb5218ddfb3ef7610e91ac"),
         memory_note="Memory (MAC) is trained, on CPU and briefly. On 300 SQuAD valid questions memory + keyword "
-                    "passages scored F1 31.5 against 28.9 for keyword passages alone (+2.6, interval -1.6 to +6.7, "
-                    "not significant); memory alone 8.6, no better than a bank without the answer (8.3). "
-                    "Keyword passages stay the default.",
+                    "passages scored F1 33.2 against 28.9 for keyword passages alone (+4.3, interval -0.0 to +8.5: "
+                    "not yet enough to change the default); memory alone 10.9, above a bank without the answer "
+                    "(8.0) and the question alone (6.3). Keyword passages stay the default.",
         weights={"q8": "every matrix as 8-bit MatMulNBits blocks of 32: the GGUF's Q8_0 tensors (embedding/output "
                        "table, V) as they are, its Q4_K/Q5_0/Q6_K tensors re-quantized from their dequantized "
                        "values; float32 activations",
@@ -127,7 +128,7 @@ def memory_record(recipe: LMRecipe) -> str | None:
     if recipe.heads is None:
         return None
     report = HEADS_DIR / (Path(recipe.heads[0]).stem + ".gates.json")
-    text = recipe.memory_note + (report.read_text() if report.is_file() else "")
+    text = recipe.memory_note + (recipe.default_mode or "") + (report.read_text() if report.is_file() else "")
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -167,6 +168,7 @@ def mac_manifest(heads, meta: dict, recipe: LMRecipe, tokenizer_path: Path) -> d
                     "storage": "int8", "fixtures": "mac-fixtures.json"},
             "prefix": {"length": P, "position_offset": P}, "memory_prompt": memory_prompt,
             "memory": {"trained": True, "note": recipe.memory_note or meta.get("note", ""), "gates": gates,
+                       **({"default_mode": recipe.default_mode} if recipe.default_mode else {}),
                        "training": meta.get("training", {}), "heads_sha256": recipe.heads[1]}}
 
 

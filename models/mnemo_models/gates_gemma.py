@@ -1,7 +1,7 @@
 """The four gates (mac-method.md §6) for MAC heads on the real frozen LM, on cached valid questions.
 
     python -m mnemo_models.gates_gemma --heads runs/mac-lmspace/ckpt.pt --out runs/mac-lmspace/gates.json
-        [--questions 300] [--f1-questions 150] [--banks 1,8,64]
+        [--questions 300] [--f1-questions 150] [--banks 1,8,64] [--stream docs/eval/valid-default.json]
 
 Every number is paired over the same questions (valid paragraphs of mac_cache, a fixed seed) with
 a 95% interval of the mean difference (normal, clustered by nothing: one row per question):
@@ -12,8 +12,10 @@ a 95% interval of the mean difference (normal, clustered by nothing: one row per
    article); NLL and greedy F1;
 3. it survives distractors: gold + (n - 1) other articles' paragraphs vs n wrong ones, for each n;
 4. it answers: greedy F1 with the largest bank holding the gold paragraph vs the question-only
-   control (the empty bank: the null entry alone) and vs the irrelevant bank (n wrong ones).
-The app-level numbers (the whole valid stream through the ONNX engine) come from `npm run eval`.
+   control (the empty bank: the null entry alone, or a framed prefix's frame alone) and vs the
+   irrelevant bank (n wrong ones).
+The app-level numbers (the whole valid stream through the ONNX engine) come from `npm run eval`;
+--stream copies its gate-4 differences (memory as the app answers) into the report, with a pass flag.
 """
 from __future__ import annotations
 
@@ -127,6 +129,20 @@ def gates(lm, heads, manifest, decode, valid, n_q: int, n_f1: int, banks: list[i
     return r
 
 
+def stream_gate(report: dict) -> dict:
+    """Gate 4 as the app answers (mac-method.md §6: "on the valid stream"): the whole valid split
+    ingested into one vault, memory over the retrieval's pre-selected chunks, greedy F1 paired
+    against the question-only control and the irrelevant bank (`npm run eval`'s deltas)."""
+    d = report["deltas"]
+    keys = {"mac_vs_question_only": "mac-question-only", "mac_vs_irrelevant": "mac-irrelevant"}
+    missing = [v for v in keys.values() if v not in d]
+    if missing:
+        raise SystemExit(f"the eval report lacks {missing}: run it with modes mac,question-only,irrelevant")
+    out = {k: {"diff": d[v]["f1"], "ci95": d[v]["ci95"], "n": d[v]["n"]} for k, v in keys.items()}
+    return {"command": report["command"], "bundle": report["bundle"], **out,
+            "mac_f1": report["modes"]["mac"]["f1"], "pass": all(v["ci95"][0] > 0 for v in out.values())}
+
+
 def load_any_heads(path: Path, lm) -> Heads:
     """A training checkpoint (ckpt.pt) or the committed fp16 heads file."""
     payload = torch.load(path, map_location="cpu")
@@ -149,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--banks", default="1,8,64")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--float-modulations", action="store_true", help="skip the vault's int8 rounding")
+    ap.add_argument("--stream", type=Path, help="an `npm run eval` report (JSON): gate 4 as the app answers")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     from tokenizers import Tokenizer
@@ -165,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     r = gates(lm, heads, manifest, lambda ids: tok.decode(ids), valid, a.questions, a.f1_questions, banks,
               int8=not a.float_modulations)
     r["heads"], r["modulations"] = str(a.heads), "float32" if a.float_modulations else "int8 (as stored)"
+    if a.stream:
+        r["gate4_stream"] = stream_gate(json.loads(a.stream.read_text()))
     a.out.write_text(json.dumps(r, indent=1))
     print(json.dumps({k: v for k, v in r.items() if k != "examples"}, indent=1))
     return 0

@@ -216,3 +216,17 @@ def test_gates_round_modulations_as_the_vault_stores_them():
     assert len(torch.unique(s[1] / scale[1])) <= 255
     r = paired([2.0, 3.0, 4.0], [1.0, 1.0, 1.0])
     assert r["diff"] == 2.0 and r["ci95"][0] < 2.0 < r["ci95"][1] and r["n"] == 3
+
+
+def test_the_stream_gate_passes_only_when_both_intervals_clear_zero():
+    from mnemo_models.gates_gemma import stream_gate
+    report = {"command": "mnemo eval ...", "bundle": "b", "modes": {"mac": {"f1": 10.0}},
+              "deltas": {"mac-question-only": {"f1": 4.0, "ci95": [1.0, 7.0], "n": 300},
+                         "mac-irrelevant": {"f1": 2.0, "ci95": [0.5, 4.0], "n": 300}}}
+    assert stream_gate(report)["pass"] is True
+    report["deltas"]["mac-irrelevant"]["ci95"] = [-0.1, 4.0]
+    g = stream_gate(report)
+    assert g["pass"] is False and g["mac_vs_irrelevant"]["diff"] == 2.0 and g["mac_f1"] == 10.0
+    del report["deltas"]["mac-irrelevant"]
+    with pytest.raises(SystemExit, match="lacks"):
+        stream_gate(report)
