@@ -38,7 +38,9 @@ describe("a vault re-amortized for a reader bundle", () => {
       const model = await app.model(), w = await app.vault("Research");
       expect(model.storage).toBe("int8");
       expect(w.store.staleChunks(model.manifest.id, 10)).toHaveLength(2);
-      const r = await app.ask({ mode: "memory", question: "When was the tower completed?", vaults: ["Research"], maxNewTokens: 3 }, () => {});
+      // Both chunks are re-amortized on the first ask; candidates 2 makes the bank hold both.
+      const r = await app.ask({ mode: "memory", question: "When was the tower completed?", vaults: ["Research"], maxNewTokens: 3,
+        candidates: 2 }, () => {});
       expect(r.bankSize).toBe(2);
       expect(sizes(w)).toEqual([1, 2].map(() => ({ b: model.manifest.id, n: 4 * (4 + 32) })));              // int8 [4, 32]
       expect(r.sources.some((s) => s.memoryWeight > 0)).toBe(true);

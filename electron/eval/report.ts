@@ -1,5 +1,5 @@
 // The evaluation report for people: report.md with the tables, and SVG charts drawn by Vega-Lite
-// (F1 per mode with 95% intervals, the retention curve, first-token latency against bank size).
+// (F1 per mode with 95% intervals, the retention curve, first-token latency against vault size).
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import * as vega from "vega";
@@ -33,8 +33,8 @@ export function retentionChart(r: EvalReport): TopLevelSpec {
 }
 
 export function latencyChart(r: EvalReport): TopLevelSpec {
-  return { ...BASE, title: "First-token latency against bank size (median, mac)", data: { values: r.retention }, mark: { type: "line", point: true },
-    encoding: { x: { field: "bank_size", type: "quantitative", title: "entries in the bank" },
+  return { ...BASE, title: "First-token latency against vault size (median, mac)", data: { values: r.retention }, mark: { type: "line", point: true },
+    encoding: { x: { field: "vault_entries", type: "quantitative", title: "chunks in the vault" },
       y: { field: "first_token_ms_p50", type: "quantitative", title: "first token (ms)" } } };
 }
 
@@ -53,8 +53,9 @@ export function markdown(r: EvalReport): string {
     `Ingestion: ${r.ingest.docs} documents, ${r.ingest.chunks} chunks, ${r.ingest.ms_per_doc.toFixed(1)} ms per document, ` +
     `${(r.ingest.bytes_per_doc / 1024).toFixed(1)} KB of vault database per document (${(r.ingest.modulation_bytes_per_doc / 1024).toFixed(1)} KB of it modulations).`, "",
     "![F1 per mode](f1.svg)", "", ...(r.retention.length ? ["![retention](retention.svg)", "", "![latency](latency.svg)", "",
-      "| documents ingested | bank entries | F1 on the first documents' questions | first token ms (p50) |", "|---:|---:|---:|---:|",
-      ...r.retention.map((p) => `| ${p.stream_docs} | ${p.bank_size} | ${pct(p.f1)} | ${p.first_token_ms_p50?.toFixed(0) ?? "–"} |`)] : [])].join("\n") + "\n";
+      "| documents ingested | chunks in the vault | bank entries attended | F1 on the first documents' questions | first token ms (p50) |",
+      "|---:|---:|---:|---:|---:|",
+      ...r.retention.map((p) => `| ${p.stream_docs} | ${p.vault_entries} | ${p.bank_size} | ${pct(p.f1)} | ${p.first_token_ms_p50?.toFixed(0) ?? "–"} |`)] : [])].join("\n") + "\n";
 }
 
 export async function writeReport(r: EvalReport, dir: string): Promise<void> {

@@ -49,7 +49,7 @@ export interface EvalReport {
   deltas: Record<string, { f1: number; ci95: [number, number]; n: number; excludes_zero: boolean }>;
   ingest: { docs: number; chunks: number; ms_per_doc: number; bytes_per_doc: number; modulation_bytes_per_doc: number };
   latency: { first_token_ms_p50: number | null; total_ms_p50: number };
-  retention: { stream_docs: number; bank_size: number; f1: number; questions: number; first_token_ms_p50: number | null }[];
+  retention: { stream_docs: number; vault_entries: number; bank_size: number; f1: number; questions: number; first_token_ms_p50: number | null }[];
 }
 
 const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : null);
@@ -108,7 +108,8 @@ export async function runEval(o: EvalOptions, command: string): Promise<EvalRepo
         asked.push(a);
       }
       const sc = score(asked.map((a) => a.answer), retention.map((q) => q.answers));
-      report.retention.push({ stream_docs: upto, bank_size: asked[0]!.bankSize, f1: sc.f1, questions: retention.length,
+      // vault_entries: the chunks the memory can choose from; bank_size: those it attended over (its candidates).
+      report.retention.push({ stream_docs: upto, vault_entries: vault.store.stats().chunks, bank_size: asked[0]!.bankSize, f1: sc.f1, questions: retention.length,
         first_token_ms_p50: median(asked.map((a) => a.firstTokenMs ?? a.totalMs)) });
     }
     const stats = vault.store.stats();
