@@ -78,12 +78,13 @@ LM_RECIPES = {
         name="gemma3-270m", precisions=("q8", "fp32"), prompts=prompts.GEMMA3, end_of_turn="<end_of_turn>",
         long_stops_at_newline=True,
         # MAC heads trained here on CPU (models/README.md: design "select", framed prefix, fitted maps;
-        # the step-350 checkpoint of runs/mac-select, exported by export_mac_gemma.py).
-        heads=("gemma3-270m-mac.pt", "9ee4513f12a89ad4b8133cf3266be5eaf53bc651f5fb5218ddfb3ef7610e91ac"),
-        memory_note="Memory (MAC) is trained, on CPU and briefly. On 300 SQuAD valid questions memory + keyword "
-                    "passages scored F1 33.2 against 28.9 for keyword passages alone (+4.3, interval -0.0 to +8.5: "
-                    "not yet enough to change the default); memory alone 10.9, above a bank without the answer "
-                    "(8.0) and the question alone (6.3). Keyword passages stay the default.",
+        # step 500 of runs/mac-select-2, which started from the step-350 heads of runs/mac-select;
+        # exported by export_mac_gemma.py).
+        heads=("gemma3-270m-mac.pt", "faf6a577a019c7ad9771660f185b2987f099ebb688b2718b6507a56465ec1c36"),
+        memory_note="Memory (MAC) is trained, on CPU. On 300 SQuAD valid questions memory alone scored F1 13.8, "
+                    "above a bank without the answer (7.7) and the question alone in the same prompt (6.8); memory + "
+                    "keyword passages scored 30.9 against 28.9 for keyword passages alone (+2.0, interval -2.3 to "
+                    "+6.2: not enough to change the default). Keyword passages stay the default.",
         weights={"q8": "every matrix as 8-bit MatMulNBits blocks of 32: the GGUF's Q8_0 tensors (embedding/output "
                        "table, V) as they are, its Q4_K/Q5_0/Q6_K tensors re-quantized from their dequantized "
                        "values; float32 activations",

@@ -1,7 +1,7 @@
 """Train MAC's heads for the frozen real LM: distillation + answer NLL, a bank curriculum, probes.
 
     python -m mnemo_models.train_mac_gemma --run runs/mac-lmspace --design lmspace \\
-        [--minutes 60] [--steps N] [--curriculum 0:1,600:8,1500:64]
+        [--minutes 60] [--steps N] [--curriculum 0:1,600:8,1500:64] [--init HEADS] [--decay cosine]
 
 Reads the frozen pieces from mac_cache.py (runs/mac-cache/{train,valid}); the LM never trains
 (its parameters have requires_grad False and are never given to the optimiser). Per step: a batch
@@ -41,6 +41,26 @@ def parse_curriculum(text: str) -> list[tuple[int, int]]:
     if not out or out[0][0] != 0:
         raise ValueError("the curriculum must start at step 0, e.g. 0:1,600:8")
     return out
+
+
+def learning_rate(a: argparse.Namespace, step: int) -> float:
+    """Linear warm-up to a.lr over a.warmup steps, then constant or a cosine fall to a.min_lr at a.steps."""
+    if step < a.warmup:
+        return a.lr * (step + 1) / a.warmup
+    if a.decay == "none":
+        return a.lr
+    progress = min(1.0, (step - a.warmup) / max(1, a.steps - a.warmup))
+    return a.min_lr + (a.lr - a.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def initial_state(path: Path, cfg: HeadsConfig) -> dict:
+    """The heads' weights in `path`: an exported heads file (fp16 `state`) or a training checkpoint."""
+    payload = torch.load(path, map_location="cpu")
+    state, config = (payload["state"], payload["config"]) if "state" in payload else \
+        (payload["model"], payload["config"]["heads"])
+    if config != cfg.as_dict():
+        raise checkpoint.CheckpointError(f"{path} holds other heads: {config}")
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
 def bank_size(curriculum: list[tuple[int, int]], step: int) -> int:
@@ -113,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--decay", choices=["none", "cosine"], default="none",
+                    help="cosine: the learning rate falls from --lr to --min-lr at --steps (after the warm-up)")
+    ap.add_argument("--min-lr", type=float, default=0.0)
+    ap.add_argument("--init", type=Path, help="start from these heads (an exported heads file or a checkpoint)")
     ap.add_argument("--kl", type=float, default=1.0, help="weight of the teacher KL next to the NLL")
     ap.add_argument("--grad-docs", type=float, default=0.25, help="share of a shared bank amortized with gradient")
     ap.add_argument("--curriculum", default="0:1")
@@ -153,9 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         batches.rng.setstate(state["sampler"])
         step = state["step"]
         print(f"resumed from {ckpt_path} at step {step}", flush=True)
+    elif a.init:
+        heads.load_state_dict(initial_state(a.init, cfg))
+        print(f"started from the heads in {a.init}", flush=True)
     print(f"heads {a.design}: {heads.trainable() / 1e6:.2f}M trainable; {len(train)} train paragraphs, "
           f"{sum(len(p['questions']) for p in train)} questions", flush=True)
-    if step == 0 and cfg.adapter == "fitted":                  # the per-layer maps' least-squares start
+    if step == 0 and cfg.adapter == "fitted" and not a.init:                  # the per-layer maps' least-squares start
         pre = encode(reader_prefix(manifest["prompt"]))
         fit = train[:24]
         r2 = heads.fit_adapters(lm, [pre + p["doc_ids"] for p in fit], [(len(pre), len(pre) + len(p["doc_ids"])) for p in fit])
@@ -180,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             past = prefix_for(heads, qs, None, shared=gold + extra, grad_docs=a.grad_docs, generator=gen)
         nll, soft, _ = losses(lm, past, qs)
         loss = nll.mean() + a.kl * soft.mean()
-        lr = a.lr * min(1.0, (step + 1) / a.warmup)
+        lr = learning_rate(a, step)
         for g in opt.param_groups:
             g["lr"] = lr
         opt.zero_grad(set_to_none=True)

@@ -230,3 +230,34 @@ def test_the_stream_gate_passes_only_when_both_intervals_clear_zero():
     del report["deltas"]["mac-irrelevant"]
     with pytest.raises(SystemExit, match="lacks"):
         stream_gate(report)
+
+
+def test_cosine_schedule_warms_up_then_falls_to_the_floor():
+    a = train_mac_gemma.argparse.Namespace(lr=1e-3, min_lr=1e-4, warmup=10, steps=110, decay="cosine")
+    assert train_mac_gemma.learning_rate(a, 0) == pytest.approx(1e-4)            # warm-up: 1/10 of lr
+    assert train_mac_gemma.learning_rate(a, 10) == pytest.approx(1e-3)
+    assert train_mac_gemma.learning_rate(a, 60) == pytest.approx(5.5e-4)         # half way: the mean
+    assert train_mac_gemma.learning_rate(a, 110) == pytest.approx(1e-4)
+    assert train_mac_gemma.learning_rate(a, 500) == pytest.approx(1e-4)
+    a.decay = "none"
+    assert train_mac_gemma.learning_rate(a, 60) == pytest.approx(1e-3)
+
+
+def test_a_run_can_start_from_exported_heads(tmp_path, monkeypatch, capsys):
+    from mnemo_models.export_mac_gemma import save_heads
+    m = lm()
+    cache(tmp_path, m)
+    h = heads_for(m, "lmspace")
+    with torch.no_grad():
+        h.prefix.B.add_(0.5)                                       # distinct from any fresh start
+    monkeypatch.setattr(train_mac_gemma, "HeadsConfig", lambda **k: h.cfg)
+    save_heads(h, tmp_path / "heads.pt", {})
+    assert run(tmp_path, monkeypatch, "--init", str(tmp_path / "heads.pt"), "--lr", "0", "--steps", "2",
+               "--probe-every", "2") == 0
+    assert "started from the heads" in capsys.readouterr().out
+    state = torch.load(tmp_path / "run" / "ckpt.pt")["model"]
+    assert torch.allclose(state["prefix.B"], h.prefix.B.half().float())   # lr 0: the exported weights, kept
+    other = heads_for(m, "select")
+    monkeypatch.setattr(train_mac_gemma, "HeadsConfig", lambda **k: other.cfg)
+    with pytest.raises(train_mac_gemma.checkpoint.CheckpointError, match="other heads"):
+        run(tmp_path, monkeypatch, "--run", str(tmp_path / "run3"), "--init", str(tmp_path / "heads.pt"))
