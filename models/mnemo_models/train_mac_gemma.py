@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"started from the heads in {a.init}", flush=True)
     print(f"heads {a.design}: {heads.trainable() / 1e6:.2f}M trainable; {len(train)} train paragraphs, "
           f"{sum(len(p['questions']) for p in train)} questions", flush=True)
-    if step == 0 and cfg.adapter == "fitted" and not a.init:                  # the per-layer maps' least-squares start
+    if step == 0 and cfg.adapter == "fitted" and not a.init:    # the per-layer maps' least-squares start
         pre = encode(reader_prefix(manifest["prompt"]))
         fit = train[:24]
         r2 = heads.fit_adapters(lm, [pre + p["doc_ids"] for p in fit], [(len(pre), len(pre) + len(p["doc_ids"])) for p in fit])
