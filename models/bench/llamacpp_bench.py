@@ -27,13 +27,8 @@ speed + quality (default, needs --squad):
     Scored with SQuAD normalisation: strict EM, token F1 against the best gold answer (also the
     repo's lenient EM: the prediction starts with a gold answer), 95% bootstrap interval
     (1000 resamples, seeded with --seed).
-logits (--logits-prompts FILE --logits-out OUT.npz):
-  every non-empty line of FILE is one prompt that is already templated. A line that starts with
-  a double quote is read as a JSON string (so it can hold newlines as \\n); any other line is
-  used as it is. Each prompt is tokenized by llama.cpp (BOS as the model's metadata says,
-  special tokens parsed), evaluated with logits_all=True, and OUT.npz gets, per prompt i,
-  tokens_i (int32) and logits_i (float32, the last position's full vocabulary logits); with
-  --all-positions also all_logits_i (n_tokens x n_vocab). prompts and meta (JSON) are stored too.
+logits (--logits-prompts FILE --logits-out OUT.npz): reference logits for compare_llamacpp.py,
+  described in llamacpp_logits.py.
 
 Chat formats (--template auto): a GGUF chat template with <|im_start|> gives ChatML with the
 template's own default system prompt (SmolLM2, Qwen2.5); <start_of_turn> gives the Gemma turn
@@ -43,7 +38,6 @@ and --template plain gives a bare completion prompt ("...\\nAnswer:") for base m
 from __future__ import annotations
 
 import argparse
-import ctypes
 import gzip
 import json
 import os
@@ -53,22 +47,9 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import numpy as np  # noqa: E402
-
-# The project's own SQuAD metrics and file hashing: both are standard library + numpy only, so they
-# import in this throwaway venv too.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from mnemo_models.metrics import bootstrap_ci as _bootstrap_ci, exact_match, f1, lenient_match  # noqa: E402
-from mnemo_models.sources import sha256  # noqa: E402
-
-try:
-    import llama_cpp  # noqa: E402
-    from llama_cpp import Llama  # noqa: E402
-except ImportError:  # pragma: no cover
-    sys.exit("llama_cpp is not importable: run this with /work/llama-venv/bin/python (see the docstring)")
+from llamacpp_common import Llama, llama_cpp, greedy, model_info, np, tokenize
+from llamacpp_logits import logits_mode
+from mnemo_models.metrics import bootstrap_ci as _bootstrap_ci, exact_match, f1, lenient_match
 
 GOLD_USER = ("Answer the question using the passage. Reply with only the answer, a few words.\n\n"
              "Passage: {context}\n\nQuestion: {question}")
@@ -152,20 +133,6 @@ class ChatFormat:
         except Exception as exc:  # noqa: BLE001
             return f"not checked ({type(exc).__name__})"
         return "matches gguf template" if ref == self.render("QQQ") else f"DIFFERS from gguf template: {ref!r}"
-
-
-# ----------------------------------------------------------------------------- llama.cpp helpers
-def last_logits(llm: Llama) -> np.ndarray:
-    ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
-    return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(llm.n_vocab(),))
-
-
-def greedy(llm: Llama) -> int:
-    return int(np.argmax(last_logits(llm)))
-
-
-def tokenize(llm: Llama, text: str) -> list[int]:
-    return llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
 
 
 def time_once(llm: Llama, prompt: list[int], n_decode: int) -> dict:
@@ -275,48 +242,6 @@ def quality(llm: Llama, fmt: ChatFormat, items: list[dict], mode: str, n_ctx: in
             "first5": [{"question": it["question"], "pred": p, "gold": it["answers"]}
                        for it, p in zip(items[:5], preds[:5])],
             "per_item": [{"id": it["id"], "pred": p, "em": e, "f1": ff} for it, p, e, ff in zip(items, preds, em, f)]}
-
-
-def model_info(llm: Llama, path: str) -> dict:
-    md = llm.metadata
-    keep = ["general.architecture", "general.name", "general.basename", "general.size_label",
-            "general.finetune", "general.license", "general.file_type"]
-    return {"gguf": os.path.abspath(path), "bytes": os.path.getsize(path), "sha256": sha256(path),
-            "metadata": {k: md[k] for k in keep if k in md}, "n_vocab": llm.n_vocab()}
-
-
-# ----------------------------------------------------------------------------- logits mode
-def read_prompts(path: str) -> list[str]:
-    prompts = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            prompts.append(json.loads(line) if line.startswith('"') else line)
-    return prompts
-
-
-def logits_mode(args) -> None:
-    llm = Llama(model_path=args.gguf, n_ctx=args.n_ctx, n_batch=512, n_threads=args.threads,
-                n_threads_batch=args.threads, logits_all=True, verbose=False)
-    prompts = read_prompts(args.logits_prompts)
-    arrays: dict[str, np.ndarray] = {}
-    for i, p in enumerate(prompts):
-        toks = tokenize(llm, p)
-        llm.reset()
-        llm.eval(toks)
-        arrays[f"tokens_{i}"] = np.asarray(toks, dtype=np.int32)
-        arrays[f"logits_{i}"] = np.array(llm.scores[len(toks) - 1], dtype=np.float32, copy=True)
-        if args.all_positions:
-            arrays[f"all_logits_{i}"] = np.array(llm.scores[: len(toks)], dtype=np.float32, copy=True)
-        top = np.argsort(-arrays[f"logits_{i}"])[:5]
-        print(f"prompt {i}: {len(toks)} tokens, top-5 next {top.tolist()}", flush=True)
-    meta = {"llama_cpp_python": llama_cpp.__version__, **model_info(llm, args.gguf),
-            "n_prompts": len(prompts), "tokenize": "add_bos per gguf metadata, special tokens parsed"}
-    np.savez(args.logits_out, prompts=np.asarray(prompts, dtype=object).astype(str),
-             meta=np.asarray(json.dumps(meta)), **arrays)
-    print(f"wrote {args.logits_out} ({len(prompts)} prompts)")
 
 
 # ----------------------------------------------------------------------------- main

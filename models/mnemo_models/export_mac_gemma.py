@@ -74,10 +74,19 @@ def save_heads(heads: Heads, path: Path, extra: dict) -> str:
     return hashlib.sha256(buf.getvalue()).hexdigest()
 
 
-def load_heads(path: Path, lm) -> tuple[Heads, dict]:
+def read_heads(path: Path) -> tuple[dict, dict, dict]:
+    """-> (heads config, float32 state, the whole payload) from either file that holds heads: the
+    committed heads file (fp16 `state`) or a train_mac_gemma checkpoint (`model`)."""
     payload = torch.load(path, map_location="cpu")
-    heads = Heads(HeadsConfig(**payload["config"]), lm)
-    heads.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state"].items()})
+    config, state = (payload["config"], payload["state"]) if "state" in payload else \
+        (payload["config"]["heads"], payload["model"])
+    return config, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, payload
+
+
+def load_heads(path: Path, lm) -> tuple[Heads, dict]:
+    config, state, payload = read_heads(path)
+    heads = Heads(HeadsConfig(**config), lm)
+    heads.load_state_dict(state)
     return heads.eval(), payload
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from .mac_cache import load_frozen
-from .mac_gemma import Heads, HeadsConfig
+from .mac_gemma import Heads
 from .mac_student import add_memory_prompts, amortize, greedy, load_cache, losses, prefix_for, prompt_ids
 from .metrics import f1 as f1_score
 
@@ -145,13 +145,8 @@ def stream_gate(report: dict) -> dict:
 
 def load_any_heads(path: Path, lm) -> Heads:
     """A training checkpoint (ckpt.pt) or the committed fp16 heads file."""
-    payload = torch.load(path, map_location="cpu")
-    if "state" in payload:
-        from .export_mac_gemma import load_heads
-        return load_heads(path, lm)[0]
-    heads = Heads(HeadsConfig(**payload["config"]["heads"]), lm)
-    heads.load_state_dict(payload["model"])
-    return heads
+    from .export_mac_gemma import load_heads
+    return load_heads(path, lm)[0]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,13 +54,12 @@ def learning_rate(a: argparse.Namespace, step: int) -> float:
 
 
 def initial_state(path: Path, cfg: HeadsConfig) -> dict:
-    """The heads' weights in `path`: an exported heads file (fp16 `state`) or a training checkpoint."""
-    payload = torch.load(path, map_location="cpu")
-    state, config = (payload["state"], payload["config"]) if "state" in payload else \
-        (payload["model"], payload["config"]["heads"])
+    """The heads' weights in `path` (an exported heads file or a checkpoint), if they are these heads."""
+    from .export_mac_gemma import read_heads              # (brings in onnx: only when asked)
+    config, state, _ = read_heads(path)
     if config != cfg.as_dict():
         raise checkpoint.CheckpointError(f"{path} holds other heads: {config}")
-    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    return state
 
 
 def bank_size(curriculum: list[tuple[int, int]], step: int) -> int:
