@@ -10,7 +10,9 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { argmax } from "../core/sampler.js";
-import { floats, int64Tensor, type Tensor } from "../core/session.js";
+import { generate } from "../core/generate.js";
+import { NEW_KEY_VALUES } from "../core/pipeline.js";
+import type { Session } from "../core/session.js";
 import { cacheDir } from "../app/paths.js";
 import { loadBundle } from "../engine/bundle.js";
 import { loadSentenceEncoder } from "../engine/encoder.js";
@@ -29,29 +31,28 @@ export interface LmSpeed { bundle: string; weights: string; prompt_tokens: numbe
   decode_tok_s: number; rss_mb_loaded: number; rss_mb_after: number; load_ms: number }
 
 /** One bundle, in this process: the same prompt the app builds in keyword mode, greedy, no stop ids. */
-export async function measureBundle(dir: string, threads: number, promptFile?: string): Promise<LmSpeed> {
+export async function measureBundle(dir: string, threads: number, promptFile?: string, grow = true): Promise<LmSpeed> {
   const t0 = performance.now();
   const p = await loadBundle(dir, { executionProvider: "cpu", threads });
   const loadMs = performance.now() - t0, rssLoaded = process.memoryUsage().rss / 2 ** 20;
   const text = p.renderPrompt(QUESTION, { kind: "keyword", passages: samples });
   if (promptFile) writeFileSync(promptFile, text);
   const ids = p.tokenizer.encode(text);
-  const lm = (p as unknown as { sessions: { lm: { run(f: Record<string, Tensor>): Promise<Record<string, Tensor>> } } }).sessions.lm;
+  const lm = (p as unknown as { sessions: { lm: Session } }).sessions.lm;
   const V = p.manifest.architecture.lm.vocab_size;
-  const step = (x: number[], past: Tensor, start: number) => lm.run({ input_ids: int64Tensor([x]),
-    position_ids: int64Tensor([x.map((_, i) => start + i)]), attention_mask: int64Tensor([Array<number>(start + x.length).fill(1)]), past_key_values: past });
   const prefill: number[] = [], first: number[] = [], decode: number[] = [];
+  // The app's decoding loop (core/generate.ts), greedy, no stop ids: with a graph that returns
+  // new_key_values the cache grows in place, as when answering.
+  const opts = { maxNewTokens: DECODE_TOKENS + 1, stopIds: new Set<number>(), sample: argmax,
+    ...(p.newKeyValues && grow ? { newKeyValues: NEW_KEY_VALUES } : {}) };
   for (let rep = 0; rep < 4; rep++) {                      // the first repetition warms up and is dropped
     const a = performance.now();
     const promptIds = (await p.encodeQuestion(QUESTION, { kind: "keyword", passages: samples }, false, false)).promptIds;
     const b = performance.now();
-    let out = await step(promptIds, p.emptyPast(), 0);
-    let token = argmax(floats(out.logits!).subarray(((out.logits!.dims[1] ?? 1) - 1) * V));
-    const c = performance.now();
-    let pos = promptIds.length;
-    for (let i = 0; i < DECODE_TOKENS; i++, pos++) {
-      out = await step([token], out.present_key_values!, pos);
-      token = argmax(floats(out.logits!));
+    let c = 0, n = 0;
+    for await (const token of generate(lm, promptIds, p.emptyPast(), 0, V, opts)) {
+      void token;
+      if (n++ === 0) c = performance.now();
     }
     const d = performance.now();
     if (rep === 0) continue;
@@ -103,10 +104,10 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { threads: { type: "string", default: "2" },
     model: { type: "string", default: "gemma3-270m" }, precisions: { type: "string" },
     llamacpp: { type: "string", default: process.env.MNEMO_LLAMACPP_PYTHON ?? "/work/llama-venv/bin/python" }, out: { type: "string", default: "docs/bench" },
-    one: { type: "string" }, "prompt-file": { type: "string" } } });
+    one: { type: "string" }, "prompt-file": { type: "string" }, "full-present": { type: "boolean", default: false } } });
   const threads = Number(values.threads);
   if (values.one) {                                        // child: one bundle, JSON on stdout
-    console.log(JSON.stringify(await measureBundle(values.one, threads, values["prompt-file"])));
+    console.log(JSON.stringify(await measureBundle(values.one, threads, values["prompt-file"], !values["full-present"])));
     return;
   }
   const rows: Record<string, unknown>[] = [];
@@ -120,12 +121,17 @@ async function main(): Promise<void> {
       console.error(`skip ${precision}: not built (npm run setup -- --model ${values.model} --precision ${precision})`);
       continue;
     }
+    // The first precision also runs with the full present fetched every step (the loop before
+    // new_key_values), as a control in the same run.
+    for (const full of q4Dir ? [false] : [false, true]) {
+      const r = spawnSync(process.execPath, [process.argv[1]!, "--one", dir, "--threads", String(threads), "--prompt-file", promptFile,
+        ...(full ? ["--full-present"] : [])], { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`measuring ${dir} failed: ${r.stderr}`);
+      const s = JSON.parse(r.stdout.trim().split("\n").pop()!) as LmSpeed;
+      rows.push({ engine: `Mnemo ONNX ${precision}${full ? ", full present fetched every step" : ""}`, ...s });
+      console.error(JSON.stringify(rows[rows.length - 1]));
+    }
     q4Dir ??= dir;
-    const r = spawnSync(process.execPath, [process.argv[1]!, "--one", dir, "--threads", String(threads), "--prompt-file", promptFile], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`measuring ${dir} failed: ${r.stderr}`);
-    const s = JSON.parse(r.stdout.trim().split("\n").pop()!) as LmSpeed;
-    rows.push({ engine: `Mnemo ONNX ${precision}`, ...s });
-    console.error(JSON.stringify(rows[rows.length - 1]));
   }
   if (!q4Dir) throw new Error("no bundle built: run npm run setup");
   const gguf = path.join(cacheDir(), "sources", model.gguf);

@@ -1,5 +1,6 @@
 // Decoding behind a prefix: an async generator of token ids with a KV cache and explicit positions.
 // It checks the abort signal before every step and stops at a stop id or after maxNewTokens.
+import { GrowingKvCache } from "./kv-cache.js";
 import { floats, int64Tensor, output, type AbortLike, type Session, type Tensor } from "./session.js";
 
 export interface GenerateOptions {
@@ -14,6 +15,11 @@ export interface GenerateOptions {
   /** Picks the next token from the last position's logits (see sampler.ts). */
   sample: (logits: Float32Array) => number;
   signal?: AbortLike;
+  /**
+   * The LM graph's output holding only the new positions' keys/values (L, 2, B, Hkv, S, hd), when it
+   * has one: the cache then grows in place (kv-cache.ts) and the full present is never fetched.
+   */
+  newKeyValues?: string;
 }
 
 export class AbortedError extends Error {
@@ -33,15 +39,18 @@ export async function* generate(lm: Session, prompt: readonly number[], past: Te
   let ids = [...prompt];
   let positions = ids.map((_, i) => i + positionOffset);
   let cache = past, begun = false;
+  const grow = opts.newKeyValues;
+  const growing = grow ? new GrowingKvCache(past, (past.dims[4] ?? 0) + prompt.length + opts.maxNewTokens) : null;
   for (let step = 0; step < opts.maxNewTokens; step++) {
     if (opts.signal?.aborted) throw new AbortedError();
+    if (growing) cache = growing.view();
     const pastLen = cache.dims[4] ?? 0;
     const out = await lm.run({
       input_ids: int64Tensor([ids]),
       position_ids: int64Tensor([positions]),
       attention_mask: int64Tensor([Array<number>(pastLen + ids.length).fill(1)]),
       past_key_values: cache,
-    });
+    }, grow ? ["logits", grow] : undefined);
     // (1, S, V), or (1, 1, V) from graphs that return only the last position (no wasted output layer).
     const logitsT = output(out, "logits"), rows = logitsT.dims[1] ?? ids.length;
     const token = opts.sample(floats(logitsT).subarray((rows - 1) * vocabSize, rows * vocabSize));
@@ -51,7 +60,8 @@ export async function* generate(lm: Session, prompt: readonly number[], past: Te
       begun = true;
       yield token;
     }
-    cache = output(out, "present_key_values");
+    if (growing) growing.append(output(out, grow!));
+    else cache = output(out, "present_key_values");
     positions = [positions[positions.length - 1]! + 1];
     ids = [token];
   }

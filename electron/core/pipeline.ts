@@ -28,6 +28,8 @@ export interface PromptContext { kind: "gold" | "keyword"; passages: string[] }
  */
 /** The LM graph's input that, set to 1, computes only the tap (half the blocks, no output layer). */
 export const TAP_ONLY = "tap_only";
+/** The LM graph's optional output of the new positions' keys/values alone (models/mnemo_models/export_llm.py). */
+export const NEW_KEY_VALUES = "new_key_values";
 const flag = (on: boolean): Tensor => ({ type: "int64", data: BigInt64Array.of(on ? 1n : 0n), dims: [1] });
 
 const CONTROL_MARKERS = /<\|[a-z_]{2,20}\|>|<\/?(?:bos|eos|pad|unk|mask|start_of_turn|end_of_turn|start_of_image|end_of_image|image_soft_token|unused\d{1,4})>/gu;
@@ -40,6 +42,8 @@ export class MacPipeline {
   private readonly sessions: Sessions;
   /** Whether the LM graph can stop at the reader's tap (input tap_only; models/mnemo_models/onnx_tap.py). */
   readonly stopsAtTap: boolean;
+  /** Whether the LM graph also returns each step's new keys/values alone (decoding grows its cache in place). */
+  readonly newKeyValues: boolean;
 
   constructor(readonly manifest: BundleManifest, sessions: Sessions, readonly tokenizer: TextTokenizer) {
     this.T = manifest.mac?.n_slots ?? 0;
@@ -47,7 +51,8 @@ export class MacPipeline {
     this.stopsAtTap = manifest.graphs.lm.inputs.some((i) => i.name === TAP_ONLY);
     // Every call but the reader's runs the whole LM: tap_only = 0 unless a caller says otherwise.
     const lm = sessions.lm, full = { [TAP_ONLY]: flag(false) };
-    this.sessions = this.stopsAtTap ? { ...sessions, lm: { run: (feeds) => lm.run({ ...full, ...feeds }) } } : sessions;
+    this.sessions = this.stopsAtTap ? { ...sessions, lm: { run: (feeds, fetches) => lm.run({ ...full, ...feeds }, fetches) } } : sessions;
+    this.newKeyValues = manifest.graphs.lm.outputs.some((o) => o.name === NEW_KEY_VALUES);
   }
 
   /** Whether this bundle has MAC heads (format-2 bundles of a new LM may not, until they are trained). */
@@ -318,7 +323,7 @@ export class MacPipeline {
     const { long, ...rest } = opts;
     return generate(this.sessions.lm, promptIds, past, this.offset(past), this.manifest.architecture.lm.vocab_size,
       { ...rest, maxNewTokens: opts.maxNewTokens ?? this.maxNewTokens(long), stopIds: this.stopIds(long),
-        leadingIds: this.leadingIds(long) });
+        leadingIds: this.leadingIds(long), ...(this.newKeyValues ? { newKeyValues: NEW_KEY_VALUES } : {}) });
   }
 
   /** Beam search with `beams` beams; returns the best answer's token ids. */

@@ -11,7 +11,8 @@ export interface Tensor {
 }
 
 export interface Session {
-  run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  /** fetches: the outputs wanted (default: all); a session may return more (fakes do). */
+  run(feeds: Record<string, Tensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>>;
 }
 
 /** The LM always; the memory graphs and the encoder when the bundle has them. */

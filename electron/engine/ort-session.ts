@@ -15,10 +15,11 @@ export interface SessionSettings {
 class OrtSession implements Session {
   constructor(private readonly inner: ort.InferenceSession) {}
 
-  async run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+  async run(feeds: Record<string, Tensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.type, t.data, [...t.dims]);
-    const out = await this.inner.run(ortFeeds);
+    // Outputs not fetched are not copied out of onnxruntime (a decoding step skips the full present).
+    const out = fetches ? await this.inner.run(ortFeeds, [...fetches]) : await this.inner.run(ortFeeds);
     const result: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(out)) {
       result[name] = { type: t.type as Tensor["type"], data: t.data as Float32Array | BigInt64Array, dims: t.dims };

@@ -212,6 +212,10 @@ function checkShapes(m: BundleManifest): void {
   }
   expectShape(m, "lm", "past_key_values", [L, 2, null, Hkv, null, hs]);
   expectShape(m, "lm", "logits", [null, null, lm.vocab_size]);
+  // Optional: the new positions' keys/values alone, which lets decoding grow its cache in place.
+  if (m.graphs.lm.outputs.some((o) => o.name === "new_key_values")) {
+    expectShape(m, "lm", "new_key_values", [L, 2, null, Hkv, null, hs], "outputs", "float32");
+  }
   if (m.graphs.encoder && !m.architecture.encoder) throw new AppError("BUNDLE_INVALID", "manifest.json: graphs.encoder needs architecture.encoder");
   for (const [name, g] of Object.entries(m.graphs)) {
     if (g && !(g.file in m.files)) throw new AppError("BUNDLE_INVALID", `manifest.json: graphs.${name}.file ${g.file} is not listed in files`);

@@ -8,6 +8,7 @@ the output tap (B, S, D) and the input tap_only (1,) int64: 1 runs only what the
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import warnings
@@ -20,6 +21,7 @@ from .llama import Llama
 from .onnx_tap import TAP_ONLY, add_tap_only, tap_only_spec
 
 OPSET = 17
+NEW_KV = "new_key_values"
 
 
 class LastLogits(torch.nn.Module):
@@ -36,6 +38,18 @@ class LastLogits(torch.nn.Module):
                           tap_layer=self.tap_layer)
 
 
+@contextlib.contextmanager
+def fused_export(model, on: bool):
+    """Gemma's fused_attention switch, on for the export only (PyTorch keeps the reference path)."""
+    if on:
+        model.fused_attention = True
+    try:
+        yield
+    finally:
+        if on:
+            model.fused_attention = False
+
+
 def io_specs(model: Llama, tap_layer: int | None = None) -> tuple[list[dict], list[dict]]:
     c = model.cfg
     past = [c.n_layers, 2, "batch", c.n_kv_heads, "past", c.head_dim]
@@ -46,6 +60,9 @@ def io_specs(model: Llama, tap_layer: int | None = None) -> tuple[list[dict], li
     outputs = [{"name": "logits", "dtype": "float32", "shape": ["batch", 1, c.vocab_size]},
                {"name": "present_key_values", "dtype": "float32",
                 "shape": [*past[:4], "past_plus_seq", c.head_dim]}]
+    if hasattr(model, "fused_attention"):      # Gemma: the new positions' keys/values alone, so a caller
+        outputs.append({"name": NEW_KV, "dtype": "float32",          # can grow its own cache in place
+                        "shape": [*past[:4], "seq", c.head_dim]})
     if tap_layer is not None:                  # MAC's reader: the residual stream after tap_layer blocks
         outputs.append({"name": "tap", "dtype": "float32", "shape": ["batch", "seq", c.dim]})
         inputs.append(tap_only_spec())         # 1: compute the tap alone (onnx_tap.py)
@@ -67,19 +84,24 @@ def export_lm(model: Llama, out: Path, tap_layer: int | None = None) -> dict:
            "logits": {0: "batch"}, "present_key_values": {2: "batch", 4: "past_plus_seq"},
            **({"tap": {0: "batch", 1: "seq"}} if tap_layer is not None else {})}
     buf = io.BytesIO()
+    # Gemma exports its attention as onnxruntime's fused kernel (onnx_gqa.py); other LMs op by op.
+    fuse = hasattr(model, "fused_attention")
+    if fuse:
+        dyn[NEW_KV] = {2: "batch", 4: "seq"}
     # torch 1.13's tracer warns about every Python-side shape test and about MatMulNBits having no
     # ONNX shape inference; both are expected here (shapes are dynamic by design, onnxruntime infers
     # the contrib op), and hundreds of them would bury setup's real messages.
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), fused_export(model, fuse):
         warnings.simplefilter("ignore")
         torch.onnx.export(LastLogits(model, tap_layer), (ids, pos, mask, past), buf, opset_version=OPSET,
                           input_names=[i["name"] for i in inputs if i["name"] != TAP_ONLY],    # added below
                           output_names=[o["name"] for o in outputs],
                           dynamic_axes=dyn, do_constant_folding=True,
-                          custom_opsets={"com.microsoft": 1} if model.precision != "fp32" else None)
+                          custom_opsets={"com.microsoft": 1} if model.precision != "fp32" or fuse else None)
     proto = onnx.load_from_string(buf.getvalue())
     if tap_layer is not None:
-        add_tap_only(proto, n_layers=c.n_layers, n_kv_heads=c.n_kv_heads, head_dim=c.head_dim, vocab=c.vocab_size)
+        add_tap_only(proto, n_layers=c.n_layers, n_kv_heads=c.n_kv_heads, head_dim=c.head_dim, vocab=c.vocab_size,
+                     outputs=tuple(o["name"] for o in outputs if o["name"] != "tap"))
     proto.producer_name, proto.producer_version = "mnemo", "2"                # no torch version stamp
     data = proto.SerializeToString()
     out.write_bytes(data)

@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .llama import RMSNorm, TiedLM, grouped_attention, rope_tables, rotate
+from .onnx_gqa import GroupQueryAttention, sequence_lengths
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,18 @@ class Attention(nn.Module):
         y = grouped_attention(q, k, v, bias, c, None, B, S)                      # (B, H, S, hd)
         return self.o(y.transpose(1, 2).reshape(B, S, c.n_heads * hd)), k, v
 
+    def forward_fused(self, x, cos, sin, past_k, past_v, lengths, window: int):
+        """The exported form (onnx_gqa.py): cos/sin (B, S, 1, hd), lengths (seqlens_k, total);
+        one GroupQueryAttention node instead of the cache concat, masks, softmax and products."""
+        B, S, _ = x.shape
+        c, hd = self.cfg, self.cfg.head_dim
+        q = rotate(self.q_norm(self.q(x).view(B, S, c.n_heads, hd)), cos, sin)      # (B, S, H, hd)
+        k = rotate(self.k_norm(self.k(x).view(B, S, c.n_kv_heads, hd)), cos, sin)   # (B, S, Hkv, hd)
+        y, k, v = GroupQueryAttention.apply(q.reshape(B, S, -1), k.reshape(B, S, -1), self.v(x),
+                                            past_k, past_v, *lengths, c.n_heads, c.n_kv_heads,
+                                            c.query_scale, window)
+        return self.o(y), k, v
+
 
 class FeedForward(nn.Module):
     def __init__(self, cfg: Gemma3Config, linear):
@@ -89,13 +102,20 @@ class Block(nn.Module):
         self.ffn = FeedForward(cfg, linear)
         self.post_ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
 
-    def forward(self, x, cos, sin, past_k, past_v, bias):
-        y, k, v = self.attn(self.attn_norm(x), cos, sin, past_k, past_v, bias)
+    def forward(self, x, cos, sin, past_k, past_v, bias, fused=None):
+        """fused: (lengths, window) to export attention as one kernel (Attention.forward_fused)."""
+        h = self.attn_norm(x)
+        y, k, v = (self.attn(h, cos, sin, past_k, past_v, bias) if fused is None
+                   else self.attn.forward_fused(h, cos, sin, past_k, past_v, *fused))
         x = x + self.post_attn_norm(y)
         return x + self.post_ffn_norm(self.ffn(self.ffn_norm(x))), k, v
 
 
 class Gemma3(TiedLM):
+    # True while exporting (export_llm.export_lm): attention becomes onnxruntime's
+    # GroupQueryAttention kernel (onnx_gqa.py). PyTorch itself always runs the reference path.
+    fused_attention = False
+
     def __init__(self, cfg: Gemma3Config, precision: str = "fp32"):
         super().__init__(cfg, precision, Block)
 
@@ -122,6 +142,11 @@ class Gemma3(TiedLM):
         rope_global = rope_tables(position_ids, c.head_dim, c.rope_theta)
         rope_local = rope_tables(position_ids, c.head_dim, c.rope_theta_local)
         x = self.embed(input_ids) * math.sqrt(c.dim)                             # (B, S, D)
+        fused = self.fused_attention and torch.onnx.is_in_onnx_export()
+        if fused:                                  # rotate in (B, S, heads, hd): no per-layer transposes
+            rope_global = tuple(t.transpose(1, 2) for t in rope_global)          # (B, S, 1, hd)
+            rope_local = tuple(t.transpose(1, 2) for t in rope_local)
+            lengths = sequence_lengths(input_ids, attention_mask)
         present, tapped, every = [], None, []
         for i, block in enumerate(self.blocks):
             if tap_layer == -1:                       # every block's input (fitting MAC's per-layer maps)
@@ -131,12 +156,17 @@ class Gemma3(TiedLM):
                     return x
                 tapped = x
             (cos, sin), bias = (rope_global, bias_global) if c.is_global(i) else (rope_local, bias_local)
-            x, k, v = block(x, cos, sin, past_key_values[i, 0], past_key_values[i, 1], bias)
+            window = -1 if c.is_global(i) else c.sliding_window - 1              # onnx_gqa.py's convention
+            x, k, v = block(x, cos, sin, past_key_values[i, 0], past_key_values[i, 1], bias,
+                            (lengths, window) if fused else None)
             present.append(torch.stack([k, v]))
         if every and stop_at_tap:
             return torch.stack(every)                                            # (L, B, S, D)
         if last_only:
             x = x[:, -1:]
         h = self.norm(x)
-        out = (h if hidden_only else self.logits(h)), torch.stack(present)
+        present = torch.stack(present)                                           # (L, 2, B, Hkv, T, hd)
+        out = (h if hidden_only else self.logits(h)), present
+        if fused:                          # the exported graph also returns the new positions alone
+            out = (*out, present[:, :, :, :, P:])                                # (L, 2, B, Hkv, S, hd)
         return out if tap_layer is None else (*out, tapped)

@@ -62,8 +62,9 @@ def add_tap_only(proto: onnx.ModelProto, *, n_layers: int, n_kv_heads: int, head
 
     # Inside the branch the outputs get branch-local names; the If node gives back the originals.
     full = {o: f"{o}__full" for o in outputs}
-    for n in rest:
+    for n in rest:                       # (a branch node may read another output, e.g. a slice of present)
         n.output[:] = [full.get(o, o) for o in n.output]
+        n.input[:] = [full.get(i, i) for i in n.input]
     out_types = {o.name: o.type.tensor_type.elem_type for o in g.output}
     # Shape annotations of values now computed inside the branch belong to it, not the outer graph.
     inner = [v for v in g.value_info if v.name in made_by_rest]
@@ -71,7 +72,8 @@ def add_tap_only(proto: onnx.ModelProto, *, n_layers: int, n_kv_heads: int, head
     then_branch = helper.make_graph(rest, "full_forward", [],
                                     [helper.make_tensor_value_info(full[o], out_types[o], None) for o in outputs],
                                     value_info=inner)
-    empty_dims = {"logits": [0, 1, vocab], "present_key_values": [n_layers, 2, 0, n_kv_heads, 0, head_dim]}
+    empty_dims = {"logits": [0, 1, vocab], "present_key_values": [n_layers, 2, 0, n_kv_heads, 0, head_dim],
+                  "new_key_values": [n_layers, 2, 0, n_kv_heads, 0, head_dim]}
     else_nodes = [_empty(f"{o}__none", empty_dims[o]) for o in outputs]
     else_branch = helper.make_graph(else_nodes, "tap_only", [],
                                     [helper.make_tensor_value_info(f"{o}__none", out_types[o], None) for o in outputs])

@@ -1,0 +1,59 @@
+"""Gemma's attention exported as onnxruntime's GroupQueryAttention (onnx_gqa.py): the eager form of
+the fused path equals the reference attention, sliding window included, and the exported graph has
+one kernel per layer with the window convention onnxruntime uses. (onnxruntime itself runs the
+graph in the engine's tests: real-bundle.test.ts against PyTorch's logits.)"""
+from __future__ import annotations
+
+import onnx
+import torch
+
+from mnemo_models.export_llm import NEW_KV, export_lm
+from mnemo_models.llama import rope_tables
+
+from test_mac_gemma import CFG, lm
+
+
+def reference_bias(S: int, T: int, window: int | None):
+    dist = (torch.arange(S) + T - S)[:, None] - torch.arange(T)[None, :]
+    ok = dist >= 0
+    if window is not None:
+        ok = ok & (dist < window)
+    return torch.zeros(ok.shape).masked_fill(~ok, -1e9)[None, None]         # (1, 1, S, T)
+
+
+def test_the_fused_form_computes_the_reference_attention_past_the_window():
+    m = lm()
+    B, P, S = 1, 70, 5                      # 75 cache slots: past the 64-slot window of local layers
+    torch.manual_seed(1)
+    x = torch.randn(B, S, CFG.dim)
+    past_k, past_v = torch.randn(2, B, CFG.n_kv_heads, P, CFG.head_dim)
+    pos = torch.arange(P, P + S)[None]
+    lengths = (torch.full((B,), P + S - 1, dtype=torch.int32), torch.tensor(P + S, dtype=torch.int32))
+    for layer in (0, 1):                    # layer 0 is local, layer 1 global (global_every = 2)
+        attn, local = m.blocks[layer].attn, not CFG.is_global(layer)
+        cos, sin = rope_tables(pos, CFG.head_dim, CFG.rope_theta_local if local else CFG.rope_theta)
+        want = attn(x, cos, sin, past_k, past_v, reference_bias(S, P + S, CFG.sliding_window if local else None))
+        got = attn.forward_fused(x, cos.transpose(1, 2), sin.transpose(1, 2), past_k, past_v, lengths,
+                                 CFG.sliding_window - 1 if local else -1)
+        for w, g in zip(want, got):
+            torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+    # The window matters here: without it the local layer's answer differs.
+    attn = m.blocks[0].attn
+    cos, sin = rope_tables(pos, CFG.head_dim, CFG.rope_theta_local)
+    wide = attn.forward_fused(x, cos.transpose(1, 2), sin.transpose(1, 2), past_k, past_v, lengths, -1)[0]
+    narrow = attn(x, cos, sin, past_k, past_v, reference_bias(S, P + S, CFG.sliding_window))[0]
+    assert (wide - narrow).abs().max() > 1e-3
+
+
+def test_the_export_has_one_kernel_per_layer_and_returns_the_new_positions(tmp_path):
+    m = lm()
+    spec = export_lm(m, tmp_path / "lm.onnx")
+    assert not m.fused_attention                                             # switched on for the export only
+    g = onnx.load(str(tmp_path / "lm.onnx")).graph
+    gqa = [n for n in g.node if n.op_type == "GroupQueryAttention"]
+    assert len(gqa) == CFG.n_layers and all(n.domain == "com.microsoft" for n in gqa)
+    windows = [next(a.i for a in n.attribute if a.name == "local_window_size") for n in gqa]
+    assert windows == [-1 if CFG.is_global(i) else CFG.sliding_window - 1 for i in range(CFG.n_layers)]
+    assert not [n for n in g.node if n.op_type == "Softmax"]                 # no attention left op by op
+    assert [o.name for o in g.output] == ["logits", "present_key_values", NEW_KV]
+    assert [o["name"] for o in spec["outputs"]] == ["logits", "present_key_values", NEW_KV]
