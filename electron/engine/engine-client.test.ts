@@ -30,9 +30,10 @@ describe("EngineClient", () => {
   it("cancels an answer mid-stream", async () => {
     const controller = new AbortController();
     const pieces: string[] = [];
-    const answer = engine.ask("When?", { maxNewTokens: 16 }, (t) => { pieces.push(t); controller.abort(); }, controller.signal);
+    // 200 tokens: on a busy machine the abort message can take a few steps to reach the worker.
+    const answer = engine.ask("When?", { maxNewTokens: 200 }, (t) => { pieces.push(t); controller.abort(); }, controller.signal);
     await expect(answer).rejects.toMatchObject({ code: "ABORTED" });
     expect(pieces.length).toBeGreaterThan(0);
-    expect(pieces.length).toBeLessThan(16);
+    expect(pieces.length).toBeLessThan(200);
   });
 });

@@ -57,3 +57,35 @@ def test_the_export_has_one_kernel_per_layer_and_returns_the_new_positions(tmp_p
     assert not [n for n in g.node if n.op_type == "Softmax"]                 # no attention left op by op
     assert [o.name for o in g.output] == ["logits", "present_key_values", NEW_KV]
     assert [o["name"] for o in spec["outputs"]] == ["logits", "present_key_values", NEW_KV]
+
+
+def table_graph() -> onnx.ModelProto:
+    """A tied 8-bit table read by a lookup (Gather) and by an output layer (here an Identity)."""
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy as np
+    table = numpy_helper.from_array(np.arange(24, dtype=np.uint8).reshape(4, 3, 2), "model.head.packed")
+    nodes = [helper.make_node("Gather", ["model.head.packed", "ids"], ["rows"]),
+             helper.make_node("Identity", ["model.head.packed"], ["head"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [None])],
+                          [helper.make_tensor_value_info("rows", TensorProto.UINT8, None),
+                           helper.make_tensor_value_info("head", TensorProto.UINT8, None)], [table])
+    return helper.make_model(g)
+
+
+def test_the_lookup_gets_its_own_copy_of_the_table_in_an_external_file(tmp_path):
+    from onnx import numpy_helper
+    from mnemo_models.export_llm import split_embedding_table
+    proto = table_graph()
+    split_embedding_table(proto, tmp_path / "lm.embed.bin")
+    gather, identity = proto.graph.node
+    assert gather.input[0] == "embed.packed" and identity.input[0] == "model.head.packed"
+    copy = next(t for t in proto.graph.initializer if t.name == "embed.packed")
+    assert copy.data_location == onnx.TensorProto.EXTERNAL and not copy.raw_data
+    assert (tmp_path / "lm.embed.bin").read_bytes() == bytes(range(24))
+    (tmp_path / "m.onnx").write_bytes(proto.SerializeToString())
+    loaded = onnx.load(str(tmp_path / "m.onnx"))                             # resolves lm.embed.bin
+    arrays = {t.name: numpy_helper.to_array(t) for t in loaded.graph.initializer}
+    assert (arrays["embed.packed"] == arrays["model.head.packed"]).all()
+    again = table_graph()                                                    # a rebuild: the same bytes
+    split_embedding_table(again, tmp_path / "again.bin")
+    assert (tmp_path / "again.bin").read_bytes() == (tmp_path / "lm.embed.bin").read_bytes()
