@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { argmax } from "../core/sampler.js";
 import { generate } from "../core/generate.js";
-import { NEW_KEY_VALUES } from "../core/pipeline.js";
+import { NEW_KEY_VALUES } from "../shared/manifest.js";
 import type { Session } from "../core/session.js";
 import { cacheDir } from "../app/paths.js";
 import { loadBundle } from "../engine/bundle.js";

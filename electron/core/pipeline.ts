@@ -3,7 +3,7 @@
 // (one-shot or hierarchical), expand the latent into the LM's prefix, and decode.
 // Every model fact comes from the manifest; nothing here knows about files or onnxruntime.
 import { AppError } from "../shared/errors.js";
-import type { BundleManifest, MemoryFacts, ReaderFacts } from "../shared/manifest.js";
+import { NEW_KEY_VALUES, type BundleManifest, type MemoryFacts, type ReaderFacts } from "../shared/manifest.js";
 import { asStored } from "../shared/modulation-codec.js";
 import { beamSearch } from "./beam.js";
 import { generate, type GenerateOptions } from "./generate.js";
@@ -28,8 +28,6 @@ export interface PromptContext { kind: "gold" | "keyword"; passages: string[] }
  */
 /** The LM graph's input that, set to 1, computes only the tap (half the blocks, no output layer). */
 export const TAP_ONLY = "tap_only";
-/** The LM graph's optional output of the new positions' keys/values alone (models/mnemo_models/export_llm.py). */
-export const NEW_KEY_VALUES = "new_key_values";
 const flag = (on: boolean): Tensor => ({ type: "int64", data: BigInt64Array.of(on ? 1n : 0n), dims: [1] });
 
 const CONTROL_MARKERS = /<\|[a-z_]{2,20}\|>|<\/?(?:bos|eos|pad|unk|mask|start_of_turn|end_of_turn|start_of_image|end_of_image|image_soft_token|unused\d{1,4})>/gu;

@@ -9,6 +9,8 @@ import type { ModulationStorage } from "./modulation-codec.js";
 
 export const BUNDLE_FORMAT = "mnemo-mac-bundle";
 export const SUPPORTED_MAJORS = [1, 2] as const;
+/** The LM graph's optional output of the new positions' keys/values alone (models/mnemo_models/export_llm.py). */
+export const NEW_KEY_VALUES = "new_key_values";
 
 const dim = z.union([z.number().int().nonnegative(), z.string().min(1)]);
 const tensorSpec = z.object({ name: z.string().min(1), dtype: z.enum(["int64", "float32"]), shape: z.array(dim) });
@@ -213,8 +215,8 @@ function checkShapes(m: BundleManifest): void {
   expectShape(m, "lm", "past_key_values", [L, 2, null, Hkv, null, hs]);
   expectShape(m, "lm", "logits", [null, null, lm.vocab_size]);
   // Optional: the new positions' keys/values alone, which lets decoding grow its cache in place.
-  if (m.graphs.lm.outputs.some((o) => o.name === "new_key_values")) {
-    expectShape(m, "lm", "new_key_values", [L, 2, null, Hkv, null, hs], "outputs", "float32");
+  if (m.graphs.lm.outputs.some((o) => o.name === NEW_KEY_VALUES)) {
+    expectShape(m, "lm", NEW_KEY_VALUES, [L, 2, null, Hkv, null, hs], "outputs", "float32");
   }
   if (m.graphs.encoder && !m.architecture.encoder) throw new AppError("BUNDLE_INVALID", "manifest.json: graphs.encoder needs architecture.encoder");
   for (const [name, g] of Object.entries(m.graphs)) {

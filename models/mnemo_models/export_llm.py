@@ -5,6 +5,8 @@ Graph contract (bundle format 2, graphs.lm): input_ids, position_ids (B, S) int6
 (L, 2, B, Hkv, P+S, hd). A MAC prefix is simply the initial past. Quantized layers become
 com.microsoft MatMulNBits nodes (onnxruntime >= 1.17 on CPU). With MAC's reader (tap_layer), also
 the output tap (B, S, D) and the input tap_only (1,) int64: 1 runs only what the tap needs (onnx_tap.py).
+Gemma graphs also return new_key_values (L, 2, B, Hkv, S, hd), the new positions alone, run attention
+as GroupQueryAttention (onnx_gqa.py) and keep the lookup's copy of the 8-bit table in lm.embed.bin.
 """
 from __future__ import annotations
 
