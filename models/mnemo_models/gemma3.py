@@ -139,8 +139,9 @@ class Gemma3(TiedLM):
         local = causal & (dist < c.sliding_window)[None]
         to_bias = lambda ok: torch.zeros(ok.shape).masked_fill(~ok, -1e9)[:, None]  # noqa: E731
         bias_global, bias_local = to_bias(causal), to_bias(local)                # (B, 1, S, T)
-        rope_global = rope_tables(position_ids, c.head_dim, c.rope_theta)
-        rope_local = rope_tables(position_ids, c.head_dim, c.rope_theta_local)
+        dtype = past_key_values.dtype                                            # float64: references only
+        rope_global = rope_tables(position_ids, c.head_dim, c.rope_theta, dtype)
+        rope_local = rope_tables(position_ids, c.head_dim, c.rope_theta_local, dtype)
         x = self.embed(input_ids) * math.sqrt(c.dim)                             # (B, S, D)
         fused = self.fused_attention and torch.onnx.is_in_onnx_export()
         if fused:                                  # rotate in (B, S, heads, hd): no per-layer transposes

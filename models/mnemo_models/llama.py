@@ -11,6 +11,7 @@ prefix of P memory tokens can sit before positions that start at 0 (mac-method.m
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -47,12 +48,44 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
-def rope_tables(position_ids, head_dim: int, theta: float):
-    """position_ids (B, S) -> cos, sin (B, 1, S, hd), the rotate-half layout of HF LLaMA."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))   # (hd/2,)
-    freqs = position_ids.float()[..., None] * inv_freq                           # (B, S, hd/2)
+def inverse_frequencies(head_dim: int, theta: float) -> torch.Tensor:
+    """(hd/2,) float32 RoPE frequencies theta^(-2i/hd), computed in Python's float64 and rounded once,
+    so the exported graph's constant is the same on every CPU (torch's float32 pow is vectorised
+    differently per instruction set: tables differing by ~3e-11 changed the bundle's hashes)."""
+    return torch.tensor([1.0 / theta ** (i / head_dim) for i in range(0, head_dim, 2)], dtype=torch.float32)
+
+
+def rope_tables(position_ids, head_dim: int, theta: float, dtype=torch.float32):
+    """position_ids (B, S) -> cos, sin (B, 1, S, hd), the rotate-half layout of HF LLaMA.
+
+    dtype float64 serves reference computations (float64_reference); graphs use float32."""
+    inv_freq = inverse_frequencies(head_dim, theta).to(dtype)                    # (hd/2,)
+    freqs = position_ids.to(dtype)[..., None] * inv_freq                         # (B, S, hd/2)
     emb = torch.cat([freqs, freqs], dim=-1)[:, None]                             # (B, 1, S, hd)
     return emb.cos(), emb.sin()
+
+
+@contextmanager
+def float64_reference(module: nn.Module):
+    """Runs `module` in float64 inside the block, then restores its float32 weights exactly.
+
+    For the values a bundle build writes into files (the MAC frame's K/V, golden fixtures): float32
+    results depend on the CPU's kernels in their last bits, so a rebuild elsewhere gave other hashes.
+    Computed in float64 and rounded to float32 once, they agree across machines (the float64 results
+    differ by ~1e-16, far below a float32 rounding step). Callers pass float64 inputs and past;
+    float32 -> float64 -> float32 is lossless, and QuantLinear's dequantized copy is dropped both ways.
+    """
+    def drop_cached():
+        for m in module.modules():
+            if isinstance(m, QuantLinear):
+                m._cached = None
+    drop_cached()
+    module.double()
+    try:
+        yield module
+    finally:
+        module.float()
+        drop_cached()
 
 
 def rotate(x, cos, sin):
@@ -158,9 +191,9 @@ class TiedLM(nn.Module):
     def logits(self, x):
         return self.head(x) if self.head is not None else F.linear(x, self.embed.weight)
 
-    def empty_past(self, batch: int = 1):
+    def empty_past(self, batch: int = 1, dtype=torch.float32):
         c = self.cfg
-        return torch.zeros(c.n_layers, 2, batch, c.n_kv_heads, 0, c.head_dim)
+        return torch.zeros(c.n_layers, 2, batch, c.n_kv_heads, 0, c.head_dim, dtype=dtype)
 
 
 class Llama(TiedLM):
@@ -177,7 +210,7 @@ class Llama(TiedLM):
         S = input_ids.shape[1]
         T = attention_mask.shape[1]
         P = T - S
-        cos, sin = rope_tables(position_ids, self.cfg.head_dim, self.cfg.rope_theta)
+        cos, sin = rope_tables(position_ids, self.cfg.head_dim, self.cfg.rope_theta, past_key_values.dtype)
         # Query i (absolute index P+i) sees key j when j <= P+i and key j is not padding.
         causal = torch.arange(T)[None, :] <= (torch.arange(S) + P)[:, None]     # (S, T)
         allowed = causal[None] & attention_mask.bool()[:, None, :]               # (B, S, T)

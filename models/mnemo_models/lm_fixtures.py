@@ -3,6 +3,8 @@
 The TypeScript engine must reproduce them from the ONNX graph (electron/engine/real-bundle.test.ts):
 the same ids from tokenizer.json, the last position's logits within tolerance, the same greedy
 tokens. Logits are stored for the top 64 ids plus every 997th id (a spread over the vocabulary).
+They are computed in float64 and rounded to float32 once (llama.float64_reference), so a rebuild on
+another CPU writes the same file.
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer
+
+from .llama import float64_reference
 
 CASES = [
     ("gold", "The Eiffel Tower in Paris was completed in 1889 as the entrance arch to the World's Fair.",
@@ -32,7 +36,8 @@ def greedy(model, ids: list[int], n: int, stops: set[int], leading: frozenset[in
         -> tuple[list[int], torch.Tensor]:
     """Greedy tokens until a stop, as electron/core/generate.ts: a stop in `leading` before any
     answer token is fed on, not kept (a base model's opening line break)."""
-    past, x, pos, total, out, first = model.empty_past(), torch.tensor([ids]), torch.arange(len(ids))[None], 0, [], None
+    past, x, pos = model.empty_past(dtype=next(model.parameters()).dtype), torch.tensor([ids]), torch.arange(len(ids))[None]
+    total, out, first = 0, [], None
     for _ in range(n):
         total += x.shape[1]
         logits, past = model(x, pos, torch.ones(1, total, dtype=torch.long), past)
@@ -57,7 +62,9 @@ def make_lm_fixtures(model, tokenizer_path: Path, prompts: dict, stops: set[int]
     for kind, passage, question in CASES:
         text = render(prompts, kind, question, passage)
         ids = tok.encode(text, add_special_tokens=False).ids
-        tokens, logits = greedy(model, ids, new_tokens, stops, leading)
+        with float64_reference(model):
+            tokens, logits = greedy(model, ids, new_tokens, stops, leading)
+        logits = logits.float()
         top = torch.topk(logits, 64).indices.tolist()
         spread = list(range(0, logits.shape[0], 997))
         keep = sorted(set(top) | set(spread))

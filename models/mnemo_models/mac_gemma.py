@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .llama import rope_tables, rotate
+from .llama import float64_reference, rope_tables, rotate
 
 
 @dataclass(frozen=True)
@@ -206,15 +206,21 @@ class LMSpacePrefix(nn.Module):
         self.eps = lm.cfg.norm_eps
         R = len(c.frame_ids)
         frame = torch.zeros(L, 2, 1, lm.cfg.n_kv_heads, 0, lm.cfg.head_dim)
-        if R:
-            with torch.no_grad():
+        if R:                  # in float64, rounded once: the exported prefix holds it (llama.py)
+            with torch.no_grad(), float64_reference(lm):
                 _, frame = lm(torch.tensor([list(c.frame_ids)]), torch.arange(R)[None], torch.ones(1, R, dtype=torch.long),
-                              lm.empty_past())                                   # (L, 2, 1, 1, R, hd)
-        self.register_buffer("frame", frame.detach().clone(), persistent=False)
+                              lm.empty_past(dtype=torch.float64), hidden_only=True)  # (L, 2, 1, 1, R, hd)
+        self.register_buffer("frame", frame.float(), persistent=False)
         self.R = R
+        # the slots' rotary tables, constants of the graph: float64 rounded once, as the frame
+        pos = R + torch.arange(c.n_slots)[None]
+        tables = [rope_tables(pos, lm.cfg.head_dim, lm.cfg.rope_theta if lm.cfg.is_global(i) else lm.cfg.rope_theta_local,
+                              torch.float64) for i in range(L)]
+        self.register_buffer("slot_cos", torch.stack([t[0] for t in tables]).float(), persistent=False)  # (L, 1, 1, T, hd)
+        self.register_buffer("slot_sin", torch.stack([t[1] for t in tables]).float(), persistent=False)
 
     def forward(self, latent):
-        c, (B, P, D) = self.lm_cfg, latent.shape
+        B, P, D = latent.shape
         if self.fitted:
             h = latent[None] @ self.W[:, None]                                   # (L, B, P, D)
         else:
@@ -224,11 +230,10 @@ class LMSpacePrefix(nn.Module):
         k = h @ self.wk.transpose(1, 2)[:, None]                                 # (L, B, P, hd)  (Hkv = 1)
         v = (h @ self.wv.transpose(1, 2)[:, None]) * self.v_gain[:, None, None, None]
         k = k * torch.rsqrt(k.pow(2).mean(-1, keepdim=True) + self.eps) * self.knorm_w[:, None, None]
-        pos = self.R + torch.arange(P)[None]
+        assert P == self.slot_cos.shape[3], f"{P} slots, the tables hold {self.slot_cos.shape[3]}"
         out = []
         for layer in range(k.shape[0]):
-            theta = c.rope_theta if c.is_global(layer) else c.rope_theta_local
-            cos, sin = rope_tables(pos, c.head_dim, theta)                       # (1, 1, P, hd)
+            cos, sin = self.slot_cos[layer], self.slot_sin[layer]                # (1, 1, P, hd)
             out.append(torch.stack([rotate(k[layer][:, None], cos, sin), v[layer][:, None]]))
         slots = torch.stack(out)                                                 # (L, 2, B, 1, T, hd)
         if not self.R:

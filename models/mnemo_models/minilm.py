@@ -29,6 +29,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.numpy import load_file
 
+from .llama import float64_reference
+
 OPSET, PAD_ID = 17, 0
 
 # -----------------------------------------------------------------------------
@@ -243,11 +245,13 @@ def graph_spec(cfg: BertConfig, max_tokens: int) -> dict:
 
 @torch.no_grad()
 def make_fixtures(model: MiniLM, tokenizer_path: Path, max_tokens: int) -> dict:
-    """Each text embedded alone (no padding); token_states of the second text, for the amortizer's side."""
+    """Each text embedded alone (no padding); token_states of the second text, for the amortizer's side.
+    Computed in float64 and rounded to float32 once, so every CPU writes the same file."""
     tok = load_tokenizer(tokenizer_path, max_tokens)
     ids = [tok.encode(t).ids for t in FIXTURE_TEXTS]
-    embeddings = [model(*batch([r]))[0][0].tolist() for r in ids]
-    states = model(*batch([ids[1]]))[1][0]                                          # (T, D)
+    with float64_reference(model):
+        embeddings = [model(*batch([r]))[0][0].float().tolist() for r in ids]
+        states = model(*batch([ids[1]]))[1][0].float()                              # (T, D)
     return {"max_tokens": max_tokens, "texts": FIXTURE_TEXTS, "ids": ids, "embeddings": embeddings,
             "token_states": {"text": 1, "shape": list(states.shape), "data": states.flatten().tolist()}}
 

@@ -9,8 +9,10 @@ import torch
 
 from mnemo_models import mac_cache, train_mac_gemma
 from mnemo_models.gemma3 import Gemma3, Gemma3Config
+from mnemo_models.llama import float64_reference, inverse_frequencies
 from mnemo_models.mac_gemma import Heads, HeadsConfig, LMSpacePrefix
 from mnemo_models.mac_student import losses, prefix_for
+from mnemo_models.quant_linear import QuantLinear, quantize_blocks
 from mnemo_models.squad import QA, Paragraph
 
 CFG = Gemma3Config(vocab_size=300, dim=32, n_layers=4, n_heads=2, n_kv_heads=1, head_dim=16, hidden_dim=64,
@@ -261,3 +263,41 @@ def test_a_run_can_start_from_exported_heads(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(train_mac_gemma, "HeadsConfig", lambda **k: other.cfg)
     with pytest.raises(train_mac_gemma.checkpoint.CheckpointError, match="other heads"):
         run(tmp_path, monkeypatch, "--run", str(tmp_path / "run3"), "--init", str(tmp_path / "heads.pt"))
+
+
+def q8_lm():
+    """The tiny Gemma with 8-bit block weights, as the bundle build holds the real one."""
+    torch.manual_seed(0)
+    m = Gemma3(CFG, "q8").eval()
+    for p in m.parameters():
+        torch.nn.init.normal_(p, mean=1.0, std=0.1)
+    for layer in m.modules():
+        if isinstance(layer, QuantLinear):
+            w = torch.randn(layer.n_out, layer.n_in).numpy() * 0.3
+            layer.load_blocks(*quantize_blocks(w, 8), 8)
+    return m.requires_grad_(False)
+
+
+@pytest.mark.parametrize("make", [lm, q8_lm])
+def test_reference_values_run_in_float64_and_leave_the_lm_as_it_was(make):
+    """What a bundle build writes into files (the frame's K/V, fixtures) is computed in float64 and
+    rounded once, so another CPU's float32 kernels cannot change its bytes."""
+    m = make()
+    ids, pos, mask = torch.tensor([[12, 40, 41, 77, 78]]), torch.arange(5)[None], torch.ones(1, 5, dtype=torch.long)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    logits, present = m(ids, pos, mask, m.empty_past())
+    with float64_reference(m):
+        logits64, present64 = m(ids, pos, mask, m.empty_past(dtype=torch.float64))
+    assert logits64.dtype == present64.dtype == torch.float64
+    scale = logits.abs().max()
+    assert 0 < (logits64.float() - logits).abs().max() / scale < 1e-5      # float32's own error, no more
+    assert torch.allclose(present64.float(), present, rtol=1e-5, atol=1e-5 * present.abs().max())
+    after = m.state_dict()
+    assert all(after[k].dtype == v.dtype and torch.equal(after[k], v) for k, v in before.items())
+    assert torch.equal(m(ids, pos, mask, m.empty_past())[0], logits)       # the float32 path as before
+
+
+def test_rope_frequencies_are_rounded_from_float64():
+    inv = inverse_frequencies(16, 1e6)
+    exact = [1.0 / 1e6 ** (i / 16) for i in range(0, 16, 2)]
+    assert inv.dtype == torch.float32 and inv.tolist() == [float(torch.tensor(x, dtype=torch.float32)) for x in exact]
