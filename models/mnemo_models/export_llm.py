@@ -21,6 +21,7 @@ import onnx.numpy_helper
 import torch
 
 from .llama import Llama
+from .onnx_kernels import STANDIN, into_onnx_domain
 from .onnx_tap import TAP_ONLY, add_tap_only, tap_only_spec
 
 OPSET = 17
@@ -138,8 +139,9 @@ def export_lm(model: Llama, out: Path, tap_layer: int | None = None) -> dict:
                           input_names=[i["name"] for i in inputs if i["name"] != TAP_ONLY],    # added below
                           output_names=[o["name"] for o in outputs],
                           dynamic_axes=dyn, do_constant_folding=True,
-                          custom_opsets={"com.microsoft": 1} if model.precision != "fp32" or fuse else None)
+                          custom_opsets={"com.microsoft": 1, STANDIN: 1} if model.precision != "fp32" or fuse else None)
     proto = onnx.load_from_string(buf.getvalue())
+    into_onnx_domain(proto)
     if tap_layer is not None:
         add_tap_only(proto, n_layers=c.n_layers, n_kv_heads=c.n_kv_heads, head_dim=c.head_dim, vocab=c.vocab_size,
                      outputs=tuple(o["name"] for o in outputs if o["name"] != "tap"))

@@ -19,8 +19,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .llama import RMSNorm, TiedLM, grouped_attention, rope_tables, rotate
+from .llama import RMSNorm, TiedLM, grouped_attention, inverse_frequencies, rope_tables, rotate
 from .onnx_gqa import GroupQueryAttention, sequence_lengths
+from .onnx_kernels import FastGelu, RotaryEmbedding, SimplifiedLayerNorm, rotary_rows
+
+
+def norm(layer: RMSNorm, x, fused: bool):
+    """The export's one-kernel norm (onnx_kernels.py) or PyTorch's reference."""
+    return SimplifiedLayerNorm.apply(x, layer.weight, layer.eps) if fused else layer(x)
 
 
 @dataclass(frozen=True)
@@ -68,16 +74,17 @@ class Attention(nn.Module):
         y = grouped_attention(q, k, v, bias, c, None, B, S)                      # (B, H, S, hd)
         return self.o(y.transpose(1, 2).reshape(B, S, c.n_heads * hd)), k, v
 
-    def forward_fused(self, x, cos, sin, past_k, past_v, lengths, window: int):
-        """The exported form (onnx_gqa.py): cos/sin (B, S, 1, hd), lengths (seqlens_k, total);
-        one GroupQueryAttention node instead of the cache concat, masks, softmax and products."""
+    def forward_fused(self, x, rope, past_k, past_v, lengths, window: int):
+        """The exported form: rope (rows, cos, sin) from onnx_kernels.rotary_rows, lengths (seqlens_k,
+        total); one kernel each for the norms, the rotations and the attention (onnx_gqa.py)
+        instead of the cache concat, masks, softmax and products op by op."""
         B, S, _ = x.shape
         c, hd = self.cfg, self.cfg.head_dim
-        q = rotate(self.q_norm(self.q(x).view(B, S, c.n_heads, hd)), cos, sin)      # (B, S, H, hd)
-        k = rotate(self.k_norm(self.k(x).view(B, S, c.n_kv_heads, hd)), cos, sin)   # (B, S, Hkv, hd)
-        y, k, v = GroupQueryAttention.apply(q.reshape(B, S, -1), k.reshape(B, S, -1), self.v(x),
-                                            past_k, past_v, *lengths, c.n_heads, c.n_kv_heads,
-                                            c.query_scale, window)
+        q = norm(self.q_norm, self.q(x).view(B, S, c.n_heads, hd), True).reshape(B, S, -1)       # (B, S, H*hd)
+        k = norm(self.k_norm, self.k(x).view(B, S, c.n_kv_heads, hd), True).reshape(B, S, -1)    # (B, S, Hkv*hd)
+        q, k = RotaryEmbedding.apply(q, *rope, c.n_heads), RotaryEmbedding.apply(k, *rope, c.n_kv_heads)
+        y, k, v = GroupQueryAttention.apply(q, k, self.v(x), past_k, past_v, *lengths, c.n_heads,
+                                            c.n_kv_heads, c.query_scale, window)
         return self.o(y), k, v
 
 
@@ -88,8 +95,9 @@ class FeedForward(nn.Module):
         self.up = linear(cfg.dim, cfg.hidden_dim)
         self.down = linear(cfg.hidden_dim, cfg.dim)
 
-    def forward(self, x):
-        return self.down(F.gelu(self.gate(x), approximate="tanh") * self.up(x))
+    def forward(self, x, fused: bool = False):
+        gate = FastGelu.apply(self.gate(x)) if fused else F.gelu(self.gate(x), approximate="tanh")
+        return self.down(gate * self.up(x))
 
 
 class Block(nn.Module):
@@ -102,13 +110,16 @@ class Block(nn.Module):
         self.ffn = FeedForward(cfg, linear)
         self.post_ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
 
-    def forward(self, x, cos, sin, past_k, past_v, bias, fused=None):
-        """fused: (lengths, window) to export attention as one kernel (Attention.forward_fused)."""
-        h = self.attn_norm(x)
-        y, k, v = (self.attn(h, cos, sin, past_k, past_v, bias) if fused is None
-                   else self.attn.forward_fused(h, cos, sin, past_k, past_v, *fused))
-        x = x + self.post_attn_norm(y)
-        return x + self.post_ffn_norm(self.ffn(self.ffn_norm(x))), k, v
+    def forward(self, x, rope, past_k, past_v, bias, fused=None):
+        """rope: (cos, sin) from rope_tables. fused: (lengths, window) to export each piece as one
+        kernel (Attention.forward_fused); then rope is onnx_kernels.rotary_rows' (rows, cos, sin)
+        and bias is unused."""
+        f = fused is not None
+        h = norm(self.attn_norm, x, f)
+        y, k, v = (self.attn(h, *rope, past_k, past_v, bias) if not f
+                   else self.attn.forward_fused(h, rope, past_k, past_v, *fused))
+        x = x + norm(self.post_attn_norm, y, f)
+        return x + norm(self.post_ffn_norm, self.ffn(norm(self.ffn_norm, x, f), f), f), k, v
 
 
 class Gemma3(TiedLM):
@@ -139,15 +150,16 @@ class Gemma3(TiedLM):
         local = causal & (dist < c.sliding_window)[None]
         to_bias = lambda ok: torch.zeros(ok.shape).masked_fill(~ok, -1e9)[:, None]  # noqa: E731
         bias_global, bias_local = to_bias(causal), to_bias(local)                # (B, 1, S, T)
-        dtype = past_key_values.dtype                                            # float64: references only
-        rope_global = rope_tables(position_ids, c.head_dim, c.rope_theta, dtype)
-        rope_local = rope_tables(position_ids, c.head_dim, c.rope_theta_local, dtype)
         x = self.embed(input_ids) * math.sqrt(c.dim)                             # (B, S, D)
         fused = self.fused_attention and torch.onnx.is_in_onnx_export()
-        if fused:                                  # rotate in (B, S, heads, hd): no per-layer transposes
-            rope_global = tuple(t.transpose(1, 2) for t in rope_global)          # (B, S, 1, hd)
-            rope_local = tuple(t.transpose(1, 2) for t in rope_local)
+        if fused:                                  # one table row per query position (onnx_kernels.py)
+            rope_global = rotary_rows(position_ids, inverse_frequencies(c.head_dim, c.rope_theta))
+            rope_local = rotary_rows(position_ids, inverse_frequencies(c.head_dim, c.rope_theta_local))
             lengths = sequence_lengths(input_ids, attention_mask)
+        else:
+            dtype = past_key_values.dtype                                        # float64: references only
+            rope_global = rope_tables(position_ids, c.head_dim, c.rope_theta, dtype)
+            rope_local = rope_tables(position_ids, c.head_dim, c.rope_theta_local, dtype)
         present, tapped, every = [], None, []
         for i, block in enumerate(self.blocks):
             if tap_layer == -1:                       # every block's input (fitting MAC's per-layer maps)
@@ -156,16 +168,16 @@ class Gemma3(TiedLM):
                 if stop_at_tap:
                     return x
                 tapped = x
-            (cos, sin), bias = (rope_global, bias_global) if c.is_global(i) else (rope_local, bias_local)
+            rope, bias = (rope_global, bias_global) if c.is_global(i) else (rope_local, bias_local)
             window = -1 if c.is_global(i) else c.sliding_window - 1              # onnx_gqa.py's convention
-            x, k, v = block(x, cos, sin, past_key_values[i, 0], past_key_values[i, 1], bias,
+            x, k, v = block(x, rope, past_key_values[i, 0], past_key_values[i, 1], bias,
                             (lengths, window) if fused else None)
             present.append(torch.stack([k, v]))
         if every and stop_at_tap:
             return torch.stack(every)                                            # (L, B, S, D)
         if last_only:
             x = x[:, -1:]
-        h = self.norm(x)
+        h = norm(self.norm, x, fused)
         present = torch.stack(present)                                           # (L, 2, B, Hkv, T, hd)
         out = (h if hidden_only else self.logits(h)), present
         if fused:                          # the exported graph also returns the new positions alone

@@ -4,11 +4,14 @@ one kernel per layer with the window convention onnxruntime uses. (onnxruntime i
 graph in the engine's tests: real-bundle.test.ts against PyTorch's logits.)"""
 from __future__ import annotations
 
+import collections
+
 import onnx
 import torch
 
 from mnemo_models.export_llm import NEW_KV, export_lm
-from mnemo_models.llama import rope_tables
+from mnemo_models.llama import inverse_frequencies, rope_tables
+from mnemo_models.onnx_kernels import rotary_rows
 
 from test_mac_gemma import CFG, lm
 
@@ -31,16 +34,18 @@ def test_the_fused_form_computes_the_reference_attention_past_the_window():
     lengths = (torch.full((B,), P + S - 1, dtype=torch.int32), torch.tensor(P + S, dtype=torch.int32))
     for layer in (0, 1):                    # layer 0 is local, layer 1 global (global_every = 2)
         attn, local = m.blocks[layer].attn, not CFG.is_global(layer)
-        cos, sin = rope_tables(pos, CFG.head_dim, CFG.rope_theta_local if local else CFG.rope_theta)
+        theta = CFG.rope_theta_local if local else CFG.rope_theta
+        cos, sin = rope_tables(pos, CFG.head_dim, theta)
         want = attn(x, cos, sin, past_k, past_v, reference_bias(S, P + S, CFG.sliding_window if local else None))
-        got = attn.forward_fused(x, cos.transpose(1, 2), sin.transpose(1, 2), past_k, past_v, lengths,
-                                 CFG.sliding_window - 1 if local else -1)
+        got = attn.forward_fused(x, rotary_rows(pos, inverse_frequencies(CFG.head_dim, theta)), past_k, past_v,
+                                 lengths, CFG.sliding_window - 1 if local else -1)
         for w, g in zip(want, got):
             torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
     # The window matters here: without it the local layer's answer differs.
     attn = m.blocks[0].attn
     cos, sin = rope_tables(pos, CFG.head_dim, CFG.rope_theta_local)
-    wide = attn.forward_fused(x, cos.transpose(1, 2), sin.transpose(1, 2), past_k, past_v, lengths, -1)[0]
+    rope = rotary_rows(pos, inverse_frequencies(CFG.head_dim, CFG.rope_theta_local))
+    wide = attn.forward_fused(x, rope, past_k, past_v, lengths, -1)[0]
     narrow = attn(x, cos, sin, past_k, past_v, reference_bias(S, P + S, CFG.sliding_window))[0]
     assert (wide - narrow).abs().max() > 1e-3
 
@@ -55,6 +60,10 @@ def test_the_export_has_one_kernel_per_layer_and_returns_the_new_positions(tmp_p
     windows = [next(a.i for a in n.attribute if a.name == "local_window_size") for n in gqa]
     assert windows == [-1 if CFG.is_global(i) else CFG.sliding_window - 1 for i in range(CFG.n_layers)]
     assert not [n for n in g.node if n.op_type == "Softmax"]                 # no attention left op by op
+    kernels = collections.Counter(n.op_type for n in g.node)
+    assert kernels["SimplifiedLayerNormalization"] == 6 * CFG.n_layers + 1   # 4 per block, q/k, final
+    assert kernels["RotaryEmbedding"] == 2 * CFG.n_layers and kernels["FastGelu"] == CFG.n_layers
+    assert not kernels["Pow"] and not kernels["Tanh"] and not kernels["Neg"]  # none left op by op
     assert [o.name for o in g.output] == ["logits", "present_key_values", NEW_KV]
     assert [o["name"] for o in spec["outputs"]] == ["logits", "present_key_values", NEW_KV]
 
@@ -89,3 +98,20 @@ def test_the_lookup_gets_its_own_copy_of_the_table_in_an_external_file(tmp_path)
     again = table_graph()                                                    # a rebuild: the same bytes
     split_embedding_table(again, tmp_path / "again.bin")
     assert (tmp_path / "again.bin").read_bytes() == (tmp_path / "lm.embed.bin").read_bytes()
+
+
+def test_the_exported_form_of_the_whole_lm_computes_the_reference(monkeypatch):
+    """Every one-kernel piece at once (norms, rotary rows, FastGelu, GroupQueryAttention), in their
+    eager forms, through the whole model: a prompt, then a step behind its cache past the window."""
+    m = lm()
+    ids = torch.randint(10, 300, (1, 70), generator=torch.Generator().manual_seed(2))
+    runs = []
+    for exported in (False, True):
+        m.fused_attention = exported
+        monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda e=exported: e)
+        logits, past, *_ = m(ids[:, :66], torch.arange(66)[None], torch.ones(1, 66, dtype=torch.long), m.empty_past())
+        step, present, *_ = m(ids[:, 66:], torch.arange(66, 70)[None], torch.ones(1, 70, dtype=torch.long), past)
+        runs.append((logits, past, step, present))
+    m.fused_attention = False
+    for want, got in zip(*runs):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
