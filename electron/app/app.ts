@@ -6,13 +6,12 @@ import path from "node:path";
 import { type AskRequest, type AskResponse, type DocumentOutcome, type DocumentSummary, type IngestProgress,
   type IngestSummary, type SearchMode, type VaultSummary } from "../shared/api.js";
 import { AppError } from "../shared/errors.js";
-import { defaultMode } from "../shared/manifest.js";
 import { docTypeOf } from "../vault/extract.js";
 import { collectInputs, DEFAULT_MAX_FILE_BYTES, type Skipped } from "../vault/files.js";
 import { VaultRegistry } from "../vault/registry.js";
 import { Vault } from "../vault/vault.js";
 import { watchFolder, type FolderWatch } from "../vault/watch.js";
-import { askOptions, askVaults, type Loaded } from "./ask.js";
+import { askVaults, type Loaded } from "./ask.js";
 import { updateVectors } from "./embed.js";
 import { ingestQueued } from "./ingest.js";
 import { loadModel, type Model } from "./model.js";
@@ -228,25 +227,13 @@ export class MnemoApp {
   }
 
   /**
-   * Answers over documents that are not in any vault (the CLI's --doc). Memory modes: amortized into a
-   * scratch bank that is dropped afterwards. Otherwise (keyword, the default, and none): a scratch
-   * vault in a temporary folder, ingested and searched like any vault, then deleted. Sources name the files.
+   * Answers over documents that are not in any vault (the CLI's --doc): a scratch vault in a temporary
+   * folder, ingested (and, for memory modes, amortized) and asked like any vault in any mode, then
+   * dropped with its bank and vectors. Sources name the files.
    */
   async askDocuments(docs: readonly { name: string; text: string }[], req: AskRequest, onToken: (text: string) => void,
     signal?: AbortSignal): Promise<AskResponse> {
-    const model = await this.model();
-    const mode = req.mode ?? defaultMode(model.manifest);
-    if (mode !== "memory" && mode !== "memory+keyword") return this.askScratch(docs, req, onToken, signal);
-    if (!model.manifest.mac) return askVaults(model, [], this.loaded, req, onToken, signal);     // refuses, naming the mode
-    const t0 = performance.now();
-    await model.engine.bankDrop("docs");
-    for (const d of docs) await model.engine.ingest(d.name, d.text);
-    const bankMs = performance.now() - t0;
-    const r = await model.engine.ask(req.question, askOptions(req), onToken, signal, ["docs"]);
-    await model.engine.bankDrop("docs");
-    return { answer: r.answer, bankSize: r.bankSize, timings: { bankMs, ...r.timings, totalMs: performance.now() - t0 },
-      sources: r.sources.map((s) => ({ vaultId: "", vaultName: "", documentId: 0, title: s.key, name: s.key, pageStart: 1, pageEnd: 1,
-        passage: "", charStart: 0, charEnd: 0, memoryWeight: s.weight, keywordScore: 0, denseScore: 0, foundBy: "memory" as const })) };
+    return this.askScratch(docs, req, onToken, signal);
   }
 
   private async askScratch(docs: readonly { name: string; text: string }[], req: AskRequest, onToken: (text: string) => void,
@@ -267,6 +254,7 @@ export class MnemoApp {
       return { ...r, sources: r.sources.map((s) => ({ ...s, vaultId: "", vaultName: "" })) };
     } finally {
       await model.engine.vectorsDrop(vault.id).catch(() => {});      // the scratch vault's vectors, if a search loaded them
+      await model.engine.bankDrop(vault.id).catch(() => {});         // and its modulations, if a memory mode loaded them
       vault.close();
       await rm(dir, { recursive: true, force: true });
     }

@@ -59,7 +59,7 @@ export async function askVaults(model: Model, vaults: Vault[], loaded: Loaded, r
   const useMemory = mode === "memory" || mode === "memory+keyword";
   if (useMemory && !model.manifest.mac) {
     throw new AppError("MEMORY_UNAVAILABLE", `the model ${model.manifest.name} has no memory heads yet, so "${mode}" mode is unavailable; ` +
-      `use keyword mode (the default)`);
+      `use keyword mode`);
   }
   const t0 = performance.now();
   const candidates = req.candidates ?? (useMemory ? DEFAULT_MEMORY_CANDIDATES : undefined);

@@ -128,10 +128,14 @@ const search: Command = async (app, [name, ...words], o) => {
 
 const pages = (s: { pageStart: number; pageEnd: number }) => (s.pageStart === s.pageEnd ? `p. ${s.pageStart}` : `pp. ${s.pageStart}-${s.pageEnd}`);
 
-function sourceLine(s: Source): string {
-  const why = [s.memoryWeight > 0 && `memory ${(100 * s.memoryWeight).toFixed(1)}%`, s.keywordScore > 0 && `keywords ${s.keywordScore.toPrecision(2)}`,
+/** One source: title, pages, vault, then the signals that found it (the UI's source card says the same). */
+export function sourceLine(s: Source): string {
+  // BM25 scores of a one- or two-document vault are near zero (every word is in most documents).
+  const keywords = s.keywordScore >= 0.01 ? s.keywordScore.toFixed(2) : "<0.01";
+  const why = [s.memoryWeight > 0 && `memory ${(100 * s.memoryWeight).toFixed(1)}%`, s.keywordScore > 0 && `keywords ${keywords}`,
     s.denseScore > 0 && `meaning ${s.denseScore.toFixed(2)}`].filter(Boolean).join(", ");
-  return `  ${s.title} (${pages(s)})${s.vaultName ? ` [${s.vaultName}]` : ""} ${why}`;
+  // A small vault's last passages can rank without any signal (all its chunks are candidates).
+  return `  ${s.title} (${pages(s)})${s.vaultName ? ` [${s.vaultName}]` : ""} ${why || "(ranked last: no keyword or meaning match)"}`;
 }
 
 const ask: Command = async (app, words, o) => {

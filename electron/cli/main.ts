@@ -20,7 +20,8 @@ export const USAGE = `usage: mnemo <command> [options]
   eval --data SQUAD.json ...   quality through the app's own path (mnemo eval --help for its options)
   help [eval]                  this usage, or eval's (also -h or --help anywhere)
 options: --data-dir DIR  --bundle DIR  --provider cpu|cuda|dml  --threads N  --json
-ask: --mode keyword (default)|none|memory|memory+keyword  --long (a few sentences)  --passages K  --candidates N  --temperature T --top-p P --seed S | --beams K
+ask: --mode memory+keyword|keyword|memory|none (default: the bundle's; memory+keyword for the default model)
+     --long (a few sentences)  --passages K  --candidates N  --temperature T --top-p P --seed S | --beams K
      --search hybrid (default)|bm25|dense  --no-abstain (answer even when no passage is relevant; default: "Not found in your documents")`;
 
 const COMMON = {

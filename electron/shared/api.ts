@@ -44,8 +44,9 @@ export interface IngestSummary { vaultId: string; ready: number; unchanged: numb
 export type AnswerMode = "memory" | "memory+keyword" | "keyword" | "none";
 export const ANSWER_MODES: readonly AnswerMode[] = ["memory", "memory+keyword", "keyword", "none"];
 /**
- * The default: keyword, the best measured mode (docs/eval.md). Memory modes need trained MAC heads
- * for the bundle's LM and become the default only once they are shown to beat keyword on valid.
+ * The default of a bundle that names none (manifest memory.default_mode): keyword, the mode that
+ * needs no memory heads. A bundle names a memory mode only once it is measured to beat keyword on
+ * valid with the paired interval above zero; the default bundle names memory+keyword (docs/eval.md).
  */
 export const DEFAULT_ANSWER_MODE: AnswerMode = "keyword";
 /**

@@ -2,6 +2,7 @@
 
     python -m mnemo_models.gates_gemma --heads runs/mac-lmspace/ckpt.pt --out runs/mac-lmspace/gates.json
         [--questions 300] [--f1-questions 150] [--banks 1,8,64] [--stream docs/eval/valid-default.json]
+    python -m mnemo_models.gates_gemma --out heads/X.gates.json --stream docs/eval/valid-default.json --refresh-stream
 
 Every number is paired over the same questions (valid paragraphs of mac_cache, a fixed seed) with
 a 95% interval of the mean difference (normal, clustered by nothing: one row per question):
@@ -15,7 +16,9 @@ a 95% interval of the mean difference (normal, clustered by nothing: one row per
    control (the empty bank: the null entry alone, or a framed prefix's frame alone) and vs the
    irrelevant bank (n wrong ones).
 The app-level numbers (the whole valid stream through the ONNX engine) come from `npm run eval`;
---stream copies its gate-4 differences (memory as the app answers) into the report, with a pass flag.
+--stream copies its gate-4 differences (memory as the app answers) into the report, with a pass flag;
+with --refresh-stream only that entry of an existing report is replaced (a new eval of the same heads
+through a rebuilt graph), the PyTorch gates left as they were measured.
 """
 from __future__ import annotations
 
@@ -151,7 +154,7 @@ def load_any_heads(path: Path, lm) -> Heads:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--heads", type=Path, required=True)
+    ap.add_argument("--heads", type=Path, help="required unless --refresh-stream")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--cache", type=Path, default=Path("runs/mac-cache/valid"))
     ap.add_argument("--bundle", type=Path)
@@ -161,7 +164,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--float-modulations", action="store_true", help="skip the vault's int8 rounding")
     ap.add_argument("--stream", type=Path, help="an `npm run eval` report (JSON): gate 4 as the app answers")
+    ap.add_argument("--refresh-stream", action="store_true",
+                    help="replace only the gate-4 stream entry of the existing --out report, from --stream")
     a = ap.parse_args(argv)
+    if a.refresh_stream:
+        if not a.stream or not a.out.is_file():
+            ap.error("--refresh-stream needs --stream and an existing --out report")
+        r = json.loads(a.out.read_text())
+        r["gate4_stream"] = stream_gate(json.loads(a.stream.read_text()))
+        a.out.write_text(json.dumps(r, indent=1))
+        print(json.dumps(r["gate4_stream"], indent=1))
+        return 0
+    if a.heads is None:
+        ap.error("--heads is required")
     torch.set_num_threads(a.threads)
     from tokenizers import Tokenizer
 

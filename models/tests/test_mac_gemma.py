@@ -234,6 +234,21 @@ def test_the_stream_gate_passes_only_when_both_intervals_clear_zero():
         stream_gate(report)
 
 
+def test_refreshing_the_stream_gate_keeps_the_measured_gates(tmp_path):
+    from mnemo_models.gates_gemma import main
+    gates = tmp_path / "gates.json"
+    gates.write_text(json.dumps({"gate2_pass": True, "gate4_stream": {"pass": False}}))
+    report = {"command": "mnemo eval ...", "bundle": "new", "modes": {"mac": {"f1": 14.3}},
+              "deltas": {"mac-question-only": {"f1": 7.9, "ci95": [4.8, 11.3], "n": 300},
+                         "mac-irrelevant": {"f1": 6.8, "ci95": [3.6, 10.1], "n": 300}}}
+    (tmp_path / "eval.json").write_text(json.dumps(report))
+    assert main(["--out", str(gates), "--stream", str(tmp_path / "eval.json"), "--refresh-stream"]) == 0
+    r = json.loads(gates.read_text())
+    assert r["gate2_pass"] is True and r["gate4_stream"]["bundle"] == "new" and r["gate4_stream"]["pass"] is True
+    with pytest.raises(SystemExit):                                          # nothing to refresh
+        main(["--out", str(tmp_path / "none.json"), "--stream", str(tmp_path / "eval.json"), "--refresh-stream"])
+
+
 def test_cosine_schedule_warms_up_then_falls_to_the_floor():
     a = train_mac_gemma.argparse.Namespace(lr=1e-3, min_lr=1e-4, warmup=10, steps=110, decay="cosine")
     assert train_mac_gemma.learning_rate(a, 0) == pytest.approx(1e-4)            # warm-up: 1/10 of lr
