@@ -99,8 +99,18 @@ test("Settings › Answer length › Longer gives a longer answer; only the mode
   await dialog.getByLabel("Answer mode").selectOption("keyword");
   await dialog.getByRole("button", { name: "Done" }).click();
   const question = "What is the Eiffel Tower?";
+  // The server's reply to "ask", read off the page's WebSocket: the UI must say when it was cut off.
+  const replies: { answer: string; truncated?: boolean }[] = [];
+  page.on("websocket", (ws) => ws.on("framereceived", (f) => {
+    const m = typeof f.payload === "string" ? JSON.parse(f.payload) : null;
+    if (typeof m?.value?.answer === "string") replies.push(m.value);
+  }));
+  await page.reload();
   const short = await askAndWait(page, question);
   await expect(page.getByRole("alert")).toHaveCount(0);
+  await expect.poll(() => replies.length).toBe(1);
+  await expect(page.getByTestId("truncated")).toHaveCount(replies[0]!.truncated ? 1 : 0);
+  if (replies[0]!.truncated) await expect(page.getByTestId("truncated")).toContainText("Answer length › Longer");
 
   await page.getByRole("button", { name: /^Settings/ }).click();
   dialog = page.getByRole("dialog");

@@ -88,7 +88,7 @@ export async function askVaults(model: Model, vaults: Vault[], loaded: Loaded, r
   const options = { ...askOptions({ ...req, ...(candidates ? { candidates } : {}) }), ...(context !== undefined ? { context } : {}), ...(candidateKeys.length ? { candidateKeys } : {}) };
   const r = await model.engine.ask(question, options, onToken, signal, vaults.map((v) => v.id), useMemory);
   for (const v of vaults) v.store.addQuestion(question, r.answer, mode);
-  return { answer: r.answer, sources: sources(found, r.sources, vaults), bankSize: r.bankSize,
+  return { answer: r.answer, sources: sources(found, r.sources, vaults), bankSize: r.bankSize, ...(r.truncated ? { truncated: true } : {}),
     timings: { bankMs, questionMs: r.timings.questionMs, firstTokenMs: r.timings.firstTokenMs, totalMs: performance.now() - t0, searchMs } };
 }
 

@@ -175,6 +175,7 @@ const ask: Command = async (app, words, o) => {
   if (o.json) { print(o, r, ""); return 0; }
   process.stdout.write(r.answer ? "\n" : "(no answer)\n");
   if (r.notFound) process.stdout.write(`(${r.notFound.reason}; --no-abstain answers anyway)\n`);
+  if (r.truncated) process.stdout.write(o.long ? "(cut off at the longer answers' length limit)\n" : "(cut off at the short answers' length; --long for a longer answer)\n");
   if (r.sources.length) process.stdout.write("sources:\n" + r.sources.map(sourceLine).join("\n") + "\n");
   return 0;
 };

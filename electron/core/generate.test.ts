@@ -23,6 +23,13 @@ describe("generate", () => {
     expect(await collect(generate(loop, [5], emptyPast(), 0, 4, { maxNewTokens: 3, stopIds: new Set([0]), sample: argmax }))).toEqual([1, 1, 1]);
   });
 
+  it("returns how it ended: 'stop' at a stop id, 'length' when the budget ran out", async () => {
+    const end = async (it: AsyncGenerator<number, string>) => { for (let r = await it.next(); ; r = await it.next()) if (r.done) return r.value; };
+    expect(await end(generate(new FakeLM(20, table), [5], emptyPast(), 0, 20, { maxNewTokens: 8, stopIds: new Set([0]), sample: argmax }))).toBe("stop");
+    // Two tokens, then the stop would come third: a budget of two cuts the answer off.
+    expect(await end(generate(new FakeLM(20, table), [5], emptyPast(), 0, 20, { maxNewTokens: 2, stopIds: new Set([0]), sample: argmax }))).toBe("length");
+  });
+
   it("skips a leading line-break stop (fed to the model, not yielded), then stops at the next one", async () => {
     const lm = new FakeLM(6, { 5: { 3: 1 }, 3: { 1: 1 }, 1: { 3: 1 } });
     const opts = { maxNewTokens: 8, stopIds: new Set([0, 3]), sample: argmax };

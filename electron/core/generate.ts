@@ -1,5 +1,6 @@
 // Decoding behind a prefix: an async generator of token ids with a KV cache and explicit positions.
-// It checks the abort signal before every step and stops at a stop id or after maxNewTokens.
+// It checks the abort signal before every step and stops at a stop id or after maxNewTokens; its
+// return value says which ("stop" or "length": an answer cut off by the token budget).
 import { GrowingKvCache } from "./kv-cache.js";
 import { floats, int64Tensor, output, type AbortLike, type Session, type Tensor } from "./session.js";
 
@@ -22,6 +23,9 @@ export interface GenerateOptions {
   newKeyValues?: string;
 }
 
+/** How decoding ended: at a stop id, or because maxNewTokens ran out. */
+export type GenerateEnd = "stop" | "length";
+
 export class AbortedError extends Error {
   override readonly name = "AbortError";
   constructor() {
@@ -34,7 +38,7 @@ export class AbortedError extends Error {
  * (P may be 0); positions of the prompt start at positionOffset.
  */
 export async function* generate(lm: Session, prompt: readonly number[], past: Tensor, positionOffset: number,
-  vocabSize: number, opts: GenerateOptions): AsyncGenerator<number, void, undefined> {
+  vocabSize: number, opts: GenerateOptions): AsyncGenerator<number, GenerateEnd, undefined> {
   if (prompt.length === 0) throw new RangeError("prompt must hold at least one token");
   let ids = [...prompt];
   let positions = ids.map((_, i) => i + positionOffset);
@@ -55,7 +59,7 @@ export async function* generate(lm: Session, prompt: readonly number[], past: Te
     const logitsT = output(out, "logits"), rows = logitsT.dims[1] ?? ids.length;
     const token = opts.sample(floats(logitsT).subarray((rows - 1) * vocabSize, rows * vocabSize));
     const leading = !begun && opts.leadingIds?.has(token) === true;
-    if (opts.stopIds.has(token) && !leading) return;
+    if (opts.stopIds.has(token) && !leading) return "stop";
     if (!leading) {
       begun = true;
       yield token;
@@ -65,4 +69,5 @@ export async function* generate(lm: Session, prompt: readonly number[], past: Te
     positions = [positions[positions.length - 1]! + 1];
     ids = [token];
   }
+  return "length";
 }

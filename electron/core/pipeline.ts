@@ -6,7 +6,7 @@ import { AppError } from "../shared/errors.js";
 import { NEW_KEY_VALUES, type BundleManifest, type MemoryFacts, type ReaderFacts } from "../shared/manifest.js";
 import { asStored } from "../shared/modulation-codec.js";
 import { beamSearch } from "./beam.js";
-import { generate, type GenerateOptions } from "./generate.js";
+import { generate, type GenerateEnd, type GenerateOptions } from "./generate.js";
 import { aggregateHierarchical, type Aggregated } from "./hierarchy.js";
 import { clipQuestion, leadingPositions, readerBatch, windowRows } from "./reader.js";
 import { floatTensor, floats, int64Tensor, output, type Sessions, type Tensor } from "./session.js";
@@ -317,7 +317,7 @@ export class MacPipeline {
   }
 
   decode(promptIds: readonly number[], past: Tensor, opts: Omit<GenerateOptions, "stopIds" | "maxNewTokens"> &
-    Partial<Pick<GenerateOptions, "maxNewTokens">> & { long?: boolean }): AsyncGenerator<number, void, undefined> {
+    Partial<Pick<GenerateOptions, "maxNewTokens">> & { long?: boolean }): AsyncGenerator<number, GenerateEnd, undefined> {
     const { long, ...rest } = opts;
     return generate(this.sessions.lm, promptIds, past, this.offset(past), this.manifest.architecture.lm.vocab_size,
       { ...rest, maxNewTokens: opts.maxNewTokens ?? this.maxNewTokens(long), stopIds: this.stopIds(long),

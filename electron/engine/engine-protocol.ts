@@ -40,6 +40,8 @@ export interface AskResult {
   timings: { questionMs: number; firstTokenMs: number | null; totalMs: number };
   /** Entries the aggregator attended over. */
   bankSize: number;
+  /** The token budget ran out before the model ended its answer (greedy or sampled decoding). */
+  truncated?: boolean;
 }
 
 /** A dense search's result: the best chunks across the banks in scope, and what it cost. */

@@ -2,7 +2,7 @@
 // block the caller's event loop. One request at a time runs; "cancel" aborts a running answer.
 import { parentPort } from "node:worker_threads";
 import { AppError } from "../shared/errors.js";
-import { AbortedError } from "../core/generate.js";
+import { AbortedError, type GenerateEnd } from "../core/generate.js";
 import type { MacPipeline } from "../core/pipeline.js";
 import { encodeModulation } from "../shared/modulation-codec.js";
 import { selectByKeys, selectCandidates } from "../core/preselect.js";
@@ -65,17 +65,24 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
   const sample = makeSampler({ temperature: o.temperature ?? 0, topP: o.topP ?? 1, seed: o.seed ?? 0 });
   let firstTokenMs: number | null = null;
   const long = o.long ?? false;
-  const tokens = (o.beams ?? 1) > 1 ? p.beam(promptIds, past, o.beams!, signal, long).then((ids) => ids[Symbol.iterator]())
-    : Promise.resolve(p.decode(promptIds, past, { sample, signal, long, ...(o.maxNewTokens ? { maxNewTokens: o.maxNewTokens } : {}) }));
-  for await (const token of await tokens) {
+  const onToken = (token: number) => {
     firstTokenMs ??= performance.now() - t0;
     const delta = stream.push(token);
     if (delta) send({ id, kind: "token", text: delta });
+  };
+  let end: GenerateEnd | undefined;                       // beam search does not say why it ended
+  if ((o.beams ?? 1) > 1) for (const token of await p.beam(promptIds, past, o.beams!, signal, long)) onToken(token);
+  else {
+    const tokens = p.decode(promptIds, past, { sample, signal, long, ...(o.maxNewTokens ? { maxNewTokens: o.maxNewTokens } : {}) });
+    for (let r = await tokens.next(); ; r = await tokens.next()) {
+      if (r.done) { end = r.value; break; }
+      onToken(r.value);
+    }
   }
   const tail = stream.flush();
   if (tail) send({ id, kind: "token", text: tail });
   const sources = agg ? weightsByOwner(agg.weights, owners) : [];
-  return { answer: stream.text.trim(), sources, bankSize: entries.length,
+  return { answer: stream.text.trim(), sources, bankSize: entries.length, ...(end === "length" ? { truncated: true } : {}),
     timings: { questionMs, firstTokenMs, totalMs: performance.now() - t0 } };
 }
 

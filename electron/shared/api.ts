@@ -109,6 +109,8 @@ export interface AskResponse {
   timings: { bankMs: number; questionMs: number; firstTokenMs: number | null; totalMs: number; searchMs?: number };
   /** Set when the answer policy abstained (the answer is NOT_FOUND_ANSWER): why, in words. */
   notFound?: { reason: string };
+  /** Set when the answer was cut off by the answer length's token budget (a longer setting gives more). */
+  truncated?: boolean;
 }
 
 /** `auto`: check a while after start and every few hours, download, install when Mnemo quits. `off`: never

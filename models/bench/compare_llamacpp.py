@@ -5,9 +5,12 @@
     # 2. our tokenizer.json and PyTorch model on the same prompts
     cd models && .venv/bin/python bench/compare_llamacpp.py --ref ref.npz --bundle BUNDLE --gguf GGUF [--write-prompts P.jsonl]
 
---write-prompts writes the bundle's fixture prompts (chat template included) as JSON lines for step 1.
+--write-prompts writes the bundle's fixture prompts (chat template included) as JSON lines for step 1,
+without a leading BOS marker (llama.cpp adds the BOS itself when the GGUF asks for it; our ids are
+compared with the marker in, so a doubled or missing BOS shows as differing token ids).
 Prints, per prompt: whether the token ids are identical, the max |logit difference|, the top-1
-agreement and the KL divergence of the next-token distributions, for the fp32 and q4 ports.
+agreement and the KL divergence of the next-token distributions, for the bundle's LM in each
+precision its recipe builds: SmolLM2 (Llama architecture) fp32 and q4, Gemma 3 fp32 and q8.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mnemo_models.gemma3_weights import load_gemma3  # noqa: E402
 from mnemo_models.gguf_weights import load_llama  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
@@ -33,16 +37,18 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     cases = json.loads((a.bundle / "fixtures.json").read_text())["lm"]["cases"]
+    gemma = json.loads((a.bundle / "manifest.json").read_text())["architecture"]["lm"].get("type") == "gemma3"
     if a.write_prompts:
-        a.write_prompts.write_text("".join(json.dumps(c["prompt"]) + "\n" for c in cases))
+        bos = "<bos>" if gemma else "<|endoftext|>"          # the text of each LM's BOS piece
+        a.write_prompts.write_text("".join(json.dumps(c["prompt"].removeprefix(bos)) + "\n" for c in cases))
         print(f"wrote {len(cases)} prompts to {a.write_prompts}")
         return
     torch.set_num_threads(2)
     ref = np.load(a.ref, allow_pickle=False)
     tok = Tokenizer.from_file(str(a.bundle / "tokenizer.json"))
     rows = []
-    for precision in ("fp32", "q4"):
-        model, _ = load_llama(a.gguf, precision)
+    for precision in ("fp32", "q8") if gemma else ("fp32", "q4"):
+        model, _ = load_gemma3(a.gguf, precision) if gemma else load_llama(a.gguf, precision)
         for i, c in enumerate(cases):
             ids = tok.encode(c["prompt"], add_special_tokens=False).ids
             theirs = ref[f"tokens_{i}"].tolist()

@@ -9,10 +9,12 @@ export type Theme = "light" | "dark";
 export interface Answer { askId: string | null; question: string; text: string; streaming: boolean; sources: Source[]; error: string | null;
   timings: AskResponse["timings"] | null; stopped: boolean;
   /** Why the answer policy found nothing relevant ("Not found in your documents"); null when it answered. */
-  notFound: string | null }
+  notFound: string | null;
+  /** The answer reached the answer length's token budget: "short" or "long", the setting it was asked with. */
+  truncated: "short" | "long" | null }
 export interface HistoryItem { question: string; answer: string; askedAt: number }
 
-const emptyAnswer = (): Answer => ({ askId: null, question: "", text: "", streaming: false, sources: [], error: null, timings: null, stopped: false, notFound: null });
+const emptyAnswer = (): Answer => ({ askId: null, question: "", text: "", streaming: false, sources: [], error: null, timings: null, stopped: false, notFound: null, truncated: null });
 
 export class AppState {
   vaults = $state<VaultSummary[]>([]);
@@ -145,13 +147,14 @@ export class AppState {
     if (!question.trim() || this.answer.streaming) return;
     const askId = crypto.randomUUID();
     this.answer = { ...emptyAnswer(), askId, question, streaming: true };
-    const vaults = this.scope === "vault" && this.selectedId ? [this.selectedId] : undefined;
+    const vaults = this.scope === "vault" && this.selectedId ? [this.selectedId] : undefined, long = this.long;
     try {
       // Until the model is known the backend picks the mode: a stored choice is sent only if this model offers it.
-      const r = await api.call("ask", { askId, question, ...(this.model ? { mode: this.mode } : {}), ...(this.long ? { long: true } : {}),
+      const r = await api.call("ask", { askId, question, ...(this.model ? { mode: this.mode } : {}), ...(long ? { long: true } : {}),
         ...(vaults ? { vaults } : {}), ...(this.abstain ? {} : { abstain: false }) });
       if (this.answer.askId !== askId || this.answer.stopped) return;        // stopped or replaced meanwhile
-      this.answer = { ...this.answer, text: r.answer, sources: r.sources, timings: r.timings, streaming: false, notFound: r.notFound?.reason ?? null };
+      this.answer = { ...this.answer, text: r.answer, sources: r.sources, timings: r.timings, streaming: false, notFound: r.notFound?.reason ?? null,
+        truncated: r.truncated ? (long ? "long" : "short") : null };
       if (this.selectedId) this.history = await api.call("history.list", { vault: this.selectedId });
     } catch (e) {
       if (this.answer.askId !== askId || this.answer.stopped) return;
