@@ -64,7 +64,9 @@ def main() -> None:
                          "kl_llamacpp_to_ours": float((p * (np.log(p + 1e-30) - np.log(q + 1e-30))).sum())})
             print(json.dumps(rows[-1]))
     if a.json:
-        a.json.write_text(json.dumps(rows, indent=1) + "\n")
+        meta = json.loads(str(ref["meta"])) if "meta" in ref.files else {}
+        a.json.write_text(json.dumps({"bundle": json.loads((a.bundle / "manifest.json").read_text())["id"],
+                                      "llamacpp": meta, "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,11 @@ def greedy(llm: Llama) -> int:
 
 
 def tokenize(llm: Llama, text: str) -> list[int]:
-    return llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+    """BOS as the GGUF asks; a prompt that already opens with the BOS piece (the app's Gemma prompts
+    are rendered with "<bos>") keeps one, as the app's tokenizer gives."""
+    toks = llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+    bos = llm.token_bos()
+    return toks[1:] if len(toks) > 1 and toks[0] == toks[1] == bos else toks
 
 
 def model_info(llm: Llama, path: str) -> dict:
