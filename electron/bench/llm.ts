@@ -122,8 +122,10 @@ async function main(): Promise<void> {
       continue;
     }
     // The first precision also runs with the full present fetched every step (the loop before
-    // new_key_values), as a control in the same run.
-    for (const full of q4Dir ? [false] : [false, true]) {
+    // new_key_values), as a control in the same run, when its graph still returns the present.
+    const lmOutputs = (JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as
+      { graphs: { lm: { outputs: { name: string }[] } } }).graphs.lm.outputs.map((o) => o.name);
+    for (const full of q4Dir || !lmOutputs.includes("present_key_values") ? [false] : [false, true]) {
       const r = spawnSync(process.execPath, [process.argv[1]!, "--one", dir, "--threads", String(threads), "--prompt-file", promptFile,
         ...(full ? ["--full-present"] : [])], { encoding: "utf8" });
       if (r.status !== 0) throw new Error(`measuring ${dir} failed: ${r.stderr}`);

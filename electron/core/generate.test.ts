@@ -3,7 +3,7 @@ import { beamSearch, selectRows } from "./beam.js";
 import { FakeLM, emptyPast } from "./fake-lm.js";
 import { generate } from "./generate.js";
 import { argmax } from "./sampler.js";
-import { floatTensor } from "./session.js";
+import { floatTensor, type Session } from "./session.js";
 
 // Vocabulary: 0 = stop. After 5 (the prompt): A=1 (0.6) or B=2 (0.4). After A: ten tokens 10..19 at
 // 0.1 each. After any of 10..19: stop. After B: stop (0.9). Greedy says A..., beam search says B.
@@ -58,6 +58,19 @@ describe("beamSearch", () => {
   it("finds the sequence with the best total probability where greedy does not", async () => {
     const lm = new FakeLM(20, table);
     expect(await beamSearch(lm, [5], emptyPast(), 0, 20, { beams: 2, maxNewTokens: 8, stopIds: new Set([0]), lengthPenalty: 0 })).toEqual([2]);
+  });
+
+  it("builds the present itself from graphs that return only the new positions (new_key_values)", async () => {
+    const inner = new FakeLM(20, table), pasts: number[][] = [];
+    const newOnly: Session = { run: async (feeds) => {
+      pasts.push([...feeds["past_key_values"]!.dims]);
+      const { logits, present_key_values: present } = await inner.run(feeds);
+      const [L, two, B, H, , hs] = present!.dims as number[], S = feeds["input_ids"]!.dims[1]!;
+      return { logits: logits!, new_key_values: floatTensor(new Float32Array(L! * two! * B! * H! * S * hs!), [L!, two!, B!, H!, S, hs!]) };
+    } };
+    expect(await beamSearch(newOnly, [5], emptyPast(), 0, 20, { beams: 2, maxNewTokens: 8, stopIds: new Set([0]), lengthPenalty: 0 })).toEqual([2]);
+    // Each step's past is one position longer, with a row per beam kept.
+    expect(pasts.map((d) => `${d[2]}x${d[4]}`)).toEqual(["1x0", "2x1"]);
   });
 
   it("with one beam equals greedy", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { generate } from "./generate.js";
-import { GrowingKvCache } from "./kv-cache.js";
+import { appendPositions, GrowingKvCache } from "./kv-cache.js";
 import { argmax } from "./sampler.js";
 import { floats, floatTensor, type Session, type Tensor } from "./session.js";
 
@@ -87,5 +87,17 @@ describe("generate with new_key_values", () => {
     expect(full.fetched.every((f) => f === undefined)).toBe(true);
     expect(grown.fetched.every((f) => f?.join() === "logits,new_key_values")).toBe(true);
     expect(Array.from(floats(prefix))).toEqual([2, 3, -2, -3]);       // the shared prefix is untouched
+  });
+});
+
+describe("appendPositions", () => {
+  it("equals concatenation along the positions, for several rows, leaving the past untouched", () => {
+    const past = floatTensor(Float32Array.from({ length: 2 * 2 * 2 * 3 * 2 }, (_, i) => i), [2, 2, 2, 1, 3, 2]);
+    const fresh = floatTensor(Float32Array.from({ length: 2 * 2 * 2 * 1 * 2 }, (_, i) => -1 - i), [2, 2, 2, 1, 1, 2]);
+    const before = Array.from(floats(past));
+    const out = appendPositions(past, fresh);
+    expect(out.dims).toEqual([2, 2, 2, 1, 4, 2]);
+    expect(Array.from(floats(out))).toEqual(Array.from(floats(concat(past, fresh))));
+    expect(Array.from(floats(past))).toEqual(before);
   });
 });

@@ -60,3 +60,13 @@ export class GrowingKvCache {
     this.dims[4] = next;
   }
 }
+
+/**
+ * past (L, 2, B, Hkv, P, hd) followed by fresh (L, 2, B, Hkv, S, hd) along the positions, as a new
+ * tensor: the present of graphs that return only new_key_values (beam search reorders its rows).
+ */
+export function appendPositions(past: Tensor, fresh: Tensor): Tensor {
+  const cache = new GrowingKvCache(past, (past.dims[4] ?? 0) + (fresh.dims[4] ?? 0));
+  cache.append(fresh);
+  return cache.view();
+}

@@ -20,7 +20,8 @@ function manifest(n_positions = 2048, memory?: { question: string; keyword: stri
       ...(memory ? { memory } : {}) },
     generation: { max_new_tokens: 4, max_new_tokens_long: 8, stop_ids: [2, 3], stop_at_newline: true },
     tokenizer: "tok.json", fixtures: "fx.json",
-    graphs: { lm: graph("lm.onnx", [["past_key_values", [1, 2, "batch", 1, "past", 4]], ["logits", ["batch", 1, 10]]]) },
+    graphs: { lm: graph("lm.onnx", [["past_key_values", [1, 2, "batch", 1, "past", 4]], ["logits", ["batch", 1, 10]],
+      ["present_key_values", [1, 2, "batch", 1, "past_plus_seq", 4]]]) },
     files: Object.fromEntries(["lm.onnx", "tok.json", "fx.json"].map((f) => [f, { sha256: "0".repeat(64), bytes: 0 }])),
   });
 }

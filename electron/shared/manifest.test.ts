@@ -34,6 +34,15 @@ describe("parseManifest", () => {
     expect(codeOf(() => parseManifest(plain))).toMatch(/default_mode memory needs memory heads/);
   });
 
+  it("takes an LM that returns the present, the new positions alone, or both, and refuses one with neither", () => {
+    const m = tiny(), present = m.graphs.lm.outputs.find((o: { name: string }) => o.name === "present_key_values");
+    const fresh = { ...present, name: "new_key_values", shape: [...present.shape.slice(0, 4), "seq", present.shape[5]] };
+    m.graphs.lm.outputs = [m.graphs.lm.outputs[0], fresh];
+    expect(parseManifest(m).graphs.lm.outputs.map((o) => o.name)).toEqual(["logits", "new_key_values"]);
+    m.graphs.lm.outputs = [m.graphs.lm.outputs[0]];
+    expect(codeOf(() => parseManifest(m))).toMatch(/^BUNDLE_INVALID: manifest\.json: graphs\.lm must output present_key_values or new_key_values/);
+  });
+
   it("refuses an unknown major version, naming the versions", () => {
     expect(codeOf(() => parseManifest({ ...tiny(), version: { major: 3, minor: 0 } })))
       .toMatch(/^BUNDLE_UNSUPPORTED_VERSION: bundle format version 3\.x .* reads mnemo-mac-bundle 1\.x and 2\.x/);

@@ -214,9 +214,13 @@ function checkShapes(m: BundleManifest): void {
   }
   expectShape(m, "lm", "past_key_values", [L, 2, null, Hkv, null, hs]);
   expectShape(m, "lm", "logits", [null, null, lm.vocab_size]);
-  // Optional: the new positions' keys/values alone, which lets decoding grow its cache in place.
-  if (m.graphs.lm.outputs.some((o) => o.name === NEW_KEY_VALUES)) {
-    expectShape(m, "lm", NEW_KEY_VALUES, [L, 2, null, Hkv, null, hs], "outputs", "float32");
+  // The cache comes back whole (present_key_values), or as the new positions alone (new_key_values),
+  // which decoding appends to its own cache in place; a graph may return both.
+  const lmOutputs = new Set(m.graphs.lm.outputs.map((o) => o.name));
+  if (lmOutputs.has(NEW_KEY_VALUES)) expectShape(m, "lm", NEW_KEY_VALUES, [L, 2, null, Hkv, null, hs], "outputs", "float32");
+  if (lmOutputs.has("present_key_values")) expectShape(m, "lm", "present_key_values", [L, 2, null, Hkv, null, hs], "outputs", "float32");
+  else if (!lmOutputs.has(NEW_KEY_VALUES)) {
+    throw new AppError("BUNDLE_INVALID", `manifest.json: graphs.lm must output present_key_values or ${NEW_KEY_VALUES}`);
   }
   if (m.graphs.encoder && !m.architecture.encoder) throw new AppError("BUNDLE_INVALID", "manifest.json: graphs.encoder needs architecture.encoder");
   for (const [name, g] of Object.entries(m.graphs)) {

@@ -2,11 +2,13 @@
 
 Graph contract (bundle format 2, graphs.lm): input_ids, position_ids (B, S) int64; attention_mask
 (B, P+S) int64; past_key_values (L, 2, B, Hkv, P, hd) float32 -> logits (B, 1, V) of the last position, present
-(L, 2, B, Hkv, P+S, hd). A MAC prefix is simply the initial past. Quantized layers become
+(L, 2, B, Hkv, P+S, hd), or for Gemma new_key_values instead (below). A MAC prefix is simply the initial past. Quantized layers become
 com.microsoft MatMulNBits nodes (onnxruntime >= 1.17 on CPU). With MAC's reader (tap_layer), also
 the output tap (B, S, D) and the input tap_only (1,) int64: 1 runs only what the tap needs (onnx_tap.py).
-Gemma graphs also return new_key_values (L, 2, B, Hkv, S, hd), the new positions alone, run attention
-as GroupQueryAttention (onnx_gqa.py) and keep the lookup's copy of the 8-bit table in lm.embed.bin.
+Gemma graphs return new_key_values (L, 2, B, Hkv, S, hd), the new positions alone, instead of the
+present (the engine grows its cache in place; copying every layer's cache out each step cost ~10% of a
+decoding step, recipe 16), run attention as GroupQueryAttention (onnx_gqa.py) and keep the lookup's
+copy of the 8-bit table in lm.embed.bin.
 """
 from __future__ import annotations
 
@@ -80,6 +82,20 @@ def split_embedding_table(proto: onnx.ModelProto, data_file: Path) -> None:
     proto.graph.initializer.extend(copies.values())
 
 
+def allow_empty_past(proto: onnx.ModelProto) -> None:
+    """The Reshape of the packed past (L, 2, …) -> (2L, …) before its Split (gemma3.py) keeps a zero
+    as a zero: ONNX's default (allowzero = 0) reads a 0 in the target shape as "copy that dimension",
+    so an empty past (P = 0, the first step) would be asked for the wrong shape."""
+    for node in proto.graph.node:
+        if node.op_type == "Reshape" and node.input[0] == "past_key_values":
+            for a in node.attribute:
+                if a.name == "allowzero":
+                    a.i = 1
+                    break
+            else:
+                node.attribute.append(onnx.helper.make_attribute("allowzero", 1))
+
+
 @contextlib.contextmanager
 def fused_export(model, on: bool):
     """Gemma's fused_attention switch, on for the export only (PyTorch keeps the reference path)."""
@@ -99,12 +115,13 @@ def io_specs(model: Llama, tap_layer: int | None = None) -> tuple[list[dict], li
               {"name": "position_ids", "dtype": "int64", "shape": ["batch", "seq"]},
               {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "past_plus_seq"]},
               {"name": "past_key_values", "dtype": "float32", "shape": past}]
-    outputs = [{"name": "logits", "dtype": "float32", "shape": ["batch", 1, c.vocab_size]},
-               {"name": "present_key_values", "dtype": "float32",
-                "shape": [*past[:4], "past_plus_seq", c.head_dim]}]
-    if hasattr(model, "fused_attention"):      # Gemma: the new positions' keys/values alone, so a caller
-        outputs.append({"name": NEW_KV, "dtype": "float32",          # can grow its own cache in place
-                        "shape": [*past[:4], "seq", c.head_dim]})
+    outputs = [{"name": "logits", "dtype": "float32", "shape": ["batch", 1, c.vocab_size]}]
+    if hasattr(model, "fused_attention"):      # Gemma: the new positions' keys/values alone; the caller
+        outputs.append({"name": NEW_KV, "dtype": "float32",          # grows its own cache in place
+                        "shape": [*past[:4], "seq", c.head_dim]})   # (recipe 16: no present output)
+    else:
+        outputs.append({"name": "present_key_values", "dtype": "float32",
+                        "shape": [*past[:4], "past_plus_seq", c.head_dim]})
     if tap_layer is not None:                  # MAC's reader: the residual stream after tap_layer blocks
         outputs.append({"name": "tap", "dtype": "float32", "shape": ["batch", "seq", c.dim]})
         inputs.append(tap_only_spec())         # 1: compute the tap alone (onnx_tap.py)
@@ -123,13 +140,12 @@ def export_lm(model: Llama, out: Path, tap_layer: int | None = None) -> dict:
     inputs, outputs = io_specs(model, tap_layer)
     dyn = {"input_ids": {0: "batch", 1: "seq"}, "position_ids": {0: "batch", 1: "seq"},
            "attention_mask": {0: "batch", 1: "past_plus_seq"}, "past_key_values": {2: "batch", 4: "past"},
-           "logits": {0: "batch"}, "present_key_values": {2: "batch", 4: "past_plus_seq"},
+           "logits": {0: "batch"},
            **({"tap": {0: "batch", 1: "seq"}} if tap_layer is not None else {})}
     buf = io.BytesIO()
     # Gemma exports its attention as onnxruntime's fused kernel (onnx_gqa.py); other LMs op by op.
     fuse = hasattr(model, "fused_attention")
-    if fuse:
-        dyn[NEW_KV] = {2: "batch", 4: "seq"}
+    dyn.update({NEW_KV: {2: "batch", 4: "seq"}} if fuse else {"present_key_values": {2: "batch", 4: "past_plus_seq"}})
     # torch 1.13's tracer warns about every Python-side shape test and about MatMulNBits having no
     # ONNX shape inference; both are expected here (shapes are dynamic by design, onnxruntime infers
     # the contrib op), and hundreds of them would bury setup's real messages.
@@ -142,6 +158,8 @@ def export_lm(model: Llama, out: Path, tap_layer: int | None = None) -> dict:
                           custom_opsets={"com.microsoft": 1, STANDIN: 1} if model.precision != "fp32" or fuse else None)
     proto = onnx.load_from_string(buf.getvalue())
     into_onnx_domain(proto)
+    if fuse:
+        allow_empty_past(proto)
     if tap_layer is not None:
         add_tap_only(proto, n_layers=c.n_layers, n_kv_heads=c.n_kv_heads, head_dim=c.head_dim, vocab=c.vocab_size,
                      outputs=tuple(o["name"] for o in outputs if o["name"] != "tap"))

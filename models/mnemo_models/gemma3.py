@@ -77,15 +77,20 @@ class Attention(nn.Module):
     def forward_fused(self, x, rope, past_k, past_v, lengths, window: int):
         """The exported form: rope (rows, cos, sin) from onnx_kernels.rotary_rows, lengths (seqlens_k,
         total); one kernel each for the norms, the rotations and the attention (onnx_gqa.py)
-        instead of the cache concat, masks, softmax and products op by op."""
+        instead of the cache concat, masks, softmax and products op by op. -> y (B, S, D) and the
+        new positions' k, v (B, Hkv, S, hd) (the reference path returns the whole present)."""
         B, S, _ = x.shape
         c, hd = self.cfg, self.cfg.head_dim
         q = norm(self.q_norm, self.q(x).view(B, S, c.n_heads, hd), True).reshape(B, S, -1)       # (B, S, H*hd)
         k = norm(self.k_norm, self.k(x).view(B, S, c.n_kv_heads, hd), True).reshape(B, S, -1)    # (B, S, Hkv*hd)
         q, k = RotaryEmbedding.apply(q, *rope, c.n_heads), RotaryEmbedding.apply(k, *rope, c.n_kv_heads)
-        y, k, v = GroupQueryAttention.apply(q, k, self.v(x), past_k, past_v, *lengths, c.n_heads,
+        v = self.v(x)
+        y, _, _ = GroupQueryAttention.apply(q, k, v, past_k, past_v, *lengths, c.n_heads,
                                             c.n_kv_heads, c.query_scale, window)
-        return self.o(y), k, v
+        # The new positions' keys/values alone (B, Hkv, S, hd), not the kernel's present: the graph
+        # returns only these (new_key_values), so no step copies the whole cache out (recipe 16).
+        new = lambda t: t.view(B, S, c.n_kv_heads, hd).transpose(1, 2)           # noqa: E731
+        return self.o(y), new(k), new(v)
 
 
 class FeedForward(nn.Module):
@@ -136,7 +141,8 @@ class Gemma3(TiedLM):
 
         -> logits (B, S, V) or (B, 1, V) with last_only, or the final-normed hidden states (B, S, D)
         with hidden_only (training picks the few positions it needs logits for); present
-        (L, 2, B, Hkv, T, hd). With tap_layer = K, a third output: the residual stream after the
+        (L, 2, B, Hkv, T, hd), or in the exported (fused) graph the new positions alone (L, 2, B,
+        Hkv, S, hd), its new_key_values. With tap_layer = K, a third output: the residual stream after the
         first K blocks (B, S, D), what MAC's amortizer reads (mac_gemma.py); stop_at_tap returns it
         alone, without running the rest. tap_layer = -1 with stop_at_tap: every block's input (L, B, S, D).
         The sliding window counts cache slots, like the causal mask: key j is within the window of
@@ -161,6 +167,11 @@ class Gemma3(TiedLM):
             rope_global = rope_tables(position_ids, c.head_dim, c.rope_theta, dtype)
             rope_local = rope_tables(position_ids, c.head_dim, c.rope_theta_local, dtype)
         present, tapped, every = [], None, []
+        # The exported graph reads each layer's cache through one Split of the packed past (one copy
+        # per step), not a Gather per layer and then a Split of its keys from its values (two).
+        # (Every dimension named: a -1 could not be inferred for an empty past, P = 0.)
+        layers = (past_key_values.reshape(2 * c.n_layers, *past_key_values.shape[2:]).unbind(0)
+                  if fused else None)                                              # 2L × (B, Hkv, P, hd)
         for i, block in enumerate(self.blocks):
             if tap_layer == -1:                       # every block's input (fitting MAC's per-layer maps)
                 every.append(x)
@@ -170,16 +181,15 @@ class Gemma3(TiedLM):
                 tapped = x
             rope, bias = (rope_global, bias_global) if c.is_global(i) else (rope_local, bias_local)
             window = -1 if c.is_global(i) else c.sliding_window - 1              # onnx_gqa.py's convention
-            x, k, v = block(x, rope, past_key_values[i, 0], past_key_values[i, 1], bias,
-                            (lengths, window) if fused else None)
+            past_k, past_v = (layers[2 * i], layers[2 * i + 1]) if fused else past_key_values[i]
+            x, k, v = block(x, rope, past_k, past_v, bias, (lengths, window) if fused else None)
             present.append(torch.stack([k, v]))
         if every and stop_at_tap:
             return torch.stack(every)                                            # (L, B, S, D)
         if last_only:
             x = x[:, -1:]
         h = norm(self.norm, x, fused)
-        present = torch.stack(present)                                           # (L, 2, B, Hkv, T, hd)
+        # (L, 2, B, Hkv, T, hd); the exported graph's (fused) holds the new positions alone: (…, S, hd)
+        present = torch.stack(present)
         out = (h if hidden_only else self.logits(h)), present
-        if fused:                          # the exported graph also returns the new positions alone
-            out = (*out, present[:, :, :, :, P:])                                # (L, 2, B, Hkv, S, hd)
         return out if tap_layer is None else (*out, tapped)

@@ -9,8 +9,8 @@ memory), the one LM graph gets an If node:
 
     tap_only (1,) int64 ──Cast, Not──> cond
     nodes the tap depends on           (always run: embedding, blocks 0..K-1, the tap)
-    If cond: then = the remaining nodes (blocks K.., the output layer, present_key_values)
-             else = empty logits (0, 1, V) and empty present (L, 2, 0, Hkv, 0, hd)
+    If cond: then = the remaining nodes (blocks K.., the output layer, the key/value outputs)
+             else = empty logits (0, 1, V) and empty keys/values (L, 2, 0, Hkv, 0, hd)
 
 tap_only = 0 computes exactly what the graph computed before (the same nodes, moved into a branch
 whose initializers stay in the outer scope); tap_only = 1 returns the same tap and empty tensors.

@@ -39,7 +39,8 @@ def test_the_fused_form_computes_the_reference_attention_past_the_window():
         want = attn(x, cos, sin, past_k, past_v, reference_bias(S, P + S, CFG.sliding_window if local else None))
         got = attn.forward_fused(x, rotary_rows(pos, inverse_frequencies(CFG.head_dim, theta)), past_k, past_v,
                                  lengths, CFG.sliding_window - 1 if local else -1)
-        for w, g in zip(want, got):
+        # The fused form returns the new positions' keys/values; the reference, the whole present.
+        for w, g in zip((want[0], want[1][:, :, P:], want[2][:, :, P:]), got):
             torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
     # The window matters here: without it the local layer's answer differs.
     attn = m.blocks[0].attn
@@ -64,8 +65,12 @@ def test_the_export_has_one_kernel_per_layer_and_returns_the_new_positions(tmp_p
     assert kernels["SimplifiedLayerNormalization"] == 6 * CFG.n_layers + 1   # 4 per block, q/k, final
     assert kernels["RotaryEmbedding"] == 2 * CFG.n_layers and kernels["FastGelu"] == CFG.n_layers
     assert not kernels["Pow"] and not kernels["Tanh"] and not kernels["Neg"]  # none left op by op
-    assert [o.name for o in g.output] == ["logits", "present_key_values", NEW_KV]
-    assert [o["name"] for o in spec["outputs"]] == ["logits", "present_key_values", NEW_KV]
+    # The new positions alone, no present (recipe 16), and the past read through one Split.
+    assert [o.name for o in g.output] == ["logits", NEW_KV]
+    assert [o["name"] for o in spec["outputs"]] == ["logits", NEW_KV]
+    assert kernels["Split"] == 1 and not [n for n in g.node if n.op_type == "Gather" and n.input[0] == "past_key_values"]
+    (reshape,) = [n for n in g.node if n.op_type == "Reshape" and n.input[0] == "past_key_values"]
+    assert next(a.i for a in reshape.attribute if a.name == "allowzero") == 1       # an empty past stays empty
 
 
 def table_graph() -> onnx.ModelProto:
@@ -111,6 +116,8 @@ def test_the_exported_form_of_the_whole_lm_computes_the_reference(monkeypatch):
         monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda e=exported: e)
         logits, past, *_ = m(ids[:, :66], torch.arange(66)[None], torch.ones(1, 66, dtype=torch.long), m.empty_past())
         step, present, *_ = m(ids[:, 66:], torch.arange(66, 70)[None], torch.ones(1, 70, dtype=torch.long), past)
+        if not exported:                     # the exported form returns the new positions alone
+            present = present[:, :, :, :, 66:]
         runs.append((logits, past, step, present))
     m.fused_attention = False
     for want, got in zip(*runs):

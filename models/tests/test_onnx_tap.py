@@ -23,14 +23,12 @@ def test_tap_only_splits_the_graph_at_the_tap(tmp_path):
     assert [i["name"] for i in spec["inputs"]][-1] == TAP_ONLY
     g = onnx.load(str(tmp_path / "lm.onnx")).graph
     assert [i.name for i in g.input][-1] == TAP_ONLY
-    assert {o.name for o in g.output} == {"logits", "present_key_values", "new_key_values", "tap"}
+    assert {o.name for o in g.output} == {"logits", "new_key_values", "tap"}
     (branch,) = [n for n in g.node if n.op_type == "If"]
-    assert list(branch.output) == ["logits", "present_key_values", "new_key_values"]
+    assert list(branch.output) == ["logits", "new_key_values"]
     then = next(a.g for a in branch.attribute if a.name == "then_branch")
     other = next(a.g for a in branch.attribute if a.name == "else_branch")
-    assert [o.name for o in then.output] == ["logits__full", "present_key_values__full", "new_key_values__full"]
-    # new_key_values is a slice of present: inside the branch it reads the branch's own present.
-    assert "present_key_values" not in {i for n in then.node for i in n.input}
+    assert [o.name for o in then.output] == ["logits__full", "new_key_values__full"]
     assert all(n.op_type == "Constant" for n in other.node)
     produced_outside = {o for n in g.node for o in n.output}
     assert "tap" in produced_outside and "logits__full" not in produced_outside
