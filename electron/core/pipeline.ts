@@ -20,7 +20,11 @@ export interface TextTokenizer {
 export const collapseWhitespace = (text: string): string => text.split(/\s+/u).filter(Boolean).join(" ");
 
 /** Passages in the prompt: the gold paragraph (evaluation's upper bound) or keyword hits. */
-export interface PromptContext { kind: "gold" | "keyword"; passages: string[] }
+/**
+ * passages: best first. bestLast: the prompt lists them the other way round, the best next to the
+ * question (memory + keyword mode, docs/eval.md); a prompt too long still loses the weakest first.
+ */
+export interface PromptContext { kind: "gold" | "keyword"; passages: string[]; bestLast?: boolean }
 
 /**
  * Control tokens must not be injected by a document or a question: ChatML's "<|im_end|>" and
@@ -85,18 +89,19 @@ export class MacPipeline {
   renderPrompt(question: string, context?: PromptContext, long = false, memory = false): string {
     const p = this.manifest.prompt;
     const clean = (t: string) => collapseWhitespace(t.replace(CONTROL_MARKERS, " "));
+    const passages = (c: PromptContext) => (c.bestLast ? [...c.passages].reverse() : c.passages).map(clean).join(p.passage_separator ?? " ");
     // Behind a framed memory prefix (the gold prompt's opening is in the prefix, the memory's slots
     // where its passage would be) the prompt is the gold prompt's closing part, keyword passages
     // continuing the passage; the heads were trained on exactly this text.
     if (memory && p.memory) {
-      const t = context ? p.memory.keyword.replace("{passage}", context.passages.map(clean).join(p.passage_separator ?? " "))
+      const t = context ? p.memory.keyword.replace("{passage}", passages(context))
         : p.memory.question;
       return t.replace("{question}", clean(question));
     }
     const templates = long && p.long ? p.long : { question: p.question, gold: p.gold, keyword: p.keyword ?? p.gold };
     const q = clean(question);
     const user = !context ? templates.question.replace("{question}", q)
-      : templates[context.kind].replace("{passage}", context.passages.map(clean).join(p.passage_separator ?? " "))
+      : templates[context.kind].replace("{passage}", passages(context))
         .replace("{question}", q);
     const chat = long && p.long?.chat ? p.long.chat : p.chat;
     if (!chat) return user;

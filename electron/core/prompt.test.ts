@@ -46,6 +46,18 @@ describe("MacPipeline prompts", () => {
     expect(p.renderPrompt("When?", undefined, false, true)).toBe("<s>sys|Q: When?|A:");   // no memory template
   });
 
+  it("lists the passages best last when asked (memory + keyword), and still trims the weakest first", async () => {
+    const m = new MacPipeline(manifest(2048, { question: "\nQ: {question}|A:", keyword: " {passage}\nQ: {question}|A:" }), { lm }, chars);
+    expect(m.renderPrompt("When?", { kind: "keyword", passages: ["best", "next", "last"], bestLast: true }, false, true))
+      .toBe(" last / next / best\nQ: When?|A:");
+    expect(p.renderPrompt("When?", { kind: "keyword", passages: ["a", "b"], bestLast: true })).toBe("<s>sys|K: b / a Q: When?|A:");
+    const small = new MacPipeline(manifest(60), { lm }, chars);
+    const { promptIds } = await small.encodeQuestion("When?", { kind: "keyword", passages: ["best", "w".repeat(40)], bestLast: true });
+    expect(promptIds.slice(0, 10)).toEqual(chars.encode("<s>sys|K: "));
+    // The weak passage was cut to its first character; the best survives whole, next to the question.
+    expect(promptIds).toEqual(chars.encode("<s>sys|K: w / best Q: When?|A:"));
+  });
+
   it("uses the long templates, chat template and system prompt for long answers", () => {
     expect(p.renderPrompt("Why?", undefined, true)).toBe("<L>long-sys|LQ: Why?|A:");
     expect(p.maxNewTokens(true)).toBe(8);
