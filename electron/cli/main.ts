@@ -72,4 +72,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that stops early (\`mnemo ask … | head -1\`) closes the pipe: end quietly, as Unix tools do.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw e;
+});
 process.exitCode = await main(process.argv.slice(2));
