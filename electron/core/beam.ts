@@ -1,6 +1,7 @@
 // Beam search behind a prefix: the k best continuations advance as one batch through the LM; the KV
 // cache rows are reordered to follow their beams. Returns the best finished sequence (stop id dropped).
 import { AbortedError } from "./generate.js";
+import { NEW_KEY_VALUES } from "../shared/manifest.js";
 import { appendPositions } from "./kv-cache.js";
 import { floatTensor, floats, int64Tensor, output, type AbortLike, type Session, type Tensor } from "./session.js";
 
@@ -14,9 +15,6 @@ export interface BeamOptions {
 }
 
 interface Beam { tokens: number[]; logp: number }
-
-/** The LM output holding only the new positions' keys/values (shared/manifest.ts NEW_KEY_VALUES). */
-const NEW_POSITIONS = "new_key_values";
 
 /** Rows `index` of a (L, 2, B, ...) cache, as a new (L, 2, index.length, ...) tensor. */
 export function selectRows(t: Tensor, index: readonly number[]): Tensor {
@@ -74,7 +72,7 @@ export async function beamSearch(lm: Session, prompt: readonly number[], past: T
     beams = next.map((n) => n.beam).filter((b) => score(b) > bestDone || finished.length < opts.beams);
     const keep = next.filter((n) => beams.includes(n.beam)).map((n) => n.from);
     // Graphs that return only the new positions (new_key_values, Gemma's) leave the present to us.
-    const present = out["present_key_values"] ?? appendPositions(cache, output(out, NEW_POSITIONS));
+    const present = out["present_key_values"] ?? appendPositions(cache, output(out, NEW_KEY_VALUES));
     cache = selectRows(present, keep);
     inputs = beams.map((b) => [b.tokens[b.tokens.length - 1]!]);
     position += 1;

@@ -5,9 +5,8 @@
     # 2. our tokenizer.json and PyTorch model on the same prompts
     cd models && .venv/bin/python bench/compare_llamacpp.py --ref ref.npz --bundle BUNDLE --gguf GGUF [--write-prompts P.jsonl]
 
---write-prompts writes the bundle's fixture prompts (chat template included) as JSON lines for step 1,
-without a leading BOS marker (llama.cpp adds the BOS itself when the GGUF asks for it; our ids are
-compared with the marker in, so a doubled or missing BOS shows as differing token ids).
+--write-prompts writes the bundle's fixture prompts (chat template included) as JSON lines for step 1
+(a prompt that opens with the BOS piece keeps one BOS in llama.cpp too: llamacpp_common.tokenize).
 Prints, per prompt: whether the token ids are identical, the max |logit difference|, the top-1
 agreement and the KL divergence of the next-token distributions, for the bundle's LM in each
 precision its recipe builds: SmolLM2 (Llama architecture) fp32 and q4, Gemma 3 fp32 and q8.
@@ -37,10 +36,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     cases = json.loads((a.bundle / "fixtures.json").read_text())["lm"]["cases"]
-    gemma = json.loads((a.bundle / "manifest.json").read_text())["architecture"]["lm"].get("type") == "gemma3"
+    manifest = json.loads((a.bundle / "manifest.json").read_text())
+    gemma = manifest["architecture"]["lm"].get("type") == "gemma3"
     if a.write_prompts:
-        bos = "<bos>" if gemma else "<|endoftext|>"          # the text of each LM's BOS piece
-        a.write_prompts.write_text("".join(json.dumps(c["prompt"].removeprefix(bos)) + "\n" for c in cases))
+        a.write_prompts.write_text("".join(json.dumps(c["prompt"]) + "\n" for c in cases))
         print(f"wrote {len(cases)} prompts to {a.write_prompts}")
         return
     torch.set_num_threads(2)
@@ -65,8 +64,7 @@ def main() -> None:
             print(json.dumps(rows[-1]))
     if a.json:
         meta = json.loads(str(ref["meta"])) if "meta" in ref.files else {}
-        a.json.write_text(json.dumps({"bundle": json.loads((a.bundle / "manifest.json").read_text())["id"],
-                                      "llamacpp": meta, "rows": rows}, indent=1) + "\n")
+        a.json.write_text(json.dumps({"bundle": manifest["id"], "llamacpp": meta, "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
