@@ -11,7 +11,6 @@ import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { argmax } from "../core/sampler.js";
 import { generate } from "../core/generate.js";
-import { NEW_KEY_VALUES } from "../shared/manifest.js";
 import type { Session } from "../core/session.js";
 import { cacheDir } from "../app/paths.js";
 import { loadBundle } from "../engine/bundle.js";
@@ -44,7 +43,7 @@ export async function measureBundle(dir: string, threads: number, promptFile?: s
   // The app's decoding loop (core/generate.ts), greedy, no stop ids: with a graph that returns
   // new_key_values the cache grows in place, as when answering.
   const opts = { maxNewTokens: DECODE_TOKENS + 1, stopIds: new Set<number>(), sample: argmax,
-    ...(p.newKeyValues && grow ? { newKeyValues: NEW_KEY_VALUES } : {}) };
+    ...(grow ? p.decodeCache : {}) };
   for (let rep = 0; rep < 4; rep++) {                      // the first repetition warms up and is dropped
     const a = performance.now();
     const promptIds = (await p.encodeQuestion(QUESTION, { kind: "keyword", passages: samples }, false, false)).promptIds;
@@ -122,10 +121,12 @@ async function main(): Promise<void> {
       continue;
     }
     // The first precision also runs with the full present fetched every step (the loop before
-    // new_key_values), as a control in the same run, when its graph still returns the present.
+    // in-place caches), as a control in the same run, when its graph returns the present (packed
+    // or per layer: core/layer-cache.ts packs it then, as beam search sees it).
     const lmOutputs = (JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as
       { graphs: { lm: { outputs: { name: string }[] } } }).graphs.lm.outputs.map((o) => o.name);
-    for (const full of q4Dir || !lmOutputs.includes("present_key_values") ? [false] : [false, true]) {
+    const present = lmOutputs.includes("present_key_values") || lmOutputs.includes("present.0.key");
+    for (const full of q4Dir || !present ? [false] : [false, true]) {
       const r = spawnSync(process.execPath, [process.argv[1]!, "--one", dir, "--threads", String(threads), "--prompt-file", promptFile,
         ...(full ? ["--full-present"] : [])], { encoding: "utf8" });
       if (r.status !== 0) throw new Error(`measuring ${dir} failed: ${r.stderr}`);

@@ -2,6 +2,7 @@
 // It checks the abort signal before every step and stops at a stop id or after maxNewTokens; its
 // return value says which ("stop" or "length": an answer cut off by the token budget).
 import { GrowingKvCache } from "./kv-cache.js";
+import { LayerKvCache } from "./layer-cache.js";
 import { floats, int64Tensor, output, type AbortLike, type Session, type Tensor } from "./session.js";
 
 export interface GenerateOptions {
@@ -21,6 +22,11 @@ export interface GenerateOptions {
    * has one: the cache then grows in place (kv-cache.ts) and the full present is never fetched.
    */
   newKeyValues?: string;
+  /**
+   * The LM graph takes its cache per layer (layer-cache.ts) and returns the new positions as
+   * newKeyValues: one buffer per layer, each step's positions written into free slots.
+   */
+  layerCache?: boolean;
 }
 
 /** How decoding ended: at a stop id, or because maxNewTokens ran out. */
@@ -43,18 +49,22 @@ export async function* generate(lm: Session, prompt: readonly number[], past: Te
   let ids = [...prompt];
   let positions = ids.map((_, i) => i + positionOffset);
   let cache = past, begun = false;
+  const capacity = (past.dims[4] ?? 0) + prompt.length + opts.maxNewTokens;
   const grow = opts.newKeyValues;
-  const growing = grow ? new GrowingKvCache(past, (past.dims[4] ?? 0) + prompt.length + opts.maxNewTokens) : null;
+  if (opts.layerCache && !grow) throw new RangeError("a per-layer cache needs the graph's newKeyValues output");
+  const layers = opts.layerCache ? new LayerKvCache(past, capacity) : null;
+  const growing = grow && !layers ? new GrowingKvCache(past, capacity) : null;
   for (let step = 0; step < opts.maxNewTokens; step++) {
     if (opts.signal?.aborted) throw new AbortedError();
     if (growing) cache = growing.view();
-    const pastLen = cache.dims[4] ?? 0;
-    const out = await lm.run({
+    const pastLen = layers ? layers.positions : cache.dims[4] ?? 0;
+    const base = {
       input_ids: int64Tensor([ids]),
       position_ids: int64Tensor([positions]),
       attention_mask: int64Tensor([Array<number>(pastLen + ids.length).fill(1)]),
-      past_key_values: cache,
-    }, grow ? ["logits", grow] : undefined);
+    };
+    const out = await lm.run({ ...base, ...(layers ? layers.feeds(ids.length) : { past_key_values: cache }) },
+      grow ? ["logits", grow] : undefined);
     // (1, S, V), or (1, 1, V) from graphs that return only the last position (no wasted output layer).
     const logitsT = output(out, "logits"), rows = logitsT.dims[1] ?? ids.length;
     const token = opts.sample(floats(logitsT).subarray((rows - 1) * vocabSize, rows * vocabSize));
@@ -64,7 +74,8 @@ export async function* generate(lm: Session, prompt: readonly number[], past: Te
       begun = true;
       yield token;
     }
-    if (growing) growing.append(output(out, grow!));
+    if (layers) layers.append(output(out, grow!));
+    else if (growing) growing.append(output(out, grow!));
     else cache = output(out, "present_key_values");
     positions = [positions[positions.length - 1]! + 1];
     ids = [token];

@@ -3,11 +3,12 @@
 // (one-shot or hierarchical), expand the latent into the LM's prefix, and decode.
 // Every model fact comes from the manifest; nothing here knows about files or onnxruntime.
 import { AppError } from "../shared/errors.js";
-import { NEW_KEY_VALUES, type BundleManifest, type MemoryFacts, type ReaderFacts } from "../shared/manifest.js";
+import { NEW_KEY_VALUES, takesLayerCache, type BundleManifest, type MemoryFacts, type ReaderFacts } from "../shared/manifest.js";
 import { asStored } from "../shared/modulation-codec.js";
 import { beamSearch } from "./beam.js";
 import { generate, type GenerateEnd, type GenerateOptions } from "./generate.js";
 import { aggregateHierarchical, type Aggregated } from "./hierarchy.js";
+import { packedPastAdapter } from "./layer-cache.js";
 import { clipQuestion, leadingPositions, readerBatch, windowRows } from "./reader.js";
 import { floatTensor, floats, int64Tensor, output, type Sessions, type Tensor } from "./session.js";
 
@@ -44,17 +45,23 @@ export class MacPipeline {
   private readonly sessions: Sessions;
   /** Whether the LM graph can stop at the reader's tap (input tap_only; models/mnemo_models/onnx_tap.py). */
   readonly stopsAtTap: boolean;
-  /** Whether the LM graph also returns each step's new keys/values alone (decoding grows its cache in place). */
-  readonly newKeyValues: boolean;
+  /**
+   * How decoding keeps its cache for this LM graph: a buffer per layer with free slots (layer-cache.ts),
+   * one packed buffer grown from each step's new keys/values alone (kv-cache.ts), or the graph's present.
+   */
+  readonly decodeCache: Pick<GenerateOptions, "layerCache" | "newKeyValues">;
 
   constructor(readonly manifest: BundleManifest, sessions: Sessions, readonly tokenizer: TextTokenizer) {
     this.T = manifest.mac?.n_slots ?? 0;
     this.D = manifest.architecture.lm.n_embd;
     this.stopsAtTap = manifest.graphs.lm.inputs.some((i) => i.name === TAP_ONLY);
     // Every call but the reader's runs the whole LM: tap_only = 0 unless a caller says otherwise.
-    const lm = sessions.lm, full = { [TAP_ONLY]: flag(false) };
-    this.sessions = this.stopsAtTap ? { ...sessions, lm: { run: (feeds, fetches) => lm.run({ ...full, ...feeds }, fetches) } } : sessions;
-    this.newKeyValues = manifest.graphs.lm.outputs.some((o) => o.name === NEW_KEY_VALUES);
+    const full = { [TAP_ONLY]: flag(false) }, perLayer = takesLayerCache(manifest.graphs.lm.inputs);
+    // Everything but decoding speaks the packed cache (a MAC prefix, beam search): split at the graph.
+    const lm = perLayer ? packedPastAdapter(sessions.lm) : sessions.lm;
+    this.sessions = { ...sessions, lm: this.stopsAtTap ? { run: (feeds, fetches) => lm.run({ ...full, ...feeds }, fetches) } : lm };
+    const grows = manifest.graphs.lm.outputs.some((o) => o.name === NEW_KEY_VALUES);
+    this.decodeCache = grows ? { newKeyValues: NEW_KEY_VALUES, ...(perLayer ? { layerCache: true } : {}) } : {};
   }
 
   /** Whether this bundle has MAC heads (format-2 bundles of a new LM may not, until they are trained). */
@@ -193,7 +200,7 @@ export class MacPipeline {
   /** The LM's tap (B, S, D) over a batch from position 0 (empty past); its logits and cache are dropped. */
   private async tap(inputs: { input_ids: Tensor; attention_mask: Tensor; position_ids: Tensor }, reader: ReaderFacts): Promise<Tensor> {
     const out = await this.sessions.lm.run({ ...inputs, past_key_values: this.emptyPast(inputs.input_ids.dims[0]),
-      ...(this.stopsAtTap ? { [TAP_ONLY]: flag(true) } : {}) });
+      ...(this.stopsAtTap ? { [TAP_ONLY]: flag(true) } : {}) }, [reader.output]);
     return output(out, reader.output);
   }
 
@@ -326,7 +333,7 @@ export class MacPipeline {
     const { long, ...rest } = opts;
     return generate(this.sessions.lm, promptIds, past, this.offset(past), this.manifest.architecture.lm.vocab_size,
       { ...rest, maxNewTokens: opts.maxNewTokens ?? this.maxNewTokens(long), stopIds: this.stopIds(long),
-        leadingIds: this.leadingIds(long), ...(this.newKeyValues ? { newKeyValues: NEW_KEY_VALUES } : {}) });
+        leadingIds: this.leadingIds(long), ...this.decodeCache });
   }
 
   /** Beam search with `beams` beams; returns the best answer's token ids. */

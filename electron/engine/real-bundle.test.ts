@@ -5,9 +5,11 @@
 import { describe, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { packedPastAdapter } from "../core/layer-cache.js";
 import { argmax } from "../core/sampler.js";
 import { floats, int64Tensor } from "../core/session.js";
 import { defaultBundleDir } from "../app/paths.js";
+import { takesLayerCache } from "../shared/manifest.js";
 import { loadBundle } from "./bundle.js";
 import { createSession } from "./ort-session.js";
 
@@ -43,7 +45,8 @@ describe.skipIf(!built)("the setup-built real bundle", async () => {
   // PyTorch's float product: measured max |diff| / logit range 0.004 (SmolLM2 q4, 0.18 of ~40) and
   // 0.010 (Gemma 3 q8, every layer 8-bit: 0.36 of ~37). The bound is 2% of the range, and the argmax must agree.
   it("gives PyTorch's logits at the first step (within 2% of their range) and the same top token", async () => {
-    const lm = await createSession(path.join(dir, mac!.manifest.graphs.lm.file), { executionProvider: "cpu", threads: 2 });
+    const raw = await createSession(path.join(dir, mac!.manifest.graphs.lm.file), { executionProvider: "cpu", threads: 2 });
+    const lm = takesLayerCache(mac!.manifest.graphs.lm.inputs) ? packedPastAdapter(raw) : raw;   // a packed past, split per layer
     for (const c of fx!.cases) {
       const out = await lm.run({ input_ids: int64Tensor([c.ids]), position_ids: int64Tensor([c.ids.map((_, i) => i)]),
         attention_mask: int64Tensor([c.ids.map(() => 1)]), past_key_values: mac!.emptyPast(),

@@ -4,9 +4,11 @@
 import { describe, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { packedPastAdapter } from "../core/layer-cache.js";
 import { argmax } from "../core/sampler.js";
 import { floatTensor, floats, int64Tensor, type Tensor } from "../core/session.js";
 import { defaultBundleDir } from "../app/paths.js";
+import { takesLayerCache } from "../shared/manifest.js";
 import { loadBundle } from "./bundle.js";
 import { createSession } from "./ort-session.js";
 
@@ -62,7 +64,8 @@ describe.skipIf(!fixturesFile)("the setup-built bundle's MAC heads", async () =>
   it("read a tap the LM graph computes alone (tap_only = 1) exactly as within its whole forward", async () => {
     const mac = mac0!;
     expect(mac.stopsAtTap).toBe(true);
-    const lm = await createSession(path.join(dir, mac.manifest.graphs.lm.file), { executionProvider: "cpu", threads: 2 });
+    const raw = await createSession(path.join(dir, mac.manifest.graphs.lm.file), { executionProvider: "cpu", threads: 2 });
+    const lm = takesLayerCache(mac.manifest.graphs.lm.inputs) ? packedPastAdapter(raw) : raw;   // a packed past, split per layer
     const ids = [...mac.reader!.prefix_ids, ...mac.chunkIds("The Eiffel Tower was completed in 1889.")[0]!];
     const { n_layer, n_kv_head, head_dim } = mac.manifest.architecture.lm;
     const run = (on: boolean) => lm.run({ input_ids: int64Tensor([ids]), position_ids: int64Tensor([ids.map((_, i) => i)]),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { AppError } from "./errors.js";
-import { defaultMode, parseManifest } from "./manifest.js";
+import { defaultMode, layerCacheNames, parseManifest, takesLayerCache } from "./manifest.js";
 import { readerManifestJson } from "../core/fake-reader.js";
 
 const tiny = () => JSON.parse(readFileSync(new URL("../../models/bundles/tiny-random/manifest.json", import.meta.url), "utf8"));
@@ -41,6 +41,22 @@ describe("parseManifest", () => {
     expect(parseManifest(m).graphs.lm.outputs.map((o) => o.name)).toEqual(["logits", "new_key_values"]);
     m.graphs.lm.outputs = [m.graphs.lm.outputs[0]];
     expect(codeOf(() => parseManifest(m))).toMatch(/^BUNDLE_INVALID: manifest\.json: graphs\.lm must output present_key_values or new_key_values/);
+  });
+
+  it("takes an LM with a cache per layer, which must return the new positions and fit the architecture", () => {
+    const m = tiny(), lm = m.graphs.lm, packed = lm.inputs.pop(), present = lm.outputs.pop();
+    const [L, , , Hkv, , hd] = packed.shape as [number, number, string, number, string, number];
+    lm.inputs.push(...layerCacheNames(L).map((name) => ({ name, dtype: "float32", shape: ["batch", Hkv, "past", hd] })));
+    lm.outputs.push({ ...present, name: "new_key_values", shape: [L, 2, "batch", Hkv, "seq", hd] });
+    expect(takesLayerCache(parseManifest(m).graphs.lm.inputs)).toBe(true);
+    lm.inputs[4].shape[3] = hd + 1;
+    expect(codeOf(() => parseManifest(m))).toMatch(/graphs\.lm\.past_key_values\.0\.value has shape/);
+    lm.inputs[4].shape[3] = hd;
+    lm.inputs.pop();                                       // the last layer's value: missing
+    expect(codeOf(() => parseManifest(m))).toMatch(/graphs\.lm has no input named past_key_values\.\d+\.value/);
+    lm.inputs.push({ name: `past_key_values.${L - 1}.value`, dtype: "float32", shape: ["batch", Hkv, "past", hd] });
+    lm.outputs.pop();
+    expect(codeOf(() => parseManifest(m))).toMatch(/graphs\.lm has no output named new_key_values/);
   });
 
   it("refuses an unknown major version, naming the versions", () => {

@@ -12,6 +12,17 @@ export const SUPPORTED_MAJORS = [1, 2] as const;
 /** The LM graph's optional output of the new positions' keys/values alone (models/mnemo_models/export_llm.py). */
 export const NEW_KEY_VALUES = "new_key_values";
 
+/** The per-layer cache inputs of an LM graph that takes one (core/layer-cache.ts), in graph order:
+ * past_key_values.0.key, past_key_values.0.value, past_key_values.1.key, … */
+export function layerCacheNames(layers: number): string[] {
+  return Array.from({ length: 2 * layers }, (_, i) => `past_key_values.${i >> 1}.${i % 2 ? "value" : "key"}`);
+}
+
+/** Whether an LM graph with these inputs takes its cache per layer. */
+export function takesLayerCache(inputs: readonly { name: string }[]): boolean {
+  return inputs.some((i) => i.name === "past_key_values.0.key");
+}
+
 const dim = z.union([z.number().int().nonnegative(), z.string().min(1)]);
 const tensorSpec = z.object({ name: z.string().min(1), dtype: z.enum(["int64", "float32"]), shape: z.array(dim) });
 const graphSpec = z.object({ file: z.string().regex(/^[\w.-]+\.onnx$/), inputs: z.array(tensorSpec), outputs: z.array(tensorSpec) });
@@ -212,8 +223,14 @@ function checkShapes(m: BundleManifest): void {
     expectShape(m, "prefix", "prefix_kv", [L, 2, null, Hkv, P, hs]);
     checkReader(m, m.mac);
   }
-  expectShape(m, "lm", "past_key_values", [L, 2, null, Hkv, null, hs]);
   expectShape(m, "lm", "logits", [null, null, lm.vocab_size]);
+  // A cache per layer in (B, Hkv, C, hd), the new positions out (core/layer-cache.ts).
+  if (takesLayerCache(m.graphs.lm.inputs)) {
+    for (const name of layerCacheNames(L)) expectShape(m, "lm", name, [null, Hkv, null, hs], "inputs", "float32");
+    expectShape(m, "lm", NEW_KEY_VALUES, [L, 2, null, Hkv, null, hs], "outputs", "float32");
+    return checkFiles(m);
+  }
+  expectShape(m, "lm", "past_key_values", [L, 2, null, Hkv, null, hs]);
   // The cache comes back whole (present_key_values), or as the new positions alone (new_key_values),
   // which decoding appends to its own cache in place; a graph may return both.
   const lmOutputs = new Set(m.graphs.lm.outputs.map((o) => o.name));
@@ -222,6 +239,11 @@ function checkShapes(m: BundleManifest): void {
   else if (!lmOutputs.has(NEW_KEY_VALUES)) {
     throw new AppError("BUNDLE_INVALID", `manifest.json: graphs.lm must output present_key_values or ${NEW_KEY_VALUES}`);
   }
+  checkFiles(m);
+}
+
+/** Every graph, tokenizer and fixture the manifest names is among its files; an encoder has its facts. */
+function checkFiles(m: BundleManifest): void {
   if (m.graphs.encoder && !m.architecture.encoder) throw new AppError("BUNDLE_INVALID", "manifest.json: graphs.encoder needs architecture.encoder");
   for (const [name, g] of Object.entries(m.graphs)) {
     if (g && !(g.file in m.files)) throw new AppError("BUNDLE_INVALID", `manifest.json: graphs.${name}.file ${g.file} is not listed in files`);

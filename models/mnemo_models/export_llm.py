@@ -5,9 +5,13 @@ Graph contract (bundle format 2, graphs.lm): input_ids, position_ids (B, S) int6
 (L, 2, B, Hkv, P+S, hd), or for Gemma new_key_values instead (below). A MAC prefix is simply the initial past. Quantized layers become
 com.microsoft MatMulNBits nodes (onnxruntime >= 1.17 on CPU). With MAC's reader (tap_layer), also
 the output tap (B, S, D) and the input tap_only (1,) int64: 1 runs only what the tap needs (onnx_tap.py).
-Gemma graphs return new_key_values (L, 2, B, Hkv, S, hd), the new positions alone, instead of the
-present (the engine grows its cache in place; copying every layer's cache out each step cost ~10% of a
-decoding step, recipe 16), run attention as GroupQueryAttention (onnx_gqa.py) and keep the lookup's
+Gemma graphs differ (recipes 16, 17): their cache comes in per layer, past_key_values.{i}.key and
+.value (B, Hkv, C, hd) in the naming of onnxruntime's own generative models, read by each layer's
+GroupQueryAttention directly (a packed past cost a Split, a copy of the whole cache, per step). The
+attention_mask's width T says how many positions are real: the first T - S of the C slots hold the
+past, so the engine passes buffers with room to grow and writes each step's new positions into them.
+Those come out as new_key_values (L, 2, B, Hkv, S, hd), the new positions alone; there is no present
+output (copying every layer's cache out each step cost ~10% of a step). They also keep the lookup's
 copy of the 8-bit table in lm.embed.bin.
 """
 from __future__ import annotations
@@ -27,7 +31,12 @@ from .onnx_kernels import STANDIN, into_onnx_domain
 from .onnx_tap import TAP_ONLY, add_tap_only, tap_only_spec
 
 OPSET = 17
-NEW_KV = "new_key_values"
+PAST, NEW_KV = "past_key_values", "new_key_values"
+
+
+def layer_cache_names(n_layers: int) -> list[str]:
+    """Gemma's per-layer cache inputs in graph order: past_key_values.0.key, .0.value, .1.key, …"""
+    return [f"{PAST}.{i}.{kv}" for i in range(n_layers) for kv in ("key", "value")]
 
 
 class LastLogits(torch.nn.Module):
@@ -37,11 +46,10 @@ class LastLogits(torch.nn.Module):
         super().__init__()
         self.model, self.precision, self.tap_layer = model, model.precision, tap_layer
 
-    def forward(self, input_ids, position_ids, attention_mask, past_key_values):
-        if self.tap_layer is None:
-            return self.model(input_ids, position_ids, attention_mask, past_key_values, last_only=True)
-        return self.model(input_ids, position_ids, attention_mask, past_key_values, last_only=True,
-                          tap_layer=self.tap_layer)
+    def forward(self, input_ids, position_ids, attention_mask, *past):
+        """past: the packed past (one tensor), or Gemma's 2L per-layer caches."""
+        cache = past[0] if len(past) == 1 else list(past)
+        return self.model(input_ids, position_ids, attention_mask, cache, last_only=True, tap_layer=self.tap_layer)
 
 
 EMBED_SUFFIX = ".embed.bin"
@@ -82,20 +90,6 @@ def split_embedding_table(proto: onnx.ModelProto, data_file: Path) -> None:
     proto.graph.initializer.extend(copies.values())
 
 
-def allow_empty_past(proto: onnx.ModelProto) -> None:
-    """The Reshape of the packed past (L, 2, …) -> (2L, …) before its Split (gemma3.py) keeps a zero
-    as a zero: ONNX's default (allowzero = 0) reads a 0 in the target shape as "copy that dimension",
-    so an empty past (P = 0, the first step) would be asked for the wrong shape."""
-    for node in proto.graph.node:
-        if node.op_type == "Reshape" and node.input[0] == "past_key_values":
-            for a in node.attribute:
-                if a.name == "allowzero":
-                    a.i = 1
-                    break
-            else:
-                node.attribute.append(onnx.helper.make_attribute("allowzero", 1))
-
-
 @contextlib.contextmanager
 def fused_export(model, on: bool):
     """Gemma's fused_attention switch, on for the export only (PyTorch keeps the reference path)."""
@@ -110,16 +104,18 @@ def fused_export(model, on: bool):
 
 def io_specs(model: Llama, tap_layer: int | None = None) -> tuple[list[dict], list[dict]]:
     c = model.cfg
-    past = [c.n_layers, 2, "batch", c.n_kv_heads, "past", c.head_dim]
     inputs = [{"name": "input_ids", "dtype": "int64", "shape": ["batch", "seq"]},
               {"name": "position_ids", "dtype": "int64", "shape": ["batch", "seq"]},
-              {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "past_plus_seq"]},
-              {"name": "past_key_values", "dtype": "float32", "shape": past}]
+              {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "past_plus_seq"]}]
     outputs = [{"name": "logits", "dtype": "float32", "shape": ["batch", 1, c.vocab_size]}]
-    if hasattr(model, "fused_attention"):      # Gemma: the new positions' keys/values alone; the caller
-        outputs.append({"name": NEW_KV, "dtype": "float32",          # grows its own cache in place
-                        "shape": [*past[:4], "seq", c.head_dim]})   # (recipe 16: no present output)
+    if hasattr(model, "fused_attention"):      # Gemma: a cache per layer in, the new positions out
+        inputs += [{"name": n, "dtype": "float32", "shape": ["batch", c.n_kv_heads, "past", c.head_dim]}
+                   for n in layer_cache_names(c.n_layers)]
+        outputs.append({"name": NEW_KV, "dtype": "float32",
+                        "shape": [c.n_layers, 2, "batch", c.n_kv_heads, "seq", c.head_dim]})
     else:
+        past = [c.n_layers, 2, "batch", c.n_kv_heads, "past", c.head_dim]
+        inputs.append({"name": PAST, "dtype": "float32", "shape": past})
         outputs.append({"name": "present_key_values", "dtype": "float32",
                         "shape": [*past[:4], "past_plus_seq", c.head_dim]})
     if tap_layer is not None:                  # MAC's reader: the residual stream after tap_layer blocks
@@ -136,30 +132,33 @@ def export_lm(model: Llama, out: Path, tap_layer: int | None = None) -> dict:
     ids = torch.zeros(1, S, dtype=torch.long)
     pos = torch.arange(P, P + S)[None]
     mask = torch.ones(1, P + S, dtype=torch.long)
-    past = torch.zeros(c.n_layers, 2, 1, c.n_kv_heads, P, c.head_dim)
     inputs, outputs = io_specs(model, tap_layer)
     dyn = {"input_ids": {0: "batch", 1: "seq"}, "position_ids": {0: "batch", 1: "seq"},
-           "attention_mask": {0: "batch", 1: "past_plus_seq"}, "past_key_values": {2: "batch", 4: "past"},
-           "logits": {0: "batch"},
+           "attention_mask": {0: "batch", 1: "past_plus_seq"}, "logits": {0: "batch"},
            **({"tap": {0: "batch", 1: "seq"}} if tap_layer is not None else {})}
     buf = io.BytesIO()
-    # Gemma exports its attention as onnxruntime's fused kernel (onnx_gqa.py); other LMs op by op.
+    # Gemma exports its attention as onnxruntime's fused kernel (onnx_gqa.py), a cache per layer;
+    # other LMs op by op, one packed cache.
     fuse = hasattr(model, "fused_attention")
-    dyn.update({NEW_KV: {2: "batch", 4: "seq"}} if fuse else {"present_key_values": {2: "batch", 4: "past_plus_seq"}})
+    if fuse:
+        past = tuple(torch.zeros(1, c.n_kv_heads, P, c.head_dim) for _ in range(2 * c.n_layers))
+        dyn.update({n: {0: "batch", 2: "past"} for n in layer_cache_names(c.n_layers)})
+        dyn[NEW_KV] = {2: "batch", 4: "seq"}
+    else:
+        past = (torch.zeros(c.n_layers, 2, 1, c.n_kv_heads, P, c.head_dim),)
+        dyn.update({PAST: {2: "batch", 4: "past"}, "present_key_values": {2: "batch", 4: "past_plus_seq"}})
     # torch 1.13's tracer warns about every Python-side shape test and about MatMulNBits having no
     # ONNX shape inference; both are expected here (shapes are dynamic by design, onnxruntime infers
     # the contrib op), and hundreds of them would bury setup's real messages.
     with torch.no_grad(), warnings.catch_warnings(), fused_export(model, fuse):
         warnings.simplefilter("ignore")
-        torch.onnx.export(LastLogits(model, tap_layer), (ids, pos, mask, past), buf, opset_version=OPSET,
+        torch.onnx.export(LastLogits(model, tap_layer), (ids, pos, mask, *past), buf, opset_version=OPSET,
                           input_names=[i["name"] for i in inputs if i["name"] != TAP_ONLY],    # added below
                           output_names=[o["name"] for o in outputs],
                           dynamic_axes=dyn, do_constant_folding=True,
                           custom_opsets={"com.microsoft": 1, STANDIN: 1} if model.precision != "fp32" or fuse else None)
     proto = onnx.load_from_string(buf.getvalue())
     into_onnx_domain(proto)
-    if fuse:
-        allow_empty_past(proto)
     if tap_layer is not None:
         add_tap_only(proto, n_layers=c.n_layers, n_kv_heads=c.n_kv_heads, head_dim=c.head_dim, vocab=c.vocab_size,
                      outputs=tuple(o["name"] for o in outputs if o["name"] != "tap"))

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from .llama import RMSNorm, TiedLM, grouped_attention, inverse_frequencies, rope_tables, rotate
 from .onnx_gqa import GroupQueryAttention, sequence_lengths
-from .onnx_kernels import FastGelu, RotaryEmbedding, SimplifiedLayerNorm, rotary_rows
+from .onnx_kernels import FastGelu, RotaryEmbedding, SimplifiedLayerNorm, StaticReshape, rotary_rows
 
 
 def norm(layer: RMSNorm, x, fused: bool):
@@ -77,20 +77,22 @@ class Attention(nn.Module):
     def forward_fused(self, x, rope, past_k, past_v, lengths, window: int):
         """The exported form: rope (rows, cos, sin) from onnx_kernels.rotary_rows, lengths (seqlens_k,
         total); one kernel each for the norms, the rotations and the attention (onnx_gqa.py)
-        instead of the cache concat, masks, softmax and products op by op. -> y (B, S, D) and the
-        new positions' k, v (B, Hkv, S, hd) (the reference path returns the whole present)."""
-        B, S, _ = x.shape
+        instead of the cache concat, masks, softmax and products op by op. past_k/v (B, Hkv, C, hd):
+        the first P = T - S of the C slots hold the past. -> y (B, S, D) and the new positions' k, v
+        (B, Hkv, S, hd) (the reference path returns the whole present)."""
         c, hd = self.cfg, self.cfg.head_dim
-        q = norm(self.q_norm, self.q(x).view(B, S, c.n_heads, hd), True).reshape(B, S, -1)       # (B, S, H*hd)
-        k = norm(self.k_norm, self.k(x).view(B, S, c.n_kv_heads, hd), True).reshape(B, S, -1)    # (B, S, Hkv*hd)
+        # Reshapes to constant targets (0 keeps B, S): no shape arithmetic in the graph (onnx_kernels.py).
+        heads = lambda t, n: StaticReshape.apply(t, (0, 0, n, hd))               # noqa: E731
+        flat = lambda t: StaticReshape.apply(t, (0, 0, -1))                      # noqa: E731
+        q = flat(norm(self.q_norm, heads(self.q(x), c.n_heads), True))            # (B, S, H*hd)
+        k = flat(norm(self.k_norm, heads(self.k(x), c.n_kv_heads), True))         # (B, S, Hkv*hd)
         q, k = RotaryEmbedding.apply(q, *rope, c.n_heads), RotaryEmbedding.apply(k, *rope, c.n_kv_heads)
         v = self.v(x)
         y, _, _ = GroupQueryAttention.apply(q, k, v, past_k, past_v, *lengths, c.n_heads,
                                             c.n_kv_heads, c.query_scale, window)
         # The new positions' keys/values alone (B, Hkv, S, hd), not the kernel's present: the graph
         # returns only these (new_key_values), so no step copies the whole cache out (recipe 16).
-        new = lambda t: t.view(B, S, c.n_kv_heads, hd).transpose(1, 2)           # noqa: E731
-        return self.o(y), new(k), new(v)
+        return self.o(y), heads(k, c.n_kv_heads).transpose(1, 2), heads(v, c.n_kv_heads).transpose(1, 2)
 
 
 class FeedForward(nn.Module):
@@ -137,12 +139,15 @@ class Gemma3(TiedLM):
 
     def forward(self, input_ids, position_ids, attention_mask, past_key_values, last_only: bool = False,
                 hidden_only: bool = False, tap_layer: int | None = None, stop_at_tap: bool = False):
-        """input_ids, position_ids (B, S); attention_mask (B, T) 1 = real; past (L, 2, B, Hkv, P, hd).
+        """input_ids, position_ids (B, S); attention_mask (B, T) 1 = real; past (L, 2, B, Hkv, P, hd),
+        or in the exported (fused) graph a list of 2L per-layer caches (B, Hkv, C, hd), keys and values
+        of layer 0, then layer 1, …, whose first P = T - S slots hold the past (C >= P: a caller may
+        hand in buffers with room to grow).
 
         -> logits (B, S, V) or (B, 1, V) with last_only, or the final-normed hidden states (B, S, D)
         with hidden_only (training picks the few positions it needs logits for); present
-        (L, 2, B, Hkv, T, hd), or in the exported (fused) graph the new positions alone (L, 2, B,
-        Hkv, S, hd), its new_key_values. With tap_layer = K, a third output: the residual stream after the
+        (L, 2, B, Hkv, T, hd), or in the exported graph the new positions alone (L, 2, B, Hkv, S, hd),
+        its new_key_values. With tap_layer = K, a third output: the residual stream after the
         first K blocks (B, S, D), what MAC's amortizer reads (mac_gemma.py); stop_at_tap returns it
         alone, without running the rest. tap_layer = -1 with stop_at_tap: every block's input (L, B, S, D).
         The sliding window counts cache slots, like the causal mask: key j is within the window of
@@ -167,11 +172,9 @@ class Gemma3(TiedLM):
             rope_global = rope_tables(position_ids, c.head_dim, c.rope_theta, dtype)
             rope_local = rope_tables(position_ids, c.head_dim, c.rope_theta_local, dtype)
         present, tapped, every = [], None, []
-        # The exported graph reads each layer's cache through one Split of the packed past (one copy
-        # per step), not a Gather per layer and then a Split of its keys from its values (two).
-        # (Every dimension named: a -1 could not be inferred for an empty past, P = 0.)
-        layers = (past_key_values.reshape(2 * c.n_layers, *past_key_values.shape[2:]).unbind(0)
-                  if fused else None)                                              # 2L × (B, Hkv, P, hd)
+        # The exported graph takes each layer's cache as an input of its own, read by its attention
+        # kernel directly (recipe 17): a packed past cost a Split, a copy of the whole cache, per step.
+        layers = list(past_key_values) if fused else None                        # 2L × (B, Hkv, C, hd)
         for i, block in enumerate(self.blocks):
             if tap_layer == -1:                       # every block's input (fitting MAC's per-layer maps)
                 every.append(x)
@@ -183,13 +186,15 @@ class Gemma3(TiedLM):
             window = -1 if c.is_global(i) else c.sliding_window - 1              # onnx_gqa.py's convention
             past_k, past_v = (layers[2 * i], layers[2 * i + 1]) if fused else past_key_values[i]
             x, k, v = block(x, rope, past_k, past_v, bias, (lengths, window) if fused else None)
-            present.append(torch.stack([k, v]))
+            present += [k, v] if fused else [torch.stack([k, v])]
         if every and stop_at_tap:
             return torch.stack(every)                                            # (L, B, S, D)
         if last_only:
             x = x[:, -1:]
         h = norm(self.norm, x, fused)
-        # (L, 2, B, Hkv, T, hd); the exported graph's (fused) holds the new positions alone: (…, S, hd)
-        present = torch.stack(present)
+        # (L, 2, B, Hkv, T, hd); the exported graph's (fused) holds the new positions alone: (…, S, hd),
+        # the 2L slabs joined by one Concat (a stack is an Unsqueeze per slab and a Concat per layer)
+        present = (torch.cat(present).view(c.n_layers, 2, *present[0].shape) if fused
+                   else torch.stack(present))
         out = (h if hidden_only else self.logits(h)), present
         return out if tap_layer is None else (*out, tapped)

@@ -15,6 +15,10 @@ of dispatch for a few hundred floats of work (docs/bench/README.md). Here each i
   of its own positions (N = B*S, index b*S + s), so positions stay explicit inputs of any value (a
   MAC prefix's question starts after it) and no table over the whole context is stored.
 - com.microsoft FastGelu: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GELU's tanh form.
+- StaticReshape: a Reshape whose target is a constant, 0 keeping the input's dimension there (ONNX's
+  default) and -1 inferring one. Traced, x.view(B, S, H, hd) with B and S dynamic becomes a Shape,
+  a Gather and an Unsqueeze per dynamic dimension and a Concat before the Reshape: ~40 such kernels
+  a layer, ~3 ms of a ~24 ms decoding step (recipe 17's profile, docs/bench/README.md).
 
 Eager forward is the reference computation (used while tracing, for shapes); PyTorch's own path
 never calls these (gemma3.py uses them only under Gemma3.fused_attention during export). Checked
@@ -67,6 +71,17 @@ class FastGelu(torch.autograd.Function):
     @staticmethod
     def symbolic(g, x):
         return g.op("com.microsoft::FastGelu", x)
+
+
+class StaticReshape(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, shape: tuple[int, ...]):                                # noqa: ARG004
+        """shape: ONNX Reshape's target, 0 = x's dimension at that index, -1 = inferred."""
+        return x.reshape([x.shape[i] if d == 0 else d for i, d in enumerate(shape)])
+
+    @staticmethod
+    def symbolic(g, x, shape: tuple[int, ...]):
+        return g.op("Reshape", x, g.op("Constant", value_t=torch.tensor(shape, dtype=torch.int64)))
 
 
 def rotary_rows(position_ids, inv_freq):

@@ -9,7 +9,7 @@ import collections
 import onnx
 import torch
 
-from mnemo_models.export_llm import NEW_KV, export_lm
+from mnemo_models.export_llm import NEW_KV, export_lm, layer_cache_names
 from mnemo_models.llama import inverse_frequencies, rope_tables
 from mnemo_models.onnx_kernels import rotary_rows
 
@@ -51,7 +51,7 @@ def test_the_fused_form_computes_the_reference_attention_past_the_window():
     assert (wide - narrow).abs().max() > 1e-3
 
 
-def test_the_export_has_one_kernel_per_layer_and_returns_the_new_positions(tmp_path):
+def test_the_export_has_one_kernel_per_layer_and_a_cache_per_layer(tmp_path):
     m = lm()
     spec = export_lm(m, tmp_path / "lm.onnx")
     assert not m.fused_attention                                             # switched on for the export only
@@ -65,12 +65,18 @@ def test_the_export_has_one_kernel_per_layer_and_returns_the_new_positions(tmp_p
     assert kernels["SimplifiedLayerNormalization"] == 6 * CFG.n_layers + 1   # 4 per block, q/k, final
     assert kernels["RotaryEmbedding"] == 2 * CFG.n_layers and kernels["FastGelu"] == CFG.n_layers
     assert not kernels["Pow"] and not kernels["Tanh"] and not kernels["Neg"]  # none left op by op
-    # The new positions alone, no present (recipe 16), and the past read through one Split.
+    # No shape arithmetic inside the blocks (every reshape has a constant target, onnx_kernels.py).
+    arithmetic = [n.name for n in g.node if "/blocks." in n.name and n.op_type in ("Shape", "Gather", "Unsqueeze", "Concat")]
+    assert not arithmetic and kernels["Reshape"] >= 6 * CFG.n_layers
+    # A cache per layer in, read by its kernel directly (recipe 17), the new positions alone out, no
+    # present (recipe 16): nothing copies a cache.
+    pasts = layer_cache_names(CFG.n_layers)
+    assert [i.name for i in g.input] == ["input_ids", "position_ids", "attention_mask", *pasts]
     assert [o.name for o in g.output] == ["logits", NEW_KV]
     assert [o["name"] for o in spec["outputs"]] == ["logits", NEW_KV]
-    assert kernels["Split"] == 1 and not [n for n in g.node if n.op_type == "Gather" and n.input[0] == "past_key_values"]
-    (reshape,) = [n for n in g.node if n.op_type == "Reshape" and n.input[0] == "past_key_values"]
-    assert next(a.i for a in reshape.attribute if a.name == "allowzero") == 1       # an empty past stays empty
+    assert [(n.input[3], n.input[4]) for n in gqa] == list(zip(pasts[::2], pasts[1::2]))
+    readers = [n.op_type for n in g.node for i in n.input if i in pasts]
+    assert readers == ["GroupQueryAttention"] * len(pasts)
 
 
 def table_graph() -> onnx.ModelProto:
@@ -114,8 +120,12 @@ def test_the_exported_form_of_the_whole_lm_computes_the_reference(monkeypatch):
     for exported in (False, True):
         m.fused_attention = exported
         monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda e=exported: e)
-        logits, past, *_ = m(ids[:, :66], torch.arange(66)[None], torch.ones(1, 66, dtype=torch.long), m.empty_past())
-        step, present, *_ = m(ids[:, 66:], torch.arange(66, 70)[None], torch.ones(1, 70, dtype=torch.long), past)
+        # The exported form takes a cache per layer, 2L × (B, Hkv, P, hd), and returns the new positions.
+        layers = (lambda p: [t for layer in p for t in layer]) if exported else (lambda p: p)  # noqa: E731
+        logits, past, *_ = m(ids[:, :66], torch.arange(66)[None], torch.ones(1, 66, dtype=torch.long),
+                             layers(m.empty_past()))
+        step, present, *_ = m(ids[:, 66:], torch.arange(66, 70)[None], torch.ones(1, 70, dtype=torch.long),
+                              layers(past))
         if not exported:                     # the exported form returns the new positions alone
             present = present[:, :, :, :, 66:]
         runs.append((logits, past, step, present))
