@@ -121,12 +121,10 @@ async function main(): Promise<void> {
       continue;
     }
     // The first precision also runs with the full present fetched every step (the loop before
-    // in-place caches), as a control in the same run, when its graph returns the present (packed
-    // or per layer: core/layer-cache.ts packs it then, as beam search sees it).
+    // new_key_values), as a control in the same run, when its graph still returns the present.
     const lmOutputs = (JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as
       { graphs: { lm: { outputs: { name: string }[] } } }).graphs.lm.outputs.map((o) => o.name);
-    const present = lmOutputs.includes("present_key_values") || lmOutputs.includes("present.0.key");
-    for (const full of q4Dir || !present ? [false] : [false, true]) {
+    for (const full of q4Dir || !lmOutputs.includes("present_key_values") ? [false] : [false, true]) {
       const r = spawnSync(process.execPath, [process.argv[1]!, "--one", dir, "--threads", String(threads), "--prompt-file", promptFile,
         ...(full ? ["--full-present"] : [])], { encoding: "utf8" });
       if (r.status !== 0) throw new Error(`measuring ${dir} failed: ${r.stderr}`);

@@ -31,13 +31,14 @@ from .gguf_weights import field, load_lm, write_tokenizer
 from .lm_fixtures import make_lm_fixtures
 
 FORMAT, MAJOR, MINOR = "mnemo-mac-bundle", 2, 0
-RECIPE = 17                       # bump when the conversion or the prompts change: cached bundles are rebuilt
+RECIPE = 18                       # bump when the conversion or the prompts change: cached bundles are rebuilt
 # 12: Gemma's attention as one GroupQueryAttention kernel per layer, and the output new_key_values
 # 13: the embedding lookup reads its own copy of the 8-bit table, mapped from lm.embed.bin
 # 14: the same bytes on every CPU: RoPE frequencies, the MAC frame's K/V and the fixtures in float64
 # 15: norms, rotary embeddings and GELU as one onnxruntime kernel each (onnx_kernels.py)
 # 16: Gemma's graph returns new_key_values only (no present) and reads the past through one Split
-# 17: Gemma's graph takes and returns a cache per layer, which the engine binds to one buffer each
+# 17: Gemma's graph takes its cache per layer (buffers with free slots) and reshapes to constant targets
+# 18: one new position's attention as products over the cache in place (onnx_decode_attention.py)
 HEADS_DIR = Path(__file__).resolve().parents[1] / "heads"
 
 

@@ -11,8 +11,10 @@ GroupQueryAttention directly (a packed past cost a Split, a copy of the whole ca
 attention_mask's width T says how many positions are real: the first T - S of the C slots hold the
 past, so the engine passes buffers with room to grow and writes each step's new positions into them.
 Those come out as new_key_values (L, 2, B, Hkv, S, hd), the new positions alone; there is no present
-output (copying every layer's cache out each step cost ~10% of a step). They also keep the lookup's
-copy of the 8-bit table in lm.embed.bin.
+output (copying every layer's cache out each step cost ~10% of a step). Each layer's attention is
+GroupQueryAttention for a prompt and, for one new position, products reading the cache in place
+(onnx_decode_attention.py, recipe 18). They also keep the lookup's copy of the 8-bit table in
+lm.embed.bin.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import onnx.numpy_helper
 import torch
 
 from .llama import Llama
+from .onnx_decode_attention import switch_decode_attention
 from .onnx_kernels import STANDIN, into_onnx_domain
 from .onnx_tap import TAP_ONLY, add_tap_only, tap_only_spec
 
@@ -159,6 +162,8 @@ def export_lm(model: Llama, out: Path, tap_layer: int | None = None) -> dict:
                           custom_opsets={"com.microsoft": 1, STANDIN: 1} if model.precision != "fp32" or fuse else None)
     proto = onnx.load_from_string(buf.getvalue())
     into_onnx_domain(proto)
+    if fuse:                                   # one new position: products over the cache in place
+        switch_decode_attention(proto)
     if tap_layer is not None:
         add_tap_only(proto, n_layers=c.n_layers, n_kv_heads=c.n_kv_heads, head_dim=c.head_dim, vocab=c.vocab_size,
                      outputs=tuple(o["name"] for o in outputs if o["name"] != "tap"))

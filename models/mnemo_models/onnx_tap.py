@@ -12,6 +12,9 @@ memory), the one LM graph gets an If node:
     If cond: then = the remaining nodes (blocks K.., the output layer, the key/value outputs)
              else = empty logits (0, 1, V) and empty keys/values (L, 2, 0, Hkv, 0, hd)
 
+Nodes with subgraphs of their own (each layer's decoding-step switch, onnx_decode_attention.py) move
+like any other; what their branches read from outside counts as their inputs.
+
 tap_only = 0 computes exactly what the graph computed before (the same nodes, moved into a branch
 whose initializers stay in the outer scope); tap_only = 1 returns the same tap and empty tensors.
 """
@@ -21,6 +24,17 @@ import onnx
 from onnx import TensorProto, helper
 
 TAP_ONLY = "tap_only"
+
+
+def _reads(node: onnx.NodeProto) -> list[str]:
+    """What a node reads: its inputs and, for a node with subgraphs (an If), the outer values those
+    subgraphs use (names they read but do not make)."""
+    names = [x for x in node.input if x]
+    for a in node.attribute:
+        if a.type == onnx.AttributeProto.GRAPH:
+            made = {o for n in a.g.node for o in n.output}
+            names += [x for n in a.g.node for x in _reads(n) if x not in made]
+    return names
 
 
 def _ancestors(nodes: list[onnx.NodeProto], output: str) -> set[int]:
@@ -33,7 +47,7 @@ def _ancestors(nodes: list[onnx.NodeProto], output: str) -> set[int]:
         if i is None or i in need:
             continue
         need.add(i)
-        stack.extend(x for x in nodes[i].input if x)
+        stack.extend(_reads(nodes[i]))
     return need
 
 
@@ -48,8 +62,6 @@ def add_tap_only(proto: onnx.ModelProto, *, n_layers: int, n_kv_heads: int, head
     g = proto.graph
     if any(i.name == TAP_ONLY for i in g.input):
         raise ValueError(f"the graph already has an input {TAP_ONLY}")
-    if any(a.type == onnx.AttributeProto.GRAPH for n in g.node for a in n.attribute):
-        raise ValueError("the graph already has subgraphs; moving nodes across scopes is not handled")
     nodes = list(g.node)
     need = _ancestors(nodes, tap)
     if not need:
