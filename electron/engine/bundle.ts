@@ -55,6 +55,6 @@ export async function loadBundle(dir: string, settings: SessionSettings = DEFAUL
   // The encoder graph has its own loader (engine/encoder.ts); the pipeline runs the LM and memory graphs.
   const names = (Object.keys(manifest.graphs) as GraphName[]).filter((n) => n !== "encoder" && manifest.graphs[n]);
   const sessions = Object.fromEntries(await Promise.all(
-    names.map(async (n) => [n, await createSession(path.join(dir, manifest.graphs[n]!.file), settings)] as const))) as Sessions;
+    names.map(async (n) => [n, await createSession(path.join(dir, manifest.graphs[n]!.file), settings, n === "lm")] as const))) as Sessions;
   return new MacPipeline(manifest, sessions, tokenizer);
 }

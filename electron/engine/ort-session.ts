@@ -28,10 +28,23 @@ class OrtSession implements Session {
   }
 }
 
-export async function createSession(file: string, settings: SessionSettings): Promise<Session> {
+/**
+ * Options for a session. Why spinning matters: onnxruntime's worker threads spin for a while after a
+ * run, waiting for the next; with several sessions on two cores, one session's spinning threads take
+ * the cores from the next session's run. A memory question runs the LM to its tap, the question
+ * encoder, the aggregator, the prefix graph and the LM again, and measured 18 + 5 + 32 + 88 ms by stage
+ * with every session spinning, 20 + 4 + 12 + 29 ms with only the LM's (docs/bench/README.md). The LM
+ * keeps spinning (spinBetweenRuns): its decoding steps follow each other and lost ~6% without it.
+ */
+export function sessionOptions(spinBetweenRuns: boolean): ort.InferenceSession.SessionOptions {
   // Errors only: onnxruntime warns on stderr that an empty bank's entry_weights (1, 0, T) differs from
   // the declared rank; the null entry makes that case valid (see MacPipeline.aggregate).
-  const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: "all", logSeverityLevel: 3 };
+  return { graphOptimizationLevel: "all", logSeverityLevel: 3,
+    ...(spinBetweenRuns ? {} : { extra: { session: { force_spinning_stop: "1" } } }) };
+}
+
+export async function createSession(file: string, settings: SessionSettings, spinBetweenRuns = false): Promise<Session> {
+  const options = sessionOptions(spinBetweenRuns);
   if (settings.threads > 0) options.intraOpNumThreads = settings.threads;
   if (settings.executionProvider !== "cpu") {
     try {
