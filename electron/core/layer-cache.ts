@@ -14,7 +14,7 @@
 import { layerCacheNames } from "../shared/manifest.js";
 import { floats, floatTensor, type Session, type Tensor } from "./session.js";
 
-export const PACKED_PAST = "past_key_values";
+const PACKED_PAST = "past_key_values";
 
 /** The packed past's 2L slabs as per-layer tensors (B, Hkv, P, hd): views, no copy. */
 export function unpackPast(past: Tensor): Record<string, Tensor> {

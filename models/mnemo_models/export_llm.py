@@ -52,7 +52,8 @@ class LastLogits(torch.nn.Module):
     def forward(self, input_ids, position_ids, attention_mask, *past):
         """past: the packed past (one tensor), or Gemma's 2L per-layer caches."""
         cache = past[0] if len(past) == 1 else list(past)
-        return self.model(input_ids, position_ids, attention_mask, cache, last_only=True, tap_layer=self.tap_layer)
+        tap = {} if self.tap_layer is None else {"tap_layer": self.tap_layer}      # Llama has no tap
+        return self.model(input_ids, position_ids, attention_mask, cache, last_only=True, **tap)
 
 
 EMBED_SUFFIX = ".embed.bin"

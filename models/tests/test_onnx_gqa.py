@@ -134,3 +134,15 @@ def test_the_exported_form_of_the_whole_lm_computes_the_reference(monkeypatch):
     m.fused_attention = False
     for want, got in zip(*runs):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_a_llama_exports_with_the_packed_cache(tmp_path):
+    """The other family (SmolLM2's) keeps one packed past in and the whole present out."""
+    from mnemo_models.llama import Llama, LlamaConfig
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=64, dim=32, n_layers=2, n_heads=2, n_kv_heads=1, hidden_dim=48, norm_eps=1e-5,
+                      rope_theta=10000.0, max_positions=128)
+    spec = export_lm(Llama(cfg).eval(), tmp_path / "lm.onnx")
+    g = onnx.load(str(tmp_path / "lm.onnx")).graph
+    assert [i.name for i in g.input] == ["input_ids", "position_ids", "attention_mask", "past_key_values"]
+    assert [o["name"] for o in spec["outputs"]] == ["logits", "present_key_values"]
