@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { argmax, seededRandom } from "../core/sampler.js";
-import { selectCandidates } from "../core/preselect.js";
+import { oneEntryIsDirect, selectCandidates } from "../core/preselect.js";
 import type { MacPipeline } from "../core/pipeline.js";
 import type { Tensor } from "../core/session.js";
 import { AppError } from "../shared/errors.js";
@@ -26,13 +26,16 @@ export interface EngineBench {
   banks: Record<string, number | null>[]; prompt_vs_prefix: Record<string, number>[]; decode_tokens_per_s: number; floor: Floor;
 }
 
-/** First-token and total latency (median of 3) of a question whose past comes from makePast. */
-async function latency(mac: MacPipeline, makePast: (query: Tensor) => Promise<Tensor>, passages?: string[]) {
+/**
+ * First-token and total latency (median of 3) of a question whose past comes from makePast.
+ * slots: false skips the question's query, as the engine does for a lone entry under one_entry_direct.
+ */
+async function latency(mac: MacPipeline, makePast: (query: Tensor | null) => Promise<Tensor>, passages?: string[], slots = true) {
   const first: number[] = [], total: number[] = [], rates: number[] = [];
   for (let rep = 0; rep < 3; rep++) {
     const t0 = performance.now();
-    const { promptIds, query } = await mac.encodeQuestion(QUESTION, passages && { kind: "keyword", passages }, false, !passages);
-    const past = await makePast(query!);
+    const { promptIds, query } = await mac.encodeQuestion(QUESTION, passages && { kind: "keyword", passages }, false, !passages, slots);
+    const past = await makePast(query);
     let n = 0, tFirst = 0;
     for await (const _token of mac.decode(promptIds, past, { sample: argmax, maxNewTokens: 16 })) if (n++ === 0) tFirst = performance.now();
     const end = performance.now();
@@ -64,17 +67,22 @@ export async function benchEngine(o: { bundle: string; maxBank: number; threads:
       for (let i = 0; i < n; i += 256) out.push(...await mac.entryKV(bank.slice(i, i + 256)));
       return out;
     }) : [undefined, null];
-    const prefixOf = (group?: number, subset?: (q: Tensor) => Promise<number[]>) => async (query: Tensor) => {
-      const keep = subset ? await subset(query) : null;
+    const prefixOf = (group?: number, subset?: () => Promise<number[]>) => async (query: Tensor | null) => {
+      const keep = subset ? await subset() : null;
       const entries = keep ? keep.map((i) => bank[i]!) : bank, cache = kv && (keep ? keep.map((i) => kv[i]!) : kv);
-      return mac.prefix((await mac.aggregate(query, entries, group, cache)).latent);
+      // A lone entry under one_entry_direct is its own latent (engine-worker.ts): no query was made.
+      if (!query && entries.length === 1) return mac.prefix(entries[0]!);
+      return mac.prefix((await mac.aggregate(query!, entries, group, cache)).latent);
     };
     const hier = await latency(mac, prefixOf());
     const oneShot = n <= 10000 ? await latency(mac, prefixOf(n + 1)) : null;
-    const pre = await latency(mac, prefixOf(undefined, async () => selectCandidates((await mac.amortize([mac.chunkIds(QUESTION)[0]!]))[0]!, bank, candidates)));
+    const direct = oneEntryIsDirect(candidates, mac.oneEntryDirect);
+    const pre = await latency(mac, prefixOf(undefined, async () => selectCandidates((await mac.amortize([mac.chunkIds(QUESTION)[0]!]))[0]!, bank, candidates)),
+      undefined, !direct);
     // The app's default: the retrieval's best chunks as the candidates (its search time, 2.8 ms at 10k
     // and 28 ms at 100k chunks, is measured by npm run bench:retrieval and not included here).
-    const byKeys = await latency(mac, prefixOf(undefined, async () => Array.from({ length: candidates }, (_, i) => Math.floor((i * n) / candidates))));
+    const byKeys = await latency(mac, prefixOf(undefined, async () => Array.from({ length: candidates }, (_, i) => Math.floor((i * n) / candidates))),
+      undefined, !direct);
     decodeRate ||= hier.rate;                                  // from the smallest bank: a large one crowds memory
     banks.push({ entries: n, kv_cache_ms: kvMs, one_shot_first_ms: oneShot?.first ?? null, one_shot_total_ms: oneShot?.total ?? null,
       hierarchical_first_ms: hier.first, hierarchical_total_ms: hier.total, [`preselect_${candidates}_first_ms`]: pre.first,
@@ -84,7 +92,7 @@ export async function benchEngine(o: { bundle: string; maxBank: number; threads:
   }
   // Passages in the prompt grow the prompt the LM must read before its first token; the prefix is P slots.
   const small = Array.from({ length: 16 }, () => sample);
-  const prefixed = await latency(mac, async (q) => mac.prefix((await mac.aggregate(q, small)).latent));
+  const prefixed = await latency(mac, async (q) => mac.prefix((await mac.aggregate(q!, small)).latent));
   const budget = mac.manifest.architecture.lm.n_positions - 64;
   const promptVsPrefix: Record<string, number>[] = [{ passages: 0, prompt_tokens: (await mac.encodeQuestion(QUESTION)).promptIds.length, memory: 1,
     first_token_ms: prefixed.first, total_ms: prefixed.total }];

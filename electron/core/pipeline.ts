@@ -211,7 +211,8 @@ export class MacPipeline {
    */
   // memory: the answer is decoded behind a memory prefix (the framed prompt, and the query); pass
   // false when decoding without one, or a framed bundle's prompt would lack its opening.
-  async encodeQuestion(question: string, context?: PromptContext, long = false, memory = this.hasMemory):
+  // slots: false skips the query (a one-entry bank under oneEntryDirect needs none).
+  async encodeQuestion(question: string, context?: PromptContext, long = false, memory = this.hasMemory, slots = true):
     Promise<{ promptIds: number[]; query: Tensor | null; truncated: boolean }> {
     const budget = this.manifest.architecture.lm.n_positions - this.maxNewTokens(long) - (this.manifest.mac?.prefix.position_offset ?? 0);
     const framed = memory && !!this.manifest.mac;
@@ -225,7 +226,7 @@ export class MacPipeline {
       truncated = true;
     }
     if (promptIds.length > budget) { promptIds = promptIds.slice(-budget); truncated = true; }
-    if (!memory || !this.manifest.mac) return { promptIds, query: null, truncated };
+    if (!memory || !this.manifest.mac || !slots) return { promptIds, query: null, truncated };
     return { promptIds, query: await this.query(question, long), truncated };
   }
 
@@ -246,6 +247,16 @@ export class MacPipeline {
     const ones = int64Tensor([ids.map(() => 1)]);
     const features = await this.tap({ input_ids: int64Tensor([ids]), attention_mask: ones, position_ids: int64Tensor([ids.map((_, i) => i)]) }, reader);
     return output(await this.session("question_encoder").run({ features, attention_mask: ones }), "query");
+  }
+
+  /**
+   * Whether a one-entry bank's latent is that entry's modulation as it is. True for heads whose
+   * aggregation only scales each slot of a lone entry (slot-wise, with a near-zero null entry) and
+   * whose prefix RMS-norms every slot first, so the scale is gone: the build measures the prefix
+   * both ways and sets architecture.mac.one_entry_direct only when they agree (models/README.md).
+   */
+  get oneEntryDirect(): boolean {
+    return this.manifest.mac?.one_entry_direct === true;
   }
 
   /** Question-independent K/V of entries (blocks, 2, entries*T, D): cacheable at ingest. */

@@ -26,3 +26,12 @@ function dot(a: Float32Array, b: Float32Array): number {
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;
 }
+
+/**
+ * Whether a memory question over a bank of `entries` (after pre-selection) may skip encoding the
+ * question and aggregating: one entry is left and the bundle says a lone entry is its own latent
+ * (pipeline.oneEntryDirect). An empty bank still runs the aggregator (its null entry, or the frame alone).
+ */
+export function oneEntryIsDirect(entries: number, oneEntryDirect: boolean): boolean {
+  return oneEntryDirect && entries === 1;
+}

@@ -5,7 +5,7 @@ import { AppError } from "../shared/errors.js";
 import { AbortedError, type GenerateEnd } from "../core/generate.js";
 import type { MacPipeline } from "../core/pipeline.js";
 import { encodeModulation } from "../shared/modulation-codec.js";
-import { selectByKeys, selectCandidates } from "../core/preselect.js";
+import { oneEntryIsDirect, selectByKeys, selectCandidates } from "../core/preselect.js";
 import { makeSampler } from "../core/sampler.js";
 import { TextStream } from "../core/text-stream.js";
 import { loadBundle } from "./bundle.js";
@@ -48,7 +48,6 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
   running.set(id, signal);
   const t0 = performance.now();
   if (memory) p.requireMemory();
-  const { promptIds, query } = await p.encodeQuestion(question, o.context, o.long ?? false, memory);
   let { entries, owners } = memory ? banks.gather(scope) : { entries: [], owners: [] };
   const mod = (e: BankEntry) => modulationOf(e, p.T, p.D);
   if (o.candidates && entries.length > o.candidates) {
@@ -57,8 +56,13 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
     entries = keep.map((i) => entries[i]!);
     owners = keep.map((i) => owners[i]!);
   }
+  // One entry under a scale-free prefix: its latent is its own modulation, so the question's
+  // encoding is not needed at all (no tap, encoder or aggregator run; pipeline.oneEntryDirect).
+  const direct = memory && oneEntryIsDirect(entries.length, p.oneEntryDirect);
+  const { promptIds, query } = await p.encodeQuestion(question, o.context, o.long ?? false, memory, !direct);
   // Without cached K/V (reader bundles) the aggregation computes memory_kv for these entries only.
-  const agg = memory && query ? await p.aggregate(query, entries.map(mod), undefined, cachedKV(entries)) : null;
+  const agg = !memory ? null : direct ? { latent: mod(entries[0]!), weights: [1] }
+    : query ? await p.aggregate(query, entries.map(mod), undefined, cachedKV(entries)) : null;
   const past = agg ? await p.memoryPast(agg, entries.length) : p.emptyPast();
   const questionMs = performance.now() - t0;
   const stream = new TextStream((ids) => p.tokenizer.decode(ids));

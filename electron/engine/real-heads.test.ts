@@ -89,4 +89,14 @@ describe.skipIf(!fixturesFile)("the setup-built bundle's MAC heads", async () =>
     for await (const t of mac.decode(promptIds, past, { sample: argmax, maxNewTokens: 8 })) out.push(t);
     expect(out.length).toBeGreaterThan(0);                      // what it says is the evaluation's to measure (npm run eval)
   });
+
+  it("make a lone entry's prefix from its modulation alone when the manifest says one_entry_direct", async () => {
+    const mac = mac0!;
+    expect(mac.oneEntryDirect).toBe(true);                      // the shipped heads are slot-wise (models/README.md)
+    const [mod] = mac.asStored(await mac.amortize(mac.chunkIds("Marie Curie was born in Warsaw, in the Kingdom of Poland.")));
+    const { query } = await mac.encodeQuestion("Where was Marie Curie born?");
+    const viaQuestion = floats(await mac.prefix((await mac.aggregate(query!, [mod!])).latent));
+    const direct = floats(await mac.prefix(mod!));
+    expect(relErr(direct, Array.from(viaQuestion))).toBeLessThan(1e-3);
+  });
 });

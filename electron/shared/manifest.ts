@@ -44,6 +44,8 @@ const macSchema = z.object({ n_slots: positive, prefix_len: positive, aggregator
   reader: readerSchema.optional(),
   /** How vaults keep modulations (modulation-codec.ts); float32 when absent. */
   storage: z.enum(["int8", "float32"]).optional(),
+  /** A one-entry bank's latent is the entry's modulation itself (pipeline.oneEntryDirect). */
+  one_entry_direct: z.boolean().optional(),
   // Informative (benchmarks' FLOP counts); the graphs themselves carry the structure.
   amortizer_enc_layers: positive.optional(), amortizer_dec_layers: positive.optional() });
 

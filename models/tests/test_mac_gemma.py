@@ -316,3 +316,17 @@ def test_rope_frequencies_are_rounded_from_float64():
     inv = inverse_frequencies(16, 1e6)
     exact = [1.0 / 1e6 ** (i / 16) for i in range(0, 16, 2)]
     assert inv.dtype == torch.float32 and inv.tolist() == [float(torch.tensor(x, dtype=torch.float32)) for x in exact]
+
+
+def test_a_lone_entry_is_its_own_latent_only_for_slotwise_heads():
+    """export_mac_gemma.one_entry_direct: select's aggregation only scales a lone entry's slots, which
+    the prefix's RMS norm removes, so the engine may skip the question for a one-entry bank; lmspace
+    pools across slots, so it may not."""
+    from mnemo_models.export_mac_gemma import one_entry_direct
+    m = lm()
+    select = heads_for(m, "select")
+    assert one_entry_direct(select)
+    with torch.no_grad():
+        select.aggregator.null.fill_(1.0)          # a null entry with content: the scale argument breaks
+    assert not one_entry_direct(select)
+    assert not one_entry_direct(heads_for(m, "lmspace"))

@@ -1,0 +1,256 @@
+"""MAC's entry selector: which memory entries a question should aggregate over, learned on the cache.
+
+    python -m mnemo_models.mac_selector --heads heads/gemma3-270m-mac.pt --out runs/selector [--minutes 10]
+
+Why: the shipped aggregator (mac_gemma.SlotAggregator) mixes slot t of every entry under the
+question, and was trained on banks of one. In a bank of 64 the gold paragraph's share of the mix is
+too small to move the answer (gate 3: +0.012 nats at 64 against +0.56 at 1; gate 4 fails there).
+Hierarchical aggregation only regroups that mix. The selector adds a question-conditioned hard
+choice before it: it scores every entry of the bank and the aggregator attends over the top k
+(default 1), so a bank of 64 answers like a bank of one whenever the choice is right.
+
+Scoring is late interaction (ColBERT's MaxSim) between the two things the engine already has for a
+question and an entry: the question's tap rows (the question encoder's input, (S, D): the LM's
+residual after 9 blocks, RMS-normed) and the entry's stored modulation (T, D, int8-rounded as the
+vault keeps it). Each side goes through LayerNorm and a linear map to d = 128, unit-normed; a
+question token's weight in the sum is learned from its own vector (template tokens learn to count
+for little):
+
+    score(q, m) = scale * sum_i w_i * max_t <q_i, m_t>,   w = softmax over the question's tokens
+
+Training is cheap because everything before it is frozen: the heads' modulations of every cached
+train paragraph and every question's tap rows are computed once; a step is a cross-entropy over a
+candidate set (the batch's gold paragraphs, every paragraph of their articles: the hard
+negatives retrieval hands the app, and random others). The LM never runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import checkpoint
+
+
+class EntrySelector(nn.Module):
+    """question features (B, S, D) + mask (B, S), modulations (E, T, D) -> scores (B, E)."""
+
+    def __init__(self, width: int, dim: int = 128):
+        super().__init__()
+        self.ln_q, self.q = nn.LayerNorm(width), nn.Linear(width, dim)
+        self.ln_m, self.m = nn.LayerNorm(width), nn.Linear(width, dim)
+        self.token_weight = nn.Linear(width, 1)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
+
+    def question(self, feat, mask):
+        """-> unit token vectors (B, S, d), token weights (B, S) summing to 1 over real tokens."""
+        x = self.ln_q(feat)
+        w = self.token_weight(x)[..., 0].masked_fill(~mask.bool(), -1e9).softmax(-1)
+        return F.normalize(self.q(x), dim=-1), w
+
+    def entries(self, modulations):
+        return F.normalize(self.m(self.ln_m(modulations)), dim=-1)              # (E, T, d)
+
+    def score(self, qv, qw, mv):
+        sim = torch.einsum("bsd,etd->bset", qv, mv).amax(-1)                     # (B, S, E)
+        return self.log_scale.exp() * torch.einsum("bse,bs->be", sim, qw)
+
+    def forward(self, feat, mask, modulations):
+        qv, qw = self.question(feat, mask)
+        return self.score(qv, qw, self.entries(modulations))
+
+
+def load_selector(path: Path) -> tuple[EntrySelector, int] | None:
+    """(selector, 1) from a mac_selector checkpoint; None if the file holds something else."""
+    payload = torch.load(path, map_location="cpu")
+    if "model" not in payload or "dim" not in payload.get("config", {}):
+        return None
+    sel = EntrySelector(payload["config"]["width"], payload["config"]["dim"])
+    sel.load_state_dict(payload["model"])
+    return sel.eval().requires_grad_(False), 1
+
+
+@torch.no_grad()
+def frozen_inputs(heads, paras: list[dict]) -> tuple[torch.Tensor, list[dict]]:
+    """-> every paragraph's modulation as stored (P, T, D), and the questions [{feat, para, article}]."""
+    from .gates_gemma import as_stored
+    from .mac_student import amortize
+    mods = torch.cat([as_stored(amortize(heads, paras[i:i + 32], grad=False)) for i in range(0, len(paras), 32)])
+    qs = [{"feat": q["q_feat"], "para": i, "article": p["article"]} for i, p in enumerate(paras) for q in p["questions"]]
+    return mods, qs
+
+
+def rms_normed(feat: torch.Tensor) -> torch.Tensor:
+    x = feat.float()
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+
+
+def batch_feats(qs: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    from .mac_student import pad_feats
+    feat, mask = pad_feats([q["feat"] for q in qs])
+    return rms_normed(feat), mask
+
+
+def candidates(batch: list[dict], by_article: dict[str, list[int]], n_paras: int, n_random: int,
+               rng: random.Random) -> list[int]:
+    """The batch's gold paragraphs, all of their articles' paragraphs, and n_random others."""
+    pick = {i for q in batch for i in by_article[q["article"]]}
+    pick.update(rng.randrange(n_paras) for _ in range(n_random))
+    return sorted(pick)
+
+
+@torch.no_grad()
+def accuracy(sel: EntrySelector, mods: torch.Tensor, qs: list[dict], banks: list[list[int]]) -> dict:
+    """Top-1 and reciprocal rank of the gold paragraph (banks[i][0]) in each question's bank."""
+    sel.eval()
+    top1, rr = [], []
+    mv = sel.entries(mods)
+    for i in range(0, len(qs), 64):
+        feat, mask = batch_feats(qs[i:i + 64])
+        qv, qw = sel.question(feat, mask)
+        s = sel.score(qv, qw, mv)                                                 # (b, P)
+        for j, bank in enumerate(banks[i:i + 64]):
+            row = s[j, bank]
+            rank = int((row > row[0]).sum())
+            top1.append(float(rank == 0))
+            rr.append(1.0 / (rank + 1))
+    sel.train()
+    n = len(top1)
+    p = sum(top1) / n
+    return {"top1": p, "top1_ci95": [p - 1.96 * math.sqrt(p * (1 - p) / n), p + 1.96 * math.sqrt(p * (1 - p) / n)],
+            "mrr": sum(rr) / n, "n": n}
+
+
+def probe_banks(qs: list[dict], paras: list[dict], size: int, seed: int = 2) -> list[list[int]]:
+    """Per question: its paragraph first, then size - 1 paragraphs of other articles (gates_gemma's banks)."""
+    rng = random.Random(seed)
+    out = []
+    for q in qs:
+        others = [i for i, p in enumerate(paras) if p["article"] != q["article"]]
+        out.append([q["para"], *rng.sample(others, min(size - 1, len(others)))])
+    return out
+
+
+def same_article_banks(qs: list[dict], paras: list[dict]) -> list[list[int]]:
+    """Per question: its paragraph first, then every other paragraph of its own article."""
+    return [[q["para"], *(i for i, p in enumerate(paras) if p["article"] == q["article"] and i != q["para"])] for q in qs]
+
+
+@torch.no_grad()
+def raw_baselines(mods: torch.Tensor, qs: list[dict], paras: list[dict], banks: list[list[int]]) -> dict:
+    """Top-1 at the given banks with nothing learned: MaxSim of the question's tap rows (without
+    <bos>) against the entry's stored slots, and against every token of the paragraph's own tap
+    (what a vault does not keep: how much the 16 slots lose for telling documents apart)."""
+    slots = F.normalize(mods, dim=-1)
+    docs = [F.normalize(rms_normed(p["doc_feat"]), dim=-1) for p in paras]
+    hits = {"maxsim_slots": [], "maxsim_all_tokens": []}
+    for q, bank in zip(qs, banks):
+        qv = F.normalize(rms_normed(q["feat"]), dim=-1)[1:]                     # (S-1, D)
+        s_slots = torch.einsum("sd,etd->set", qv, slots[bank]).amax(-1).mean(0)
+        s_all = torch.stack([(qv @ docs[i].T).amax(-1).mean() for i in bank])
+        for name, s in (("maxsim_slots", s_slots), ("maxsim_all_tokens", s_all)):
+            hits[name].append(float(int((s > s[0]).sum()) == 0))
+    return {k: sum(v) / len(v) for k, v in hits.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--heads", type=Path, required=True, help="the heads whose modulations it selects among")
+    ap.add_argument("--out", type=Path, required=True, help="run folder: ckpt.pt, log.jsonl, report.json")
+    ap.add_argument("--cache", type=Path, default=Path("runs/mac-cache"))
+    ap.add_argument("--bundle", type=Path)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--random", type=int, default=256, help="random negatives per step, besides the articles'")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--minutes", type=float, default=1e9)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--baselines", action="store_true", help="only print raw_baselines on valid and stop")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    from . import build_bundle
+    from .gates_gemma import load_any_heads
+    from .mac_cache import load_frozen
+    from .mac_student import load_cache
+    from .train_common import Logger
+    lm, _, manifest = load_frozen(a.bundle or build_bundle.default_out())
+    heads = load_any_heads(a.heads, lm)
+    train_p, valid_p = load_cache(a.cache / "train"), load_cache(a.cache / "valid")
+    t0 = time.time()
+    mods, qs = frozen_inputs(heads, train_p)
+    vmods, vqs = frozen_inputs(heads, valid_p)
+    print(f"frozen inputs: {len(train_p)} train paragraphs, {len(qs)} questions; {len(valid_p)} valid paragraphs, "
+          f"{len(vqs)} questions ({time.time() - t0:.0f} s)", flush=True)
+    by_article: dict[str, list[int]] = {}
+    for i, p in enumerate(train_p):
+        by_article.setdefault(p["article"], []).append(i)
+    v64, vsame = probe_banks(vqs, valid_p, 64), same_article_banks(vqs, valid_p)
+    if a.baselines:
+        print(json.dumps({"bank64": raw_baselines(vmods, vqs, valid_p, v64)}), flush=True)
+        return 0
+    sel = EntrySelector(mods.shape[-1], a.dim)
+    opt = torch.optim.AdamW(sel.parameters(), lr=a.lr, weight_decay=0.01)
+    a.out.mkdir(parents=True, exist_ok=True)
+    log, rng, step = Logger(a.out), random.Random(a.seed), 0
+    ckpt = a.out / "ckpt.pt"
+    config = {"width": mods.shape[-1], "dim": a.dim, "heads": str(a.heads), "bundle": manifest["id"],
+              "train": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}}
+    if ckpt.is_file():
+        state = checkpoint.load(ckpt, ("model", "config", "optimizer", "step", "sampler"))
+        sel.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        rng.setstate(state["sampler"])
+        step = state["step"]
+        print(f"resumed from {ckpt} at step {step}", flush=True)
+
+    def evaluate() -> dict:
+        return {"bank64": accuracy(sel, vmods, vqs, v64), "same_article": accuracy(sel, vmods, vqs, vsame)}
+
+    def save() -> None:
+        checkpoint.save(ckpt, {"model": sel.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                               "config": config, "sampler": rng.getstate()})
+
+    t0 = time.time()
+    while step < a.steps and (time.time() - t0) / 60 < a.minutes:
+        batch = [qs[rng.randrange(len(qs))] for _ in range(a.batch)]
+        cand = candidates(batch, by_article, len(train_p), a.random, rng)
+        where = {p: j for j, p in enumerate(cand)}
+        feat, mask = batch_feats(batch)
+        logits = sel(feat, mask, mods[cand])                                      # (B, C)
+        loss = F.cross_entropy(logits, torch.tensor([where[q["para"]] for q in batch]))
+        lr = a.lr * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / a.steps)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % 50 == 0:
+            log.log(step=step, loss=float(loss), lr=lr, candidates=len(cand), seconds=round(time.time() - t0, 1))
+        if step % a.eval_every == 0:
+            r = evaluate()
+            log.log(step=step, probe=True, bank64=r["bank64"]["top1"], same_article=r["same_article"]["top1"])
+            save()
+    save()
+    r = evaluate()
+    report = {"step": step, "config": config, "valid": r, "train_paragraphs": len(train_p),
+              "train_questions": len(qs), "valid_questions": len(vqs)}
+    (a.out / "report.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report["valid"], indent=1), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
