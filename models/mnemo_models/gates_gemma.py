@@ -3,6 +3,7 @@
     python -m mnemo_models.gates_gemma --heads runs/mac-lmspace/ckpt.pt --out runs/mac-lmspace/gates.json
         [--questions 300] [--f1-questions 150] [--banks 1,8,64] [--stream docs/eval/valid-default.json]
     python -m mnemo_models.gates_gemma --out heads/X.gates.json --stream docs/eval/valid-default.json --refresh-stream
+    python -m mnemo_models.gates_gemma --out NEW.json --merge-unselected OLD.json
 
 Every number is paired over the same questions (valid paragraphs of mac_cache, a fixed seed) with
 a 95% interval of the mean difference (normal, clustered by nothing: one row per question):
@@ -15,6 +16,9 @@ a 95% interval of the mean difference (normal, clustered by nothing: one row per
 4. it answers: greedy F1 with the largest bank holding the gold paragraph vs the question-only
    control (the empty bank: the null entry alone, or a framed prefix's frame alone) and vs the
    irrelevant bank (n wrong ones).
+With --preselect dense the banks of gates 3-4 first keep the paragraph the bundle's sentence encoder
+finds most like the question (the app's retrieval picks the memory's chunk the same way, with BM25
+besides); --merge-unselected keeps an earlier report's gates 3-4 without it beside the new ones.
 The app-level numbers (the whole valid stream through the ONNX engine) come from `npm run eval`;
 --stream copies its gate-4 differences (memory as the app answers) into the report, with a pass flag;
 with --refresh-stream only that entry of an existing report is replaced (a new eval of the same heads
@@ -227,7 +231,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stream", type=Path, help="an `npm run eval` report (JSON): gate 4 as the app answers")
     ap.add_argument("--refresh-stream", action="store_true",
                     help="replace only the gate-4 stream entry of the existing --out report, from --stream")
+    ap.add_argument("--merge-unselected", type=Path, metavar="REPORT",
+                    help="copy gates 3-4 of REPORT (measured without pre-selection) into the existing --out report "
+                    "as without_preselection, measuring nothing")
     a = ap.parse_args(argv)
+    if a.merge_unselected:
+        if not a.out.is_file():
+            ap.error("--merge-unselected needs an existing --out report")
+        r, old = json.loads(a.out.read_text()), json.loads(a.merge_unselected.read_text())
+        if old.get("preselect", "none") != "none":
+            ap.error(f"{a.merge_unselected} was measured with pre-selection")
+        r["without_preselection"] = {k: old[k] for k in ("questions", "f1_questions", "gate3", "gate3_pass", "gate4",
+                                                         "gate4_pass", "f1") if k in old}
+        a.out.write_text(json.dumps(r, indent=1))
+        print(json.dumps(r["without_preselection"], indent=1))
+        return 0
     if a.refresh_stream:
         if not a.stream or not a.out.is_file():
             ap.error("--refresh-stream needs --stream and an existing --out report")

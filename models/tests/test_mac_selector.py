@@ -101,3 +101,17 @@ def test_raw_baselines_find_a_document_by_its_tokens():
     assert r["maxsim_all_tokens"] == 1.0
     mods_kept = torch.stack([p["doc_feat"][:2].float() for p in paras])   # slots that are the first tokens
     assert mac_selector.raw_baselines(mods_kept, qs, paras, banks)["maxsim_slots"] == 1.0
+
+
+def test_the_unselected_gates_are_kept_beside_the_preselected_ones(tmp_path):
+    new, old = tmp_path / "new.json", tmp_path / "old.json"
+    new.write_text('{"preselect": "dense", "gate4_pass": true}')
+    old.write_text('{"gate3": {"64": 1}, "gate4": {"bank": 64}, "gate4_pass": false, "examples": []}')
+    assert gates_gemma.main(["--out", str(new), "--merge-unselected", str(old)]) == 0
+    import json
+    r = json.loads(new.read_text())
+    assert r["gate4_pass"] is True and r["without_preselection"] == {"gate3": {"64": 1}, "gate4": {"bank": 64}, "gate4_pass": False}
+    old.write_text('{"preselect": "dense"}')
+    import pytest
+    with pytest.raises(SystemExit):
+        gates_gemma.main(["--out", str(new), "--merge-unselected", str(old)])
