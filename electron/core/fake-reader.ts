@@ -10,13 +10,16 @@ export interface RawManifest {
   architecture: { lm: { n_embd: number }; mac: Record<string, unknown> };
   prefix: { length: number; position_offset: number };
   memory?: unknown;
-  graphs: Record<string, { inputs: Spec[]; outputs: Spec[] }>;
+  graphs: Record<string, { file?: string; inputs: Spec[]; outputs: Spec[] }>;
+  files: Record<string, { sha256: string; bytes: number }>;
 }
 
 export interface ReaderOptions {
   prefixIds?: number[]; storage?: "int8" | "float32"; maxDoc?: number; maxQuestion?: number; layer?: number;
   /** The LM graph declares tap_only (it can stop at the tap). */
   tapOnly?: boolean;
+  /** The bundle has a reader graph of its own (graphs.reader, onnx_fast_tap.py). */
+  readerGraph?: boolean;
 }
 
 /**
@@ -34,6 +37,13 @@ export function readerManifestJson(tiny: unknown, o: ReaderOptions = {}): RawMan
   m.memory = { trained: true, note: "test heads", gates: { per_layer: [0.5, 0.5] } };
   m.graphs.lm!.outputs.push({ name: "tap", dtype: "float32", shape: ["batch", "seq", D] });
   if (o.tapOnly) m.graphs.lm!.inputs.push({ name: "tap_only", dtype: "int64", shape: [1] });
+  if (o.readerGraph) {                      // the tap's own graph: the LM's inputs, the first layer's cache, the tap
+    const ids = (n: string) => ({ name: n, dtype: "int64" as const, shape: ["batch", "seq"] });
+    const cache = (n: string) => ({ name: n, dtype: "float32" as const, shape: ["batch", "kv_heads", "past", "head_dim"] });
+    m.graphs.reader = { file: "reader.onnx", inputs: [ids("input_ids"), ids("position_ids"), ids("attention_mask"),
+      cache("past_key_values.0.key"), cache("past_key_values.0.value")], outputs: [{ name: "tap", dtype: "float32" as const, shape: ["batch", "seq", D] }] };
+    m.files["reader.onnx"] = { sha256: "0".repeat(64), bytes: 0 };
+  }
   for (const g of ["amortizer", "question_encoder"]) {
     m.graphs[g]!.inputs = [{ name: "features", dtype: "float32", shape: ["batch", "seq", D] },
       { name: "attention_mask", dtype: "int64", shape: ["batch", "seq"] }];
@@ -54,17 +64,19 @@ export class FakeTapLM extends FakeLM {
 
   override async run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
     this.feeds.push(feeds);
-    const out = await super.run(feeds);
-    const ids = feeds["input_ids"]!, pos = feeds["position_ids"]!;
-    const [B, S] = ids.dims as [number, number];
-    const tap = new Float32Array(B * S * this.D);
-    for (let b = 0; b < B; b++) {
-      for (let s = 0; s < S; s++) {
-        tap.set([b, s, Number(ids.data[b * S + s]!), Number(pos.data[b * S + s]!)], (b * S + s) * this.D);
-      }
-    }
-    return { ...out, tap: floatTensor(tap, [B, S, this.D]) };
+    return { ...(await super.run(feeds)), tap: fakeTap(feeds, this.D) };
   }
+}
+
+/** The fake tap (B, S, D): row (b, s) is [b, s, input id, position id, 0, ...]. */
+export function fakeTap(feeds: Record<string, Tensor>, D: number): Tensor {
+  const ids = feeds["input_ids"]!, pos = feeds["position_ids"]!;
+  const [B, S] = ids.dims as [number, number];
+  const tap = new Float32Array(B * S * D);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) tap.set([b, s, Number(ids.data[b * S + s]!), Number(pos.data[b * S + s]!)], (b * S + s) * D);
+  }
+  return floatTensor(tap, [B, S, D]);
 }
 
 /** A graph stand-in that records its feeds and answers with make(feeds). */

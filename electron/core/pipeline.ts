@@ -197,8 +197,20 @@ export class MacPipeline {
     return modulations.map((m) => asStored(m, this.T, this.D, storage));
   }
 
-  /** The LM's tap (B, S, D) over a batch from position 0 (empty past); its logits and cache are dropped. */
+  /**
+   * The LM's tap (B, S, D) over a batch from position 0 (empty past): from the bundle's reader graph
+   * when it has one (graphs.reader: the pre-tap blocks on int8 kernels, onnx_fast_tap.py; its only
+   * other inputs are the empty per-layer caches its attention reads), else from the LM graph, whose
+   * logits and cache are dropped.
+   */
   private async tap(inputs: { input_ids: Tensor; attention_mask: Tensor; position_ids: Tensor }, reader: ReaderFacts): Promise<Tensor> {
+    const own = this.sessions.reader, spec = this.manifest.graphs.reader;
+    if (own && spec) {
+      const { n_kv_head, head_dim } = this.manifest.architecture.lm, B = inputs.input_ids.dims[0]!;
+      const empty = floatTensor(new Float32Array(0), [B, n_kv_head, 0, head_dim]);
+      const caches = Object.fromEntries(spec.inputs.filter((i) => !(i.name in inputs)).map((i) => [i.name, empty]));
+      return output(await own.run({ ...inputs, ...caches }, [reader.output]), reader.output);
+    }
     const out = await this.sessions.lm.run({ ...inputs, past_key_values: this.emptyPast(inputs.input_ids.dims[0]),
       ...(this.stopsAtTap ? { [TAP_ONLY]: flag(true) } : {}) }, [reader.output]);
     return output(out, reader.output);

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { parseManifest } from "../shared/manifest.js";
-import { FakeTapLM, readerManifestJson, Recorder, zeros, type ReaderOptions } from "./fake-reader.js";
+import { fakeTap, FakeTapLM, readerManifestJson, Recorder, zeros, type ReaderOptions } from "./fake-reader.js";
 import { MacPipeline, type PromptContext } from "./pipeline.js";
 import { argmax } from "./sampler.js";
 import { floatTensor, floats, type Tensor } from "./session.js";
@@ -28,8 +28,9 @@ function setup(o: ReaderOptions = {}) {
   const memory_kv = new Recorder((f) => ({ memory_kv: zeros([2, 2, f.modulations!.dims[0]! * T, D]) }));
   const aggregator = new Recorder((f) => { const E = f.memory_kv!.dims[2]! / T; return { latent: zeros([1, T, D]), entry_weights: zeros([1, E]) }; });
   const prefix = new Recorder(() => ({ prefix_kv: zeros([L, 2, 1, H, P, hs]) }));
-  const p = new MacPipeline(manifest, { lm, amortizer, question_encoder, memory_kv, aggregator, prefix }, chars);
-  return { p, lm, amortizer, question_encoder, memory_kv, aggregator };
+  const reader = o.readerGraph ? new Recorder((f) => ({ tap: fakeTap(f, D) })) : undefined;
+  const p = new MacPipeline(manifest, { lm, amortizer, question_encoder, memory_kv, aggregator, prefix, ...(reader ? { reader } : {}) }, chars);
+  return { p, lm, amortizer, question_encoder, memory_kv, aggregator, reader };
 }
 
 describe("MacPipeline with an lm_tap reader", () => {
@@ -160,6 +161,35 @@ describe("MacPipeline with an lm_tap reader", () => {
     expect(plain.p.stopsAtTap).toBe(false);
     await plain.p.amortize(plain.p.chunkIds("The tower."));
     expect(plain.lm.feeds.map(flagOf)).toEqual([null]);            // an older graph is fed as before
+  });
+
+  it("reads with the bundle's reader graph when it has one, feeding it only its own inputs, and answers with the LM", async () => {
+    const { p, lm, reader, amortizer } = setup({ tapOnly: true, readerGraph: true });
+    const windows = [chars.encode(" abcd"), chars.encode(" xy")];
+    await p.amortize(windows);
+    const { promptIds, query } = await p.encodeQuestion("When?");
+    expect(lm.feeds).toHaveLength(0);                              // neither the windows nor the question went to the LM
+    expect(reader!.feeds).toHaveLength(2);
+    const f = reader!.feeds[0]!;
+    expect(Object.keys(f).sort()).toEqual(["attention_mask", "input_ids", "past_key_values.0.key", "past_key_values.0.value", "position_ids"]);
+    expect(f["past_key_values.0.key"]!.dims).toEqual([2, H, 0, hs]);           // (B, Hkv, 0, hd): nothing cached
+    expect(rows(f.input_ids!)).toEqual([[1, 40, 41, ...windows[0]!], [1, 40, 41, ...windows[1]!, PAD, PAD]]);
+    // The amortizer reads the same rows it would have read from the LM graph's tap.
+    const viaLm = setup({ tapOnly: true });
+    await viaLm.p.amortize(windows);
+    expect(floats(amortizer.feeds[0]!.features!)).toEqual(floats(viaLm.amortizer.feeds[0]!.features!));
+    for await (const _ of p.decode(promptIds, await p.prefix((await p.aggregate(query!, [])).latent), { sample: argmax })) { /* drain */ }
+    expect(lm.feeds.length).toBeGreaterThan(0);
+    expect(reader!.feeds).toHaveLength(2);
+  });
+
+  it("refuses a reader graph without the memory's lm_tap reader", () => {
+    const raw = readerManifestJson(tiny, { readerGraph: true }) as unknown as { architecture: { mac: Record<string, unknown> } };
+    delete raw.architecture.mac.reader;
+    expect(() => parseManifest(raw)).toThrow(/graphs.reader is the memory's lm_tap reader/);
+    const noTap = readerManifestJson(tiny, { readerGraph: true }) as unknown as { graphs: { reader: { outputs: unknown[] } } };
+    noTap.graphs.reader.outputs = [];
+    expect(() => parseManifest(noTap)).toThrow(/graphs.reader has no output named tap/);
   });
 
   it("keeps format-1 heads on token ids, unchanged", async () => {

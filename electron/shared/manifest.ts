@@ -34,10 +34,13 @@ const template = (...slots: string[]) => slots.reduce((s, slot) => s.refine((t) 
  * What the amortizer and question encoder read. Absent: LM token ids (format-1 heads). "lm_tap": the
  * frozen LM's residual stream after `layer` blocks (the LM graph's output named `output`, (batch,
  * seq, D)); a document window is read after `prefix_ids` (the gold prompt's opening, where training
- * put the passage) and only the window's rows are kept.
+ * put the passage) and only the window's rows are kept. fast_tap: the tap comes from graphs.reader,
+ * which runs other kernels than the LM graph (onnx_fast_tap.py: int8 rows x int8 columns), so the
+ * two taps are near, not equal; what it says is for whoever reads the manifest.
  */
 const readerSchema = z.object({ kind: z.literal("lm_tap"), output: z.string().min(1), layer: z.number().int().nonnegative(),
-  prefix_ids: z.array(id).min(1) });
+  prefix_ids: z.array(id).min(1),
+  fast_tap: z.object({ activations: z.string(), weights: z.string(), smoothing: z.number(), calibration: z.string() }).optional() });
 
 const macSchema = z.object({ n_slots: positive, prefix_len: positive, aggregator_layers: positive,
   max_doc_tokens: positive, max_question_tokens: positive,
@@ -88,7 +91,9 @@ const manifestSchema = z.object({
   weights: z.string().optional(),
   fixtures: z.string().min(1),
   graphs: z.object({ lm: graphSpec, amortizer: graphSpec.optional(), question_encoder: graphSpec.optional(),
-    memory_kv: graphSpec.optional(), aggregator: graphSpec.optional(), prefix: graphSpec.optional(), encoder: graphSpec.optional() }),
+    memory_kv: graphSpec.optional(), aggregator: graphSpec.optional(), prefix: graphSpec.optional(), encoder: graphSpec.optional(),
+    /** The lm_tap reader's own graph (the LM's first blocks, faster kernels): the tap without the LM graph. */
+    reader: graphSpec.optional() }),
   files: z.record(z.string(), z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() })),
   sources: z.array(z.object({ role: z.string(), package: z.string(), file: z.string(), sha256: z.string(), licence: z.string(),
     model: z.string() }).passthrough()).optional(),
@@ -149,6 +154,9 @@ function normalize(p: Parsed): BundleManifest {
     throw new AppError("BUNDLE_INVALID", `manifest.json: graphs: memory needs all of ${MEMORY_GRAPHS.join(", ")}; ` +
       `missing ${MEMORY_GRAPHS.filter((g) => !p.graphs[g]).join(", ")}`);
   }
+  if (p.graphs.reader && (!present.length || !architecture.mac?.reader)) {
+    throw new AppError("BUNDLE_INVALID", "manifest.json: graphs.reader is the memory's lm_tap reader: it needs the memory graphs and architecture.mac.reader");
+  }
   let mac: MemoryFacts | null = null;
   if (present.length) {
     if (!architecture.mac || !p.prefix) throw new AppError("BUNDLE_INVALID", "manifest.json: memory graphs need architecture.mac and prefix");
@@ -191,6 +199,10 @@ function checkReader(m: BundleManifest, mac: MemoryFacts): void {
     throw new AppError("BUNDLE_INVALID", `manifest.json: architecture.mac.reader.layer ${mac.reader.layer} is past the LM's ${m.architecture.lm.n_layer} blocks`);
   }
   expectShape(m, "lm", mac.reader.output, [null, null, D], "outputs", "float32");
+  if (m.graphs.reader) {
+    expectShape(m, "reader", mac.reader.output, [null, null, D], "outputs", "float32");
+    for (const t of ["input_ids", "position_ids", "attention_mask"]) expectShape(m, "reader", t, [null, null], "inputs", "int64");
+  }
   for (const g of heads) {
     expectShape(m, g, "features", [null, null, D], "inputs", "float32");
     expectShape(m, g, "attention_mask", [null, null], "inputs", "int64");

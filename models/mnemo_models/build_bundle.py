@@ -29,9 +29,10 @@ from .export_llm import export_lm
 from . import prompts
 from .gguf_weights import field, load_lm, write_tokenizer
 from .lm_fixtures import make_lm_fixtures
+from .onnx_fast_tap import calibration_file, load_calibration
 
 FORMAT, MAJOR, MINOR = "mnemo-mac-bundle", 2, 0
-RECIPE = 19                       # bump when the conversion or the prompts change: cached bundles are rebuilt
+RECIPE = 20                       # bump when the conversion or the prompts change: cached bundles are rebuilt
 # 12: Gemma's attention as one GroupQueryAttention kernel per layer, and the output new_key_values
 # 13: the embedding lookup reads its own copy of the 8-bit table, mapped from lm.embed.bin
 # 14: the same bytes on every CPU: RoPE frequencies, the MAC frame's K/V and the fixtures in float64
@@ -40,6 +41,7 @@ RECIPE = 19                       # bump when the conversion or the prompts chan
 # 17: Gemma's graph takes its cache per layer (buffers with free slots) and reshapes to constant targets
 # 18: one new position's attention as products over the cache in place (onnx_decode_attention.py)
 # 19: the manifest says whether a lone entry is its own latent (architecture.mac.one_entry_direct)
+# 20: the tap has a graph of its own on int8 rows x int8 columns (reader.onnx: onnx_fast_tap.py)
 HEADS_DIR = Path(__file__).resolve().parents[1] / "heads"
 
 
@@ -208,8 +210,12 @@ def build(precision: str, out: Path, model_name: str = DEFAULT_MODEL, log=print)
         shutil.copyfile(f, tmp / f.name)
     model, cfg = load_lm(gguf_path, precision)
     heads, heads_meta = mac_heads(recipe, model, log)
-    lm_graph = export_lm(model, tmp / "lm.onnx", heads.cfg.tap_layer if heads else None)
+    calibration = None
+    if heads is not None and (HEADS_DIR / calibration_file(recipe.heads[0])).is_file():
+        calibration = load_calibration(HEADS_DIR / calibration_file(recipe.heads[0]))
+    lm_graph = export_lm(model, tmp / "lm.onnx", heads.cfg.tap_layer if heads else None, calibration)
     lm_graph.pop("sha256")
+    reader_spec = lm_graph.pop("reader", None)
     tokens = field(reader, "tokenizer.ggml.tokens")
     eos, end_of_turn = field(reader, "tokenizer.ggml.eos_token_id"), tokens.index(recipe.end_of_turn)
     stop_ids = sorted({eos, end_of_turn})
@@ -226,6 +232,10 @@ def build(precision: str, out: Path, model_name: str = DEFAULT_MODEL, log=print)
         graphs.update(export_heads(heads, tmp))
         (tmp / "mac-fixtures.json").write_text(json.dumps(heads_fixtures(heads)))
         mac_facts = mac_manifest(heads, heads_meta, recipe, tmp / "tokenizer.json")
+        if reader_spec:                                  # the tap's own faster graph (onnx_fast_tap.py)
+            mac_facts["mac"]["reader"]["fast_tap"] = reader_spec.pop("facts")
+            reader_spec.pop("sha256")
+            graphs["reader"] = reader_spec
         if one_entry_direct(heads):
             mac_facts["mac"]["one_entry_direct"] = True
     encoder = None

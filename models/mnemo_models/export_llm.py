@@ -30,6 +30,7 @@ import torch
 
 from .llama import Llama
 from .onnx_decode_attention import switch_decode_attention
+from .onnx_fast_tap import FAST_TAP_FACTS, READER_FILE, reader_graph
 from .onnx_kernels import STANDIN, into_onnx_domain
 from .onnx_tap import TAP_ONLY, add_tap_only, tap_only_spec
 
@@ -128,9 +129,13 @@ def io_specs(model: Llama, tap_layer: int | None = None) -> tuple[list[dict], li
     return inputs, outputs
 
 
-def export_lm(model: Llama, out: Path, tap_layer: int | None = None) -> dict:
+def export_lm(model: Llama, out: Path, tap_layer: int | None = None,
+              calibration: dict | None = None) -> dict:
     """Writes out (one self-contained .onnx file) and returns its graph spec for the manifest.
-    tap_layer adds the output `tap` (B, S, D): the residual after that many blocks (Gemma only)."""
+    tap_layer adds the output `tap` (B, S, D): the residual after that many blocks (Gemma only).
+    calibration (each pre-tap layer's input maxima, onnx_fast_tap.calibrate) also writes an 8-bit
+    LM's reader graph beside it (onnx_fast_tap.py: the tap on integer rows x columns), described
+    under the spec's "reader"."""
     c = model.cfg
     S, P = 3, 2                                                                  # trace shapes (all dynamic)
     ids = torch.zeros(1, S, dtype=torch.long)
@@ -173,5 +178,13 @@ def export_lm(model: Llama, out: Path, tap_layer: int | None = None) -> dict:
     proto.producer_name, proto.producer_version = "mnemo", "2"                # no torch version stamp
     data = proto.SerializeToString()
     out.write_bytes(data)
-    return {"file": out.name, "inputs": inputs, "outputs": outputs,
-            "sha256": hashlib.sha256(data).hexdigest()}
+    spec = {"file": out.name, "inputs": inputs, "outputs": outputs, "sha256": hashlib.sha256(data).hexdigest()}
+    if tap_layer is not None and calibration and model.precision == "q8":
+        reader = reader_graph(proto, calibration)
+        raw = reader.SerializeToString()
+        (out.parent / READER_FILE).write_bytes(raw)
+        names = {i.name for i in reader.graph.input}
+        spec["reader"] = {"file": READER_FILE, "inputs": [i for i in inputs if i["name"] in names],
+                          "outputs": [o for o in outputs if o["name"] == "tap"], "sha256": hashlib.sha256(raw).hexdigest(),
+                          "facts": FAST_TAP_FACTS}
+    return spec
