@@ -15,8 +15,12 @@ import { cachedKV, MemoryBanks, modulationOf, weightsByOwner, type BankEntry } f
 import type { SessionSettings } from "./ort-session.js";
 import { VectorBanks } from "./vector-index.js";
 
-/** Windows amortized per forward pass: bounds activation memory, keeps padding waste small. */
-const AMORTIZE_BATCH = 16;
+/**
+ * Windows amortized per forward pass (sorted by length first). Small batches keep each layer's
+ * activations in cache: with the reader graph, 64 train paragraphs took 28-31 ms per window in
+ * batches of 2-4 against 40 ms in batches of 16 (2 threads, 2026-12-03; docs/bench/README.md).
+ */
+const AMORTIZE_BATCH = 4;
 const port = parentPort!;
 const send = (m: EngineMessage) => port.postMessage(m);
 let mac: MacPipeline | undefined;
