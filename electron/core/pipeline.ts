@@ -208,7 +208,7 @@ export class MacPipeline {
     if (own && spec) {
       const { n_kv_head, head_dim } = this.manifest.architecture.lm, B = inputs.input_ids.dims[0]!;
       const empty = floatTensor(new Float32Array(0), [B, n_kv_head, 0, head_dim]);
-      const caches = Object.fromEntries(spec.inputs.filter((i) => !(i.name in inputs)).map((i) => [i.name, empty]));
+      const caches = Object.fromEntries(spec.inputs.filter((i) => i.name.startsWith("past_key_values.")).map((i) => [i.name, empty]));
       return output(await own.run({ ...inputs, ...caches }, [reader.output]), reader.output);
     }
     const out = await this.sessions.lm.run({ ...inputs, past_key_values: this.emptyPast(inputs.input_ids.dims[0]),

@@ -190,6 +190,9 @@ describe("MacPipeline with an lm_tap reader", () => {
     const noTap = readerManifestJson(tiny, { readerGraph: true }) as unknown as { graphs: { reader: { outputs: unknown[] } } };
     noTap.graphs.reader.outputs = [];
     expect(() => parseManifest(noTap)).toThrow(/graphs.reader has no output named tap/);
+    const extra = readerManifestJson(tiny, { readerGraph: true }) as unknown as { graphs: { reader: { inputs: unknown[] } } };
+    extra.graphs.reader.inputs.push({ name: "tap_only", dtype: "int64", shape: [1] });
+    expect(() => parseManifest(extra)).toThrow(/graphs.reader.tap_only: a reader reads ids, positions, a mask and empty caches only/);
   });
 
   it("keeps format-1 heads on token ids, unchanged", async () => {

@@ -202,6 +202,9 @@ function checkReader(m: BundleManifest, mac: MemoryFacts): void {
   if (m.graphs.reader) {
     expectShape(m, "reader", mac.reader.output, [null, null, D], "outputs", "float32");
     for (const t of ["input_ids", "position_ids", "attention_mask"]) expectShape(m, "reader", t, [null, null], "inputs", "int64");
+    // Anything else it reads is an attention cache the engine feeds empty (nothing is cached when reading).
+    const other = m.graphs.reader.inputs.find((i) => !/^(input_ids|position_ids|attention_mask|past_key_values\.\d+\.(key|value))$/.test(i.name));
+    if (other) throw new AppError("BUNDLE_INVALID", `manifest.json: graphs.reader.${other.name}: a reader reads ids, positions, a mask and empty caches only`);
   }
   for (const g of heads) {
     expectShape(m, g, "features", [null, null, D], "inputs", "float32");
