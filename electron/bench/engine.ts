@@ -1,4 +1,4 @@
-// npm run bench:engine [-- --bundle DIR --max-bank N --out DIR --threads N]: engine speed in one run:
+// npm run bench:engine [-- --bundle DIR --max-bank N --out DIR --threads N --reps N --max-passages K]: engine speed in one run:
 // windows amortized per second, question latency (first token, total) for banks of 1k..100k entries
 // (synthetic modulations) with one-shot, hierarchical and pre-selected aggregation, decode tokens/s,
 // the MAC prefix against passages in the prompt, and this machine's physical floor for each figure.
@@ -27,12 +27,12 @@ export interface EngineBench {
 }
 
 /**
- * First-token and total latency (median of 3) of a question whose past comes from makePast.
+ * First-token and total latency (median of reps) of a question whose past comes from makePast.
  * slots: false skips the question's query, as the engine does for a lone entry under one_entry_direct.
  */
-async function latency(mac: MacPipeline, makePast: (query: Tensor | null) => Promise<Tensor>, passages?: string[], slots = true) {
+async function latency(mac: MacPipeline, makePast: (query: Tensor | null) => Promise<Tensor>, passages?: string[], slots = true, reps = 3) {
   const first: number[] = [], total: number[] = [], rates: number[] = [];
-  for (let rep = 0; rep < 3; rep++) {
+  for (let rep = 0; rep < reps; rep++) {
     const t0 = performance.now();
     const { promptIds, query } = await mac.encodeQuestion(QUESTION, passages && { kind: "keyword", passages }, false, !passages, slots);
     const past = await makePast(query);
@@ -46,7 +46,10 @@ async function latency(mac: MacPipeline, makePast: (query: Tensor | null) => Pro
   return { first: median(first), total: median(total), rate: rates.length ? median(rates) : 0 };
 }
 
-export async function benchEngine(o: { bundle: string; maxBank: number; threads: number; candidates?: number }): Promise<EngineBench> {
+/** reps: repetitions per latency (median; single questions on a shared machine swing ~2x). maxPassages: the keyword table's last row. */
+export async function benchEngine(o: { bundle: string; maxBank: number; threads: number; candidates?: number; reps?: number;
+  maxPassages?: number }): Promise<EngineBench> {
+  const reps = o.reps ?? 3;
   const mac = await loadBundle(o.bundle, { executionProvider: "cpu", threads: o.threads });
   if (!mac.manifest.mac) throw new AppError("MEMORY_UNAVAILABLE", `${mac.manifest.name} has no memory heads to benchmark`);
   const max = mac.manifest.mac.max_doc_tokens, candidates = o.candidates ?? DEFAULT_MEMORY_CANDIDATES;
@@ -74,15 +77,15 @@ export async function benchEngine(o: { bundle: string; maxBank: number; threads:
       if (!query && entries.length === 1) return mac.prefix(entries[0]!);
       return mac.prefix((await mac.aggregate(query!, entries, group, cache)).latent);
     };
-    const hier = await latency(mac, prefixOf());
-    const oneShot = n <= 10000 ? await latency(mac, prefixOf(n + 1)) : null;
+    const hier = await latency(mac, prefixOf(), undefined, true, reps);
+    const oneShot = n <= 10000 ? await latency(mac, prefixOf(n + 1), undefined, true, reps) : null;
     const direct = oneEntryIsDirect(candidates, mac.oneEntryDirect);
     const pre = await latency(mac, prefixOf(undefined, async () => selectCandidates((await mac.amortize([mac.chunkIds(QUESTION)[0]!]))[0]!, bank, candidates)),
-      undefined, !direct);
+      undefined, !direct, reps);
     // The app's default: the retrieval's best chunks as the candidates (its search time, 2.8 ms at 10k
     // and 28 ms at 100k chunks, is measured by npm run bench:retrieval and not included here).
     const byKeys = await latency(mac, prefixOf(undefined, async () => Array.from({ length: candidates }, (_, i) => Math.floor((i * n) / candidates))),
-      undefined, !direct);
+      undefined, !direct, reps);
     decodeRate ||= hier.rate;                                  // from the smallest bank: a large one crowds memory
     banks.push({ entries: n, kv_cache_ms: kvMs, one_shot_first_ms: oneShot?.first ?? null, one_shot_total_ms: oneShot?.total ?? null,
       hierarchical_first_ms: hier.first, hierarchical_total_ms: hier.total, [`preselect_${candidates}_first_ms`]: pre.first,
@@ -92,15 +95,15 @@ export async function benchEngine(o: { bundle: string; maxBank: number; threads:
   }
   // Passages in the prompt grow the prompt the LM must read before its first token; the prefix is P slots.
   const small = Array.from({ length: 16 }, () => sample);
-  const prefixed = await latency(mac, async (q) => mac.prefix((await mac.aggregate(q!, small)).latent));
+  const prefixed = await latency(mac, async (q) => mac.prefix((await mac.aggregate(q!, small)).latent), undefined, true, reps);
   const budget = mac.manifest.architecture.lm.n_positions - 64;
   const promptVsPrefix: Record<string, number>[] = [{ passages: 0, prompt_tokens: (await mac.encodeQuestion(QUESTION)).promptIds.length, memory: 1,
     first_token_ms: prefixed.first, total_ms: prefixed.total }];
-  for (let k = 1; ; k++) {
+  for (let k = 1; k <= (o.maxPassages ?? Infinity); k++) {
     const context = Array<string>(k).fill(PASSAGE);
     const tokens = (await mac.encodeQuestion(QUESTION, { kind: "keyword", passages: context }, false, false)).promptIds.length;
     if (tokens > budget) break;
-    const r = await latency(mac, async () => mac.emptyPast(), context);
+    const r = await latency(mac, async () => mac.emptyPast(), context, true, reps);
     promptVsPrefix.push({ passages: k, prompt_tokens: tokens, memory: 0, first_token_ms: r.first, total_ms: r.total });
   }
   return { bundle: mac.manifest.id, windows_amortized_per_s: (32 / amortizeMs) * 1000, window_tokens: window.length, banks,
@@ -125,8 +128,10 @@ export function engineMarkdown(r: EngineBench): string[] {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { bundle: { type: "string", default: DEFAULT_BUNDLE }, "max-bank": { type: "string", default: "100000" },
-    out: { type: "string", default: "docs/bench" }, threads: { type: "string", default: "0" } } });
-  const r = await benchEngine({ bundle: values.bundle, maxBank: Number(values["max-bank"]), threads: Number(values.threads) });
+    out: { type: "string", default: "docs/bench" }, threads: { type: "string", default: "0" }, reps: { type: "string", default: "3" },
+    "max-passages": { type: "string" } } });
+  const r = await benchEngine({ bundle: values.bundle, maxBank: Number(values["max-bank"]), threads: Number(values.threads),
+    reps: Number(values.reps), ...(values["max-passages"] ? { maxPassages: Number(values["max-passages"]) } : {}) });
   record({ out: values.out, name: "engine", title: "Engine benchmark", script: "bench:engine", bundle: r.bundle, data: r, body: engineMarkdown(r) });
 }
 
