@@ -78,7 +78,7 @@ def calibrate(model, windows: list[list[int]], tap_layer: int) -> dict[str, np.n
     return seen
 
 
-def _values(g: onnx.GraphProto) -> dict[str, np.ndarray]:
+def _values(g: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
     """Constant values by name: initializers, Constant nodes, and Identity aliases of either."""
     vals = {t.name: t for t in g.initializer}
     for n in g.node:
