@@ -11,7 +11,7 @@ import { pathToFileURL } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { packedPastAdapter } from "../core/layer-cache.js";
 import { readerBatch, windowRows } from "../core/reader.js";
-import { floatTensor, floats, type Session, type Tensor } from "../core/session.js";
+import { floats, type Session, type Tensor } from "../core/session.js";
 import { DEFAULT_BUNDLE } from "../app/paths.js";
 import { loadBundle } from "../engine/bundle.js";
 import { createSession } from "../engine/ort-session.js";
@@ -45,15 +45,11 @@ export async function benchReader(o: { bundle: string; paragraphs: number; threa
   const lm: Session = takesLayerCache(mac.manifest.graphs.lm.inputs) ? packedPastAdapter(raw) : raw;
   const own = await createSession(path.join(o.bundle, spec.file), settings);
   const amortizer = await createSession(path.join(o.bundle, mac.manifest.graphs.amortizer!.file), settings);
-  const { n_layer, n_kv_head, head_dim } = mac.manifest.architecture.lm;
   const windows = validParagraphs(o.paragraphs).map((t) => mac.chunkIds(t)[0]!);
-  const empty = floatTensor(new Float32Array(0), [1, n_kv_head, 0, head_dim]);
-  const caches = Object.fromEntries(spec.inputs.filter((i) => i.name.startsWith("past_key_values.")).map((i) => [i.name, empty]));
   const tapOf = async (window: number[], fast: boolean): Promise<Tensor> => {
     const feeds = readerBatch(reader.prefix_ids, [window], mac.manifest.special_ids.pad);
-    const out = fast ? await own.run({ ...feeds, ...caches }, [reader.output]) : await lm.run({ ...feeds,
-      past_key_values: floatTensor(new Float32Array(0), [n_layer, 2, 1, n_kv_head, 0, head_dim]),
-      tap_only: { type: "int64", data: BigInt64Array.of(1n), dims: [1] } }, [reader.output]);
+    const out = fast ? await own.run({ ...feeds, ...mac.readerCaches() }, [reader.output]) : await lm.run({ ...feeds,
+      past_key_values: mac.emptyPast(), tap_only: { type: "int64", data: BigInt64Array.of(1n), dims: [1] } }, [reader.output]);
     return out[reader.output]!;
   };
   const modulation = async (tap: Tensor, n: number) =>

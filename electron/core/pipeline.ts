@@ -204,12 +204,9 @@ export class MacPipeline {
    * logits and cache are dropped.
    */
   private async tap(inputs: { input_ids: Tensor; attention_mask: Tensor; position_ids: Tensor }, reader: ReaderFacts): Promise<Tensor> {
-    const own = this.sessions.reader, spec = this.manifest.graphs.reader;
-    if (own && spec) {
-      const { n_kv_head, head_dim } = this.manifest.architecture.lm, B = inputs.input_ids.dims[0]!;
-      const empty = floatTensor(new Float32Array(0), [B, n_kv_head, 0, head_dim]);
-      const caches = Object.fromEntries(spec.inputs.filter((i) => i.name.startsWith("past_key_values.")).map((i) => [i.name, empty]));
-      return output(await own.run({ ...inputs, ...caches }, [reader.output]), reader.output);
+    const own = this.sessions.reader;
+    if (own && this.manifest.graphs.reader) {
+      return output(await own.run({ ...inputs, ...this.readerCaches(inputs.input_ids.dims[0]) }, [reader.output]), reader.output);
     }
     const out = await this.sessions.lm.run({ ...inputs, past_key_values: this.emptyPast(inputs.input_ids.dims[0]),
       ...(this.stopsAtTap ? { [TAP_ONLY]: flag(true) } : {}) }, [reader.output]);
@@ -344,6 +341,14 @@ export class MacPipeline {
     const { n_layer, n_kv_head, head_dim } = this.manifest.architecture.lm;
     return floatTensor(new Float32Array(0), [n_layer, 2, batch, n_kv_head, 0, head_dim]);
   }
+  /** The reader graph's empty per-layer caches (batch, kv heads, 0, head_dim), one per past_key_values.* input it declares. */
+  readerCaches(batch = 1): Record<string, Tensor> {
+    const { n_kv_head, head_dim } = this.manifest.architecture.lm;
+    const empty = floatTensor(new Float32Array(0), [batch, n_kv_head, 0, head_dim]);
+    const inputs = this.manifest.graphs.reader?.inputs ?? [];
+    return Object.fromEntries(inputs.filter((i) => i.name.startsWith("past_key_values.")).map((i) => [i.name, empty]));
+  }
+
 
   // A full prefix: the manifest's offset. The frame alone: the prompt continues right after it.
   private offset(past: Tensor): number {

@@ -51,9 +51,8 @@ describe.skipIf(!fixturesFile)("the setup-built bundle's MAC heads", async () =>
     const mac = mac0!;
     const raw = await createSession(path.join(dir, mac.manifest.graphs.lm.file), { executionProvider: "cpu", threads: 2 });
     const lm = takesLayerCache(mac.manifest.graphs.lm.inputs) ? packedPastAdapter(raw) : raw;   // a packed past, split per layer
-    const { n_layer, n_kv_head, head_dim } = mac.manifest.architecture.lm;
     return lm.run({ input_ids: int64Tensor([ids]), position_ids: int64Tensor([ids.map((_, i) => i)]),
-      attention_mask: int64Tensor([ids.map(() => 1)]), past_key_values: floatTensor(new Float32Array(0), [n_layer, 2, 1, n_kv_head, 0, head_dim]),
+      attention_mask: int64Tensor([ids.map(() => 1)]), past_key_values: mac.emptyPast(),
       tap_only: { type: "int64", data: BigInt64Array.of(alone ? 1n : 0n), dims: [1] } });
   };
 
@@ -100,14 +99,11 @@ describe.skipIf(!fixturesFile)("the setup-built bundle's MAC heads", async () =>
     if (!spec) return;
     const reader = await createSession(path.join(dir, spec.file), { executionProvider: "cpu", threads: 2 });
     const amortizer = await session("amortizer");
-    const { n_kv_head, head_dim } = mac.manifest.architecture.lm;
     for (const doc of ["eiffel-tower.md", "marie-curie.md"]) {
       const window = mac.chunkIds(readFileSync(path.join(repo, "resources/samples", doc), "utf8"))[0]!;
       const ids = [...mac.reader!.prefix_ids, ...window];
-      const empty = floatTensor(new Float32Array(0), [1, n_kv_head, 0, head_dim]);
       const fast = (await reader.run({ input_ids: int64Tensor([ids]), position_ids: int64Tensor([ids.map((_, i) => i)]),
-        attention_mask: int64Tensor([ids.map(() => 1)]),
-        ...Object.fromEntries(spec.inputs.filter((i) => i.name.startsWith("past_key_values.")).map((i) => [i.name, empty])) })).tap!;
+        attention_mask: int64Tensor([ids.map(() => 1)]), ...mac.readerCaches() })).tap!;
       const exact = (await lmTap(ids, true)).tap!;
       expect(fast.dims).toEqual(exact.dims);
       const tapErr = relErr(floats(fast), Array.from(floats(exact)));
