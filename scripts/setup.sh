@@ -21,10 +21,10 @@ if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_m
   ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
   cp package-lock.json node_modules/.mnemo-lock
 fi
-# The bundle build's venv: Debian's torch and onnx, plus three pinned wheels (no dependencies pulled).
+# The bundle build's venv: Debian's torch and onnx, plus four pinned wheels (no dependencies pulled).
 VENV=models/.venv
 [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$VENV"
-if ! "$VENV/bin/python" -c "import gguf, safetensors, tokenizers" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import gguf, safetensors, tokenizers, onnxruntime" 2>/dev/null; then
   "$VENV/bin/pip" install --disable-pip-version-check --no-deps --require-hashes -q -r models/requirements-setup.txt ||
     { echo "setup: could not install models/requirements-setup.txt from PyPI (is the registry reachable?)" >&2; exit 3; }
 fi

@@ -80,10 +80,15 @@ def load_selector(path: Path) -> tuple[EntrySelector, int] | None:
 
 @torch.no_grad()
 def frozen_inputs(heads, paras: list[dict]) -> tuple[torch.Tensor, list[dict]]:
-    """-> every paragraph's modulation as stored (P, T, D), and the questions [{feat, para, article}]."""
+    """-> every paragraph's modulation as stored (P, T, D), and the questions [{feat, para, article}].
+    A select_cache record brings its modulation (the bundle's graphs made it); a mac_cache record
+    is amortized here by the heads."""
     from .gates_gemma import as_stored
     from .mac_student import amortize
-    mods = torch.cat([as_stored(amortize(heads, paras[i:i + 32], grad=False)) for i in range(0, len(paras), 32)])
+    if all("mod" in p for p in paras):
+        mods = torch.stack([as_stored(p["mod"].float()) for p in paras])
+    else:
+        mods = torch.cat([as_stored(amortize(heads, paras[i:i + 32], grad=False)) for i in range(0, len(paras), 32)])
     qs = [{"feat": q["q_feat"], "para": i, "article": p["article"]} for i, p in enumerate(paras) for q in p["questions"]]
     return mods, qs
 
@@ -163,7 +168,7 @@ def raw_baselines(mods: torch.Tensor, qs: list[dict], paras: list[dict], banks: 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--heads", type=Path, required=True, help="the heads whose modulations it selects among")
+    ap.add_argument("--heads", type=Path, help="the heads whose modulations it selects among (a mac_cache needs them)")
     ap.add_argument("--out", type=Path, required=True, help="run folder: ckpt.pt, log.jsonl, report.json")
     ap.add_argument("--cache", type=Path, default=Path("runs/mac-cache"))
     ap.add_argument("--bundle", type=Path)
@@ -185,9 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     from .mac_cache import load_frozen
     from .mac_student import load_cache
     from .train_common import Logger
-    lm, _, manifest = load_frozen(a.bundle or build_bundle.default_out())
-    heads = load_any_heads(a.heads, lm)
     train_p, valid_p = load_cache(a.cache / "train"), load_cache(a.cache / "valid")
+    if all("mod" in p for p in train_p + valid_p):                              # a select_cache: no LM needed
+        heads = None
+        manifest = {"id": json.loads((a.cache / "train" / "meta.json").read_text())["bundle"]}
+    else:
+        if a.heads is None:
+            ap.error("--heads is needed with a mac_cache (it amortizes the paragraphs)")
+        lm, _, manifest = load_frozen(a.bundle or build_bundle.default_out())
+        heads = load_any_heads(a.heads, lm)
     t0 = time.time()
     mods, qs = frozen_inputs(heads, train_p)
     vmods, vqs = frozen_inputs(heads, valid_p)
