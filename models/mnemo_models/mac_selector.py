@@ -43,10 +43,13 @@ from . import checkpoint
 class EntrySelector(nn.Module):
     """question features (B, S, D) + mask (B, S), modulations (E, T, D) -> scores (B, E)."""
 
-    def __init__(self, width: int, dim: int = 128):
+    def __init__(self, width: int, dim: int = 128, hidden: int = 0):
         super().__init__()
-        self.ln_q, self.q = nn.LayerNorm(width), nn.Linear(width, dim)
-        self.ln_m, self.m = nn.LayerNorm(width), nn.Linear(width, dim)
+        # hidden > 0: a two-layer MLP per side instead of one linear map (more data, more capacity).
+        proj = lambda: nn.Linear(width, dim) if not hidden else nn.Sequential(      # noqa: E731
+            nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.ln_q, self.q = nn.LayerNorm(width), proj()
+        self.ln_m, self.m = nn.LayerNorm(width), proj()
         self.token_weight = nn.Linear(width, 1)
         self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
 
@@ -73,7 +76,7 @@ def load_selector(path: Path) -> tuple[EntrySelector, int] | None:
     payload = torch.load(path, map_location="cpu")
     if "model" not in payload or "dim" not in payload.get("config", {}):
         return None
-    sel = EntrySelector(payload["config"]["width"], payload["config"]["dim"])
+    sel = EntrySelector(payload["config"]["width"], payload["config"]["dim"], payload["config"].get("hidden", 0))
     sel.load_state_dict(payload["model"])
     return sel.eval().requires_grad_(False), 1
 
@@ -173,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("runs/mac-cache"))
     ap.add_argument("--bundle", type=Path)
     ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--hidden", type=int, default=0, help="an MLP's hidden width per side (0: one linear map)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--random", type=int, default=256, help="random negatives per step, besides the articles'")
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -211,12 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.baselines:
         print(json.dumps({"bank64": raw_baselines(vmods, vqs, valid_p, v64)}), flush=True)
         return 0
-    sel = EntrySelector(mods.shape[-1], a.dim)
+    sel = EntrySelector(mods.shape[-1], a.dim, a.hidden)
     opt = torch.optim.AdamW(sel.parameters(), lr=a.lr, weight_decay=0.01)
     a.out.mkdir(parents=True, exist_ok=True)
     log, rng, step = Logger(a.out), random.Random(a.seed), 0
     ckpt = a.out / "ckpt.pt"
-    config = {"width": mods.shape[-1], "dim": a.dim, "heads": str(a.heads), "bundle": manifest["id"],
+    config = {"width": mods.shape[-1], "dim": a.dim, "hidden": a.hidden, "heads": str(a.heads), "bundle": manifest["id"],
               "train": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}}
     if ckpt.is_file():
         state = checkpoint.load(ckpt, ("model", "config", "optimizer", "step", "sampler"))

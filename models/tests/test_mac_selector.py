@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import random
 
+import pytest
 import torch
 
 from mnemo_models import gates_gemma, mac_selector
 from mnemo_models.mac_selector import EntrySelector
 
 
-def test_padding_never_changes_a_score():
+@pytest.mark.parametrize("hidden", [0, 16])
+def test_padding_never_changes_a_score(hidden):
     torch.manual_seed(0)
-    sel = EntrySelector(32, 8)
+    sel = EntrySelector(32, 8, hidden)
     feat, mods = torch.randn(1, 5, 32), torch.randn(4, 3, 32)
     mask = torch.tensor([[1, 1, 1, 0, 0]])
     noisy = feat.clone()
@@ -58,10 +60,12 @@ def test_candidates_hold_the_gold_paragraphs_and_their_articles():
     assert set(mac_selector.candidates(batch, by_article, 6, 50, random.Random(0))) == set(range(6))
 
 
-def test_a_checkpoint_reads_back_and_other_files_do_not(tmp_path):
+@pytest.mark.parametrize("hidden", [0, 16])
+def test_a_checkpoint_reads_back_and_other_files_do_not(tmp_path, hidden):
     torch.manual_seed(0)
-    sel = EntrySelector(32, 8)
-    torch.save({"model": sel.state_dict(), "config": {"width": 32, "dim": 8}, "step": 5}, tmp_path / "ckpt.pt")
+    sel = EntrySelector(32, 8, hidden)
+    config = {"width": 32, "dim": 8, **({"hidden": hidden} if hidden else {})}     # older ones lack it
+    torch.save({"model": sel.state_dict(), "config": config, "step": 5}, tmp_path / "ckpt.pt")
     back, top = mac_selector.load_selector(tmp_path / "ckpt.pt")
     feat, mask, mods = torch.randn(1, 3, 32), torch.ones(1, 3), torch.randn(5, 4, 32)
     assert top == 1 and torch.equal(back(feat, mask, mods), sel(feat, mask, mods))
@@ -115,3 +119,17 @@ def test_the_unselected_gates_are_kept_beside_the_preselected_ones(tmp_path):
     import pytest
     with pytest.raises(SystemExit):
         gates_gemma.main(["--out", str(new), "--merge-unselected", str(old)])
+
+
+def test_fusion_ranks_and_reranking():
+    from mnemo_models.selector_eval import hits, rerank, rrf
+    dense = torch.tensor([[0.9, 0.8, 0.1, 0.7]])
+    learned = torch.tensor([[0.0, 5.0, 9.0, 1.0]])
+    # ranks: dense 1,2,4,3; learned 4,2,1,3 -> fused 1/61+1/64, 2/62, 1/64+1/61, 2/63: entry 1 wins
+    assert rrf(dense, learned).argmax(-1).item() == 1
+    assert torch.allclose(rrf(dense, learned)[0, 0], torch.tensor(1 / 61 + 1 / 64))
+    # dense's top 2 (entries 0 and 1) reordered by learned: 1 first, 0 second; 2 never jumps in
+    order = rerank(dense, learned, 2).argsort(-1, descending=True)[0].tolist()
+    assert order[:2] == [1, 0] and order[2:] == [3, 2]
+    gold = torch.tensor([3])
+    assert hits(dense, gold, 1).item() == 0.0 and hits(dense, gold, 3).item() == 1.0
