@@ -108,9 +108,13 @@ def batch_feats(qs: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def candidates(batch: list[dict], by_article: dict[str, list[int]], n_paras: int, n_random: int,
-               rng: random.Random) -> list[int]:
-    """The batch's gold paragraphs, all of their articles' paragraphs, and n_random others."""
-    pick = {i for q in batch for i in by_article[q["article"]]}
+               rng: random.Random, per_article: int | None = None) -> list[int]:
+    """The batch's gold paragraphs, their articles' paragraphs (at most per_article others of
+    each, drawn), and n_random others."""
+    pick = {q["para"] for q in batch}
+    for art in {q["article"] for q in batch}:
+        rows = by_article[art]
+        pick.update(rows if per_article is None or len(rows) <= per_article else rng.sample(rows, per_article))
     pick.update(rng.randrange(n_paras) for _ in range(n_random))
     return sorted(pick)
 
@@ -179,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hidden", type=int, default=0, help="an MLP's hidden width per side (0: one linear map)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--random", type=int, default=256, help="random negatives per step, besides the articles'")
+    ap.add_argument("--per-article", type=int, help="at most this many paragraphs of each gold paragraph's article "
+                    "(default: all; a step's cost grows with batch x candidates)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--minutes", type=float, default=1e9)
@@ -240,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     while step < a.steps and (time.time() - t0) / 60 < a.minutes:
         batch = [qs[rng.randrange(len(qs))] for _ in range(a.batch)]
-        cand = candidates(batch, by_article, len(train_p), a.random, rng)
+        cand = candidates(batch, by_article, len(train_p), a.random, rng, a.per_article)
         where = {p: j for j, p in enumerate(cand)}
         feat, mask = batch_feats(batch)
         logits = sel(feat, mask, mods[cand])                                      # (B, C)

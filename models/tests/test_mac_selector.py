@@ -133,3 +133,13 @@ def test_fusion_ranks_and_reranking():
     assert order[:2] == [1, 0] and order[2:] == [3, 2]
     gold = torch.tensor([3])
     assert hits(dense, gold, 1).item() == 0.0 and hits(dense, gold, 3).item() == 1.0
+
+
+def test_the_committed_selector_loads_and_scores():
+    """heads/gemma3-270m-mac.selector.pt (runs/selector-b, README: 84.2% top-1 at bank 64) is the
+    one the gates' learned pre-selection names."""
+    from pathlib import Path
+    sel, top = mac_selector.load_selector(Path(__file__).resolve().parents[1] / "heads/gemma3-270m-mac.selector.pt")
+    assert top == 1 and sel.q.in_features == 640 and sel.q.out_features == 128
+    feat, mask = torch.randn(2, 7, 640), torch.ones(2, 7)
+    assert sel(feat, mask, torch.randn(5, 16, 640)).shape == (2, 5)
