@@ -2,8 +2,12 @@
 // windows amortized per second, question latency (first token, total) for banks of 1k..100k entries
 // (synthetic modulations) with one-shot, hierarchical and pre-selected aggregation, decode tokens/s,
 // the MAC prefix against passages in the prompt, and this machine's physical floor for each figure.
+import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
+import { gunzipSync } from "node:zlib";
+import path from "node:path";
+import { chunkPages } from "../vault/chunker.js";
 import { argmax, seededRandom } from "../core/sampler.js";
 import { oneEntryIsDirect, selectCandidates } from "../core/preselect.js";
 import type { MacPipeline } from "../core/pipeline.js";
@@ -23,7 +27,25 @@ const PASSAGE = "The Eiffel Tower is a wrought-iron lattice tower on the Champ d
 
 export interface EngineBench {
   bundle: string; windows_amortized_per_s: number; window_tokens: number;
-  banks: Record<string, number | null>[]; prompt_vs_prefix: Record<string, number>[]; decode_tokens_per_s: number; floor: Floor;
+  banks: Record<string, number | null>[]; prompt_vs_prefix: Record<string, number>[];
+  /** Keyword mode over the app's own chunks of real prose (absent without the SQuAD data). */
+  prompt_vs_prefix_real?: Record<string, number>[]; decode_tokens_per_s: number; floor: Floor;
+}
+
+const SQUAD_VALID = path.resolve(import.meta.dirname, "../../../shared/data/squad/valid-v1.1.json.gz");
+
+/**
+ * Passages as the app's retrieval hands them to keyword mode: the first SQuAD valid article's
+ * paragraphs cut by the app's own chunker at the bundle's chunk size (manifest retrieval.chunk_tokens),
+ * the longest first. The synthetic PASSAGE (~55 tokens) is a quarter of a typical chunk.
+ */
+function realChunks(mac: MacPipeline, file = SQUAD_VALID): string[] | null {
+  if (!existsSync(file)) return null;
+  const data = JSON.parse(gunzipSync(readFileSync(file)).toString("utf8")) as { data: { paragraphs: { context: string }[] }[] };
+  const count = (t: string) => mac.tokenizer.encode(t).length;
+  const { chunk_tokens, overlap_tokens } = mac.manifest.retrieval;
+  return data.data[0]!.paragraphs.flatMap((p) => chunkPages([p.context], count, { maxTokens: chunk_tokens, overlapTokens: overlap_tokens }))
+    .sort((a, b) => b.tokenCount - a.tokenCount).map((c) => c.text);
 }
 
 /**
@@ -106,8 +128,17 @@ export async function benchEngine(o: { bundle: string; maxBank: number; threads:
     const r = await latency(mac, async () => mac.emptyPast(), context, true, reps);
     promptVsPrefix.push({ passages: k, prompt_tokens: tokens, memory: 0, first_token_ms: r.first, total_ms: r.total });
   }
+  // The same with the app's real chunks: the ratio the issue's aim is about depends on passage length.
+  const chunks = realChunks(mac), real: Record<string, number>[] = [];
+  for (let k = 1; chunks && k <= Math.min(chunks.length, o.maxPassages ?? 3); k++) {
+    const context = chunks.slice(0, k);
+    const tokens = (await mac.encodeQuestion(QUESTION, { kind: "keyword", passages: context }, false, false)).promptIds.length;
+    if (tokens > budget) break;
+    const r = await latency(mac, async () => mac.emptyPast(), context, true, reps);
+    real.push({ passages: k, prompt_tokens: tokens, first_token_ms: r.first, total_ms: r.total });
+  }
   return { bundle: mac.manifest.id, windows_amortized_per_s: (32 / amortizeMs) * 1000, window_tokens: window.length, banks,
-    prompt_vs_prefix: promptVsPrefix, decode_tokens_per_s: decodeRate, floor: await measureFloor(mac, o.bundle, window.length, o.threads) };
+    prompt_vs_prefix: promptVsPrefix, ...(real.length ? { prompt_vs_prefix_real: real } : {}), decode_tokens_per_s: decodeRate, floor: await measureFloor(mac, o.bundle, window.length, o.threads) };
 }
 
 const cell = (v: unknown) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : v === null || v === undefined ? "–" : String(v));
@@ -120,6 +151,8 @@ export function engineMarkdown(r: EngineBench): string[] {
   return [`Windows of ${r.window_tokens} tokens amortized: ${r.windows_amortized_per_s.toFixed(1)}/s. Decoding: ${r.decode_tokens_per_s.toFixed(0)} tokens/s.`, "",
     "Question latency in ms (synthetic banks; first token includes question encoding, aggregation and the prefix):", "", ...table(r.banks), "",
     "The MAC prefix against passages in the prompt (no memory), same question:", "", ...table(r.prompt_vs_prefix), "",
+    ...(r.prompt_vs_prefix_real ? ["Keyword mode over the app's own chunks of SQuAD valid prose (the longest of its first article), same question:", "",
+      ...table(r.prompt_vs_prefix_real), ""] : []),
     "Physical floor on this machine:", "",
     "| figure | measured | floor | how far |", "|---|---:|---:|---|",
     `| decode tokens/s | ${r.decode_tokens_per_s.toFixed(0)} | ${f.decode_tokens_per_s_floor.toFixed(0)} (${(f.lm_weight_bytes / 1e6).toFixed(1)} MB of fp32 LM weights per token at ${f.memory_gb_per_s.toFixed(1)} GB/s) | ${pct(r.decode_tokens_per_s, f.decode_tokens_per_s_floor)} |`,
