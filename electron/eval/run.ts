@@ -22,6 +22,9 @@ export const EVAL_MODES = ["mac", "question-only", "irrelevant", "bm25", "mac+bm
 export type EvalMode = (typeof EVAL_MODES)[number];
 /** Modes that need the bundle's MAC heads. */
 const MEMORY_MODES: ReadonlySet<EvalMode> = new Set(["mac", "question-only", "irrelevant", "mac+bm25"]);
+/** The paired differences a report (and a pool of reports, pool.ts) gives: a − b on the same questions. */
+export const EVAL_DELTAS = [["mac", "question-only"], ["mac", "irrelevant"], ["mac+bm25", "bm25"], ["bm25", "lm"], ["gold", "lm"],
+  ["gold", "bm25"]] as const;
 
 export interface EvalOptions {
   data: string; bundleDir: string; modes: EvalMode[]; seed: number;
@@ -41,6 +44,8 @@ export interface Asked { answer: string; firstTokenMs: number | null; totalMs: n
 export interface EvalReport {
   complete: boolean; command: string; bundle: string; data: string; seed: number; date: string;
   stream: { docs: number; questions: number; sampled_docs: boolean; sampled_questions: boolean };
+  /** The questions asked, in order (f1_items follow it); reports before 2026-12-07 lack it (pool.ts rebuilds it). */
+  question_ids?: string[];
   modes: Partial<Record<EvalMode, ModeScore & { first_token_ms_p50: number | null; total_ms_p50: number; examples: [string, string[]][];
     /** Each question's F1 (0..1) in question order: runs with the same seed pair up (e.g. --search bm25 vs hybrid). */
     f1_items: number[] }>>;
@@ -74,7 +79,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<EvalRepo
   const model = await app.model();
   const report: EvalReport = { complete: false, command, bundle: model.manifest.id, data: path.resolve(o.data), seed: o.seed, date: new Date().toISOString(),
     stream: { docs: docs.length, questions: qs.length, sampled_docs: docs.length < all.length, sampled_questions: qs.length < allQs.length },
-    modes: {}, unavailable: {}, deltas: {}, ingest: { docs: 0, chunks: 0, ms_per_doc: 0, bytes_per_doc: 0, modulation_bytes_per_doc: 0 },
+    question_ids: qs.map((q) => q.id), modes: {}, unavailable: {}, deltas: {}, ingest: { docs: 0, chunks: 0, ms_per_doc: 0, bytes_per_doc: 0, modulation_bytes_per_doc: 0 },
     latency: { first_token_ms_p50: null, total_ms_p50: 0 }, retention: [] };
   const items: Partial<Record<EvalMode, number[]>> = {};
   const modes = o.modes.filter((mode) => model.manifest.mac || !MEMORY_MODES.has(mode));
@@ -134,7 +139,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<EvalRepo
         examples: asked.slice(0, 5).map((a, k) => [a.answer, qs[k]!.answers]), f1_items: sc.items.map((x) => Math.round(x * 1e4) / 1e4) };
       if (o.signal?.aborted) return report;
     }
-    for (const [a, b] of [["mac", "question-only"], ["mac", "irrelevant"], ["mac+bm25", "bm25"], ["bm25", "lm"], ["gold", "lm"], ["gold", "bm25"]] as const) {
+    for (const [a, b] of EVAL_DELTAS) {
       const x = items[a], y = items[b];
       if (x && y && x.length === y.length) report.deltas[`${a}-${b}`] = pairedDelta(x, y);
     }
