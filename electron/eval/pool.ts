@@ -3,7 +3,7 @@
 // those rows by question id, keeps a question once when two samples drew it, and recomputes each
 // mode's F1 and the paired differences with the same bootstrap as a single run (metrics.ts).
 import { bootstrapCI, pairedDelta } from "./metrics.js";
-import { EVAL_DELTAS, sampleSorted, type EvalReport } from "./run.js";
+import { EVAL_DELTAS, sampleSorted, type EvalMode, type EvalReport } from "./run.js";
 import type { Paragraph } from "./squad.js";
 
 export interface PoolInput { file: string; report: EvalReport; ids: string[] }
@@ -46,8 +46,8 @@ export function poolReports(inputs: readonly PoolInput[]): PoolResult {
     // Rows from different bundles do not pair: the same question answered by different weights.
     if (report.bundle !== bundle) throw new Error(`${file} is from ${report.bundle}, not ${bundle}: pool one bundle's reports`);
   }
-  const modeNames = Object.keys(inputs[0]!.report.modes).filter((m) =>
-    inputs.every(({ report, ids }) => report.modes[m as keyof EvalReport["modes"]]?.f1_items.length === ids.length));
+  const modeNames = (Object.keys(inputs[0]!.report.modes) as EvalMode[]).filter((m) =>
+    inputs.every(({ report, ids }) => report.modes[m]?.f1_items.length === ids.length));
   const seen = new Set<string>();
   const rows: Record<string, number[]> = Object.fromEntries(modeNames.map((m) => [m, []]));
   const sources = inputs.map(({ file, report, ids }) => {
@@ -57,7 +57,7 @@ export function poolReports(inputs: readonly PoolInput[]): PoolResult {
       if (seen.has(id)) return;
       seen.add(id);
       kept++;
-      for (const m of modeNames) rows[m]!.push(report.modes[m as keyof EvalReport["modes"]]!.f1_items[i]!);
+      for (const m of modeNames) rows[m]!.push(report.modes[m]!.f1_items[i]!);
     });
     return { file, seed: report.seed, questions: ids.length, kept };
   });
