@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { argmax } from "../core/sampler.js";
 import { generate } from "../core/generate.js";
+import { renderPrompt } from "../core/prompt.js";
 import type { Session } from "../core/session.js";
 import { cacheDir } from "../app/paths.js";
 import { loadBundle } from "../engine/bundle.js";
@@ -34,7 +35,7 @@ export async function measureBundle(dir: string, threads: number, promptFile?: s
   const t0 = performance.now();
   const p = await loadBundle(dir, { executionProvider: "cpu", threads });
   const loadMs = performance.now() - t0, rssLoaded = process.memoryUsage().rss / 2 ** 20;
-  const text = p.renderPrompt(QUESTION, { kind: "keyword", passages: samples });
+  const text = renderPrompt(p.manifest, QUESTION, { kind: "keyword", passages: samples });
   if (promptFile) writeFileSync(promptFile, text);
   const ids = p.tokenizer.encode(text);
   const lm = (p as unknown as { sessions: { lm: Session } }).sessions.lm;

@@ -9,6 +9,7 @@ import { beamSearch } from "./beam.js";
 import { generate, type GenerateEnd, type GenerateOptions } from "./generate.js";
 import { aggregateHierarchical, type Aggregated } from "./hierarchy.js";
 import { packedPastAdapter } from "./layer-cache.js";
+import { collapseWhitespace, leadingIds, maxNewTokens, renderPrompt, stopIds, type PromptContext } from "./prompt.js";
 import { clipQuestion, leadingPositions, readerBatch, windowRows } from "./reader.js";
 import { floatTensor, floats, int64Tensor, output, type Sessions, type Tensor } from "./session.js";
 
@@ -17,25 +18,9 @@ export interface TextTokenizer {
   decode(ids: number[]): string;
 }
 
-/** Whitespace runs become one space, as in the Python prompt template (squad.prompt). */
-export const collapseWhitespace = (text: string): string => text.split(/\s+/u).filter(Boolean).join(" ");
-
-/** Passages in the prompt: the gold paragraph (evaluation's upper bound) or keyword hits. */
-/**
- * passages: best first. bestLast: the prompt lists them the other way round, the best next to the
- * question (memory + keyword mode, docs/eval.md); a prompt too long still loses the weakest first.
- */
-export interface PromptContext { kind: "gold" | "keyword"; passages: string[]; bestLast?: boolean }
-
-/**
- * Control tokens must not be injected by a document or a question: ChatML's "<|im_end|>" and
- * Gemma's "<bos>", "<end_of_turn>", "<unused12>" ... (the tokenizer would read them as controls).
- */
 /** The LM graph's input that, set to 1, computes only the tap (half the blocks, no output layer). */
 export const TAP_ONLY = "tap_only";
 const flag = (on: boolean): Tensor => ({ type: "int64", data: BigInt64Array.of(on ? 1n : 0n), dims: [1] });
-
-const CONTROL_MARKERS = /<\|[a-z_]{2,20}\|>|<\/?(?:bos|eos|pad|unk|mask|start_of_turn|end_of_turn|start_of_image|end_of_image|image_soft_token|unused\d{1,4})>/gu;
 
 export class MacPipeline {
   /** Slots per modulation (0 without memory heads) and the LM's width. */
@@ -86,52 +71,6 @@ export class MacPipeline {
     const s = this.sessions[name];
     if (!s) throw new AppError("MEMORY_UNAVAILABLE", `the model bundle ${this.manifest.name} has no ${name} graph`);
     return s;
-  }
-
-  /**
-   * The LM's prompt text: the manifest's template for the question alone, or with passages, in the
-   * short (extractive) or long style, inside the chat template when the bundle has one. The one
-   * place prompts are built, so the evaluation and the app ask the same way.
-   */
-  renderPrompt(question: string, context?: PromptContext, long = false, memory = false): string {
-    const p = this.manifest.prompt;
-    const clean = (t: string) => collapseWhitespace(t.replace(CONTROL_MARKERS, " "));
-    const passages = (c: PromptContext) => (c.bestLast ? [...c.passages].reverse() : c.passages).map(clean).join(p.passage_separator ?? " ");
-    // Behind a framed memory prefix (the gold prompt's opening is in the prefix, the memory's slots
-    // where its passage would be) the prompt is the gold prompt's closing part, keyword passages
-    // continuing the passage; the heads were trained on exactly this text.
-    if (memory && p.memory) {
-      const t = context ? p.memory.keyword.replace("{passage}", passages(context))
-        : p.memory.question;
-      return t.replace("{question}", clean(question));
-    }
-    const templates = long && p.long ? p.long : { question: p.question, gold: p.gold, keyword: p.keyword ?? p.gold };
-    const q = clean(question);
-    const user = !context ? templates.question.replace("{question}", q)
-      : templates[context.kind].replace("{passage}", passages(context))
-        .replace("{question}", q);
-    const chat = long && p.long?.chat ? p.long.chat : p.chat;
-    if (!chat) return user;
-    return chat.replace("{system}", (long ? p.long?.system : undefined) ?? p.system ?? "").replace("{user}", user);
-  }
-
-  /** Ids that end an answer: the manifest's, plus a newline in the short style when it says so. */
-  stopIds(long = false): Set<number> {
-    const g = this.manifest.generation, nl = this.manifest.special_ids.newline;
-    if (long) return new Set([...g.stop_ids, ...(g.stop_ids_long ?? [])]);
-    const newlines = g.stop_at_newline ? [...(nl !== undefined ? [nl] : []), ...(g.newline_ids ?? [])] : [];
-    return new Set([...g.stop_ids, ...newlines]);
-  }
-
-  /** The line-break stops, which a leading line break must not trigger (generate's leadingIds). */
-  leadingIds(long = false): Set<number> {
-    const hard = new Set(this.manifest.generation.stop_ids);
-    return new Set([...this.stopIds(long)].filter((id) => !hard.has(id)));
-  }
-
-  maxNewTokens(long = false): number {
-    const g = this.manifest.generation;
-    return long ? g.max_new_tokens_long ?? g.max_new_tokens : g.max_new_tokens;
   }
 
   /** How the heads read (null: token ids, format 1); undefined without memory heads. */
@@ -223,15 +162,15 @@ export class MacPipeline {
   // slots: false skips the query (a one-entry bank under oneEntryDirect needs none).
   async encodeQuestion(question: string, context?: PromptContext, long = false, memory = this.hasMemory, slots = true):
     Promise<{ promptIds: number[]; query: Tensor | null; truncated: boolean }> {
-    const budget = this.manifest.architecture.lm.n_positions - this.maxNewTokens(long) - (this.manifest.mac?.prefix.position_offset ?? 0);
+    const budget = this.manifest.architecture.lm.n_positions - maxNewTokens(this.manifest, long) - (this.manifest.mac?.prefix.position_offset ?? 0);
     const framed = memory && !!this.manifest.mac;
-    let passages = context?.passages ?? [], promptIds = this.tokenizer.encode(this.renderPrompt(question, context, long, framed));
+    let passages = context?.passages ?? [], promptIds = this.tokenizer.encode(renderPrompt(this.manifest, question, context, long, framed));
     let truncated = false;
     while (promptIds.length > budget && context && passages.join("").length > 0) {
       const over = promptIds.length - budget, all = passages.join("\u0000");
       const keep = Math.max(0, all.length - Math.max(16, Math.ceil(over * 3)));    // ~3+ characters per token
       passages = all.slice(0, keep).split("\u0000").filter(Boolean);
-      promptIds = this.tokenizer.encode(this.renderPrompt(question, { ...context, passages }, long, framed));
+      promptIds = this.tokenizer.encode(renderPrompt(this.manifest, question, { ...context, passages }, long, framed));
       truncated = true;
     }
     if (promptIds.length > budget) { promptIds = promptIds.slice(-budget); truncated = true; }
@@ -248,11 +187,11 @@ export class MacPipeline {
   async query(question: string, long = false): Promise<Tensor> {
     const { reader, max_question_tokens: max } = this.mac;
     if (!reader) {
-      const ids = this.tokenizer.encode(this.renderPrompt(question, undefined, long)).slice(-max);
+      const ids = this.tokenizer.encode(renderPrompt(this.manifest, question, undefined, long)).slice(-max);
       const out = await this.session("question_encoder").run({ input_ids: int64Tensor([ids]), attention_mask: int64Tensor([ids.map(() => 1)]) });
       return output(out, "query");
     }
-    const ids = clipQuestion(this.tokenizer.encode(this.renderPrompt(question)), max);
+    const ids = clipQuestion(this.tokenizer.encode(renderPrompt(this.manifest, question)), max);
     const ones = int64Tensor([ids.map(() => 1)]);
     const features = await this.tap({ input_ids: int64Tensor([ids]), attention_mask: ones, position_ids: int64Tensor([ids.map((_, i) => i)]) }, reader);
     return output(await this.session("question_encoder").run({ features, attention_mask: ones }), "query");
@@ -360,13 +299,13 @@ export class MacPipeline {
     Partial<Pick<GenerateOptions, "maxNewTokens">> & { long?: boolean }): AsyncGenerator<number, GenerateEnd, undefined> {
     const { long, ...rest } = opts;
     return generate(this.sessions.lm, promptIds, past, this.offset(past), this.manifest.architecture.lm.vocab_size,
-      { ...rest, maxNewTokens: opts.maxNewTokens ?? this.maxNewTokens(long), stopIds: this.stopIds(long),
-        leadingIds: this.leadingIds(long), ...this.decodeCache });
+      { ...rest, maxNewTokens: opts.maxNewTokens ?? maxNewTokens(this.manifest, long), stopIds: stopIds(this.manifest, long),
+        leadingIds: leadingIds(this.manifest, long), ...this.decodeCache });
   }
 
   /** Beam search with `beams` beams; returns the best answer's token ids. */
   beam(promptIds: readonly number[], past: Tensor, beams: number, signal?: GenerateOptions["signal"], long = false): Promise<number[]> {
     return beamSearch(this.sessions.lm, promptIds, past, this.offset(past), this.manifest.architecture.lm.vocab_size,
-      { beams, maxNewTokens: this.maxNewTokens(long), stopIds: this.stopIds(long), ...(signal ? { signal } : {}) });
+      { beams, maxNewTokens: maxNewTokens(this.manifest, long), stopIds: stopIds(this.manifest, long), ...(signal ? { signal } : {}) });
   }
 }

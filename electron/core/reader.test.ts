@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { parseManifest } from "../shared/manifest.js";
 import { fakeTap, FakeTapLM, readerManifestJson, Recorder, zeros, type ReaderOptions } from "./fake-reader.js";
-import { MacPipeline, type PromptContext } from "./pipeline.js";
+import { MacPipeline } from "./pipeline.js";
+import { renderPrompt, type PromptContext } from "./prompt.js";
 import { argmax } from "./sampler.js";
 import { floatTensor, floats, type Tensor } from "./session.js";
 
@@ -73,13 +74,13 @@ describe("MacPipeline with an lm_tap reader", () => {
 
   it("encodes the question from the short question-only prompt, whatever the answer's style or passages", async () => {
     const { p, lm, question_encoder } = setup({ maxQuestion: 64 });
-    const short = chars.encode(p.renderPrompt("Why?"));
+    const short = chars.encode(renderPrompt(p.manifest, "Why?"));
     const cases: [PromptContext | undefined, boolean][] = [[undefined, false], [undefined, true], [{ kind: "keyword", passages: ["some passage"] }, true]];
     for (const [context, long] of cases) {
       lm.feeds.length = 0;
       const { promptIds, query } = await p.encodeQuestion("Why?", context, long);
       expect(query).not.toBeNull();
-      expect(promptIds).toEqual(chars.encode(p.renderPrompt("Why?", context, long)));
+      expect(promptIds).toEqual(chars.encode(renderPrompt(p.manifest, "Why?", context, long)));
       expect(rows(lm.feeds[0]!.input_ids!)).toEqual([short]);
       expect(rows(lm.feeds[0]!.position_ids!)).toEqual([short.map((_, i) => i)]);
       expect(lm.feeds[0]!.past_key_values!.dims[4]).toBe(0);
@@ -92,7 +93,7 @@ describe("MacPipeline with an lm_tap reader", () => {
 
   it("cuts a long question prompt to its first token and its last max_question_tokens - 1", async () => {
     const { p, lm } = setup({ maxQuestion: 8 });
-    const ids = chars.encode(p.renderPrompt("What is the longest river?"));
+    const ids = chars.encode(renderPrompt(p.manifest, "What is the longest river?"));
     await p.encodeQuestion("What is the longest river?");
     expect(rows(lm.feeds[0]!.input_ids!)).toEqual([[ids[0]!, ...ids.slice(-7)]]);
   });

@@ -1,6 +1,6 @@
 // Messages between an EngineClient and the engine worker (worker_threads now; an Electron utility
 // process later). Plain structured-clone data only.
-import type { PromptContext } from "../core/pipeline.js";
+import type { PromptContext } from "../core/prompt.js";
 import type { SessionSettings } from "./ort-session.js";
 import type { VectorHit } from "./vector-index.js";
 

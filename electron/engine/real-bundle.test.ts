@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { packedPastAdapter } from "../core/layer-cache.js";
+import { renderPrompt } from "../core/prompt.js";
 import { argmax } from "../core/sampler.js";
 import { floats, int64Tensor } from "../core/session.js";
 import { defaultBundleDir } from "../app/paths.js";
@@ -36,7 +37,7 @@ describe.skipIf(!built)("the setup-built real bundle", async () => {
   it("renders Python's prompts and tokenizes them to the same ids", () => {
     for (const c of fx!.cases) {
       const context = c.passage ? { kind: "gold" as const, passages: [c.passage] } : undefined;
-      expect(mac!.renderPrompt(c.question, context)).toBe(c.prompt);
+      expect(renderPrompt(mac!.manifest, c.question, context)).toBe(c.prompt);
       expect(mac!.tokenizer.encode(c.prompt)).toEqual(c.ids);
     }
   });
