@@ -4,17 +4,9 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { ANSWER_MODES, SEARCH_MODES, type AnswerMode, type AskRequest, type AskResponse, type IngestSummary, type SearchMode, type Source } from "../shared/api.js";
 import type { MnemoApp } from "../app/app.js";
-import type { Options } from "./main.js";
+import { num, UsageError, type Options } from "./options.js";
 import { IngestReporter } from "./progress.js";
 
-export class UsageError extends Error {}
-
-export function num(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got ${v}`);
-  return n;
-}
 type Command = (app: MnemoApp, args: string[], o: Options) => Promise<number>;
 
 const print = (o: Options, json: unknown, text: string) => process.stdout.write(o.json ? JSON.stringify(json, null, 1) + "\n" : text + (text ? "\n" : ""));

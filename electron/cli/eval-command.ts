@@ -7,7 +7,7 @@ import { SEARCH_MODES, type SearchMode } from "../shared/api.js";
 import { DEFAULT_BUNDLE } from "../app/paths.js";
 import { writeReport } from "../eval/report.js";
 import { EVAL_MODES, runEval, type EvalMode } from "../eval/run.js";
-import { num, UsageError } from "./commands.js";
+import { num, UsageError } from "./options.js";
 
 export const EVAL_USAGE = `usage: mnemo eval --data FILE [--limit-docs N] [--limit-questions N] [--seed S] [--modes ${EVAL_MODES.join(",")}] [--search hybrid|bm25|dense]
                   [--passages K] [--candidates N] [--bundle DIR] [--threads N] [--json OUT] [--report DIR]

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // mnemo: the command-line tool over the application service. Vaults live in the platform's app-data
 // folder (--data-dir or MNEMO_DATA_DIR to move them); the model is the default bundle unless --bundle.
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import { AppError } from "../shared/errors.js";
 import { MnemoApp } from "../app/app.js";
-import { DEFAULT_BUNDLE, defaultDataDir } from "../app/paths.js";
-import { COMMANDS, num, UsageError } from "./commands.js";
+import { defaultDataDir } from "../app/paths.js";
+import { COMMANDS } from "./commands.js";
 import { EVAL_USAGE, evalCommand } from "./eval-command.js";
+import { num, parse, UsageError } from "./options.js";
 
 export const USAGE = `usage: mnemo <command> [options]
   vault create NAME | vault list | vault rename NAME NEW | vault remove NAME
@@ -23,26 +23,6 @@ options: --data-dir DIR  --bundle DIR  --provider cpu|cuda|dml  --threads N  --j
 ask: --mode memory+keyword|keyword|memory|none (default: the bundle's; memory+keyword for the default model)
      --long (a few sentences)  --passages K  --candidates N  --temperature T --top-p P --seed S | --beams K
      --search hybrid (default)|bm25|dense  --no-abstain (answer even when no passage is relevant; default: "Not found in your documents")`;
-
-const COMMON = {
-  "data-dir": { type: "string" }, bundle: { type: "string", default: DEFAULT_BUNDLE }, provider: { type: "string", default: "cpu" },
-  threads: { type: "string" }, json: { type: "boolean", default: false },
-  vault: { type: "string", multiple: true, default: [] }, doc: { type: "string", multiple: true, default: [] }, name: { type: "string" },
-  temperature: { type: "string" }, "top-p": { type: "string" }, seed: { type: "string" }, beams: { type: "string" }, long: { type: "boolean", default: false },
-  mode: { type: "string" }, passages: { type: "string" }, candidates: { type: "string" }, search: { type: "string" }, limit: { type: "string" },
-  "no-abstain": { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
-} satisfies ParseArgsConfig["options"];
-
-export type Options = ReturnType<typeof parse>["values"];
-
-function parse(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, allowPositionals: true, options: COMMON });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
 
 export async function main(argv: string[]): Promise<number> {
   let app: MnemoApp | undefined;
