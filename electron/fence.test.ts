@@ -24,6 +24,9 @@ const ALLOWED: Record<string, { layers: string[]; packages: RegExp }> = {
 /** Packages one file alone may import: the runtime behind a seam, or a build-time tool that must not ship. */
 const ONLY_IMPORTER: Record<string, string> = { "onnxruntime-node": "engine/ort-session.ts", "electron-updater": "update/electron-port.ts", yaml: "update/release.ts" };
 
+/** Test doubles and fixtures beside the tests that use them: fenced like their layer, never built into out/. */
+const TEST_HELPER = /\.test-helpers\.ts$/;
+
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
     e.isDirectory() ? sources(path.join(dir, e.name)) : /\.c?ts$/.test(e.name) && !e.name.endsWith(".test.ts") ? [path.join(dir, e.name)] : []);
@@ -50,6 +53,17 @@ describe("layering", () => {
       expect(bad).toEqual([]);
     });
   }
+
+  it("shipped code never imports a test helper, and no layer's build includes one", () => {
+    const root = import.meta.dirname;
+    const bad = sources(root).filter((f) => !TEST_HELPER.test(f)).flatMap((file) =>
+      importsOf(file).filter((spec) => /\.test-helpers\.js$/.test(spec)).map((spec) => `${path.relative(root, file)} imports ${spec}`));
+    expect(bad).toEqual([]);
+    for (const layer of Object.keys(ALLOWED)) {
+      const config = JSON.parse(readFileSync(path.join(root, layer, "tsconfig.json"), "utf8")) as { include: string[]; exclude?: string[] };
+      if (config.include.includes("*.ts")) expect(config.exclude, `${layer}/tsconfig.json`).toContain("*.test-helpers.ts");
+    }
+  });
 
   it("every folder under electron/ has a rule", () => {
     const folders = readdirSync(import.meta.dirname, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);

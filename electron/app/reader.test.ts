@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { MnemoApp as App } from "./app.js";
-import { writeReaderBundle } from "../engine/onnx-fixture.js";
+import { writeReaderBundle } from "../engine/onnx-fixture.test-helpers.js";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 const { MnemoApp } = (await import(path.join(repo, "out/app/app.js"))) as { MnemoApp: typeof App };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { beamSearch, selectRows } from "./beam.js";
-import { FakeLM, emptyPast } from "./fake-lm.js";
+import { FakeLM, emptyPast } from "./fake-lm.test-helpers.js";
 import { generate } from "./generate.js";
 import { argmax } from "./sampler.js";
 import { floatTensor, type Session } from "./session.js";

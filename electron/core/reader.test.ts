@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { parseManifest } from "../shared/manifest.js";
-import { fakeTap, FakeTapLM, readerManifestJson, Recorder, zeros, type ReaderOptions } from "./fake-reader.js";
+import { fakeTap, FakeTapLM, readerManifestJson, Recorder, zeros, type ReaderOptions } from "./fake-reader.test-helpers.js";
 import { MacPipeline } from "./pipeline.js";
 import { renderPrompt, type PromptContext } from "./prompt.js";
 import { argmax } from "./sampler.js";

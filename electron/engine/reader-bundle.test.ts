@@ -1,5 +1,5 @@
 // The lm_tap reader contract through real onnxruntime sessions: a reader bundle at the tiny bundle's
-// sizes (onnx-fixture.ts: a tap LM, feature heads, the tiny bundle's aggregator and prefix) loaded by
+// sizes (onnx-fixture.test-helpers.ts: a tap LM, feature heads, the tiny bundle's aggregator and prefix) loaded by
 // loadBundle, then driven through the engine worker as the app does (compiled output: the worker must
 // be JavaScript; `npm test` runs tsc -b first): ingest, amortize, bank, ask with sources.
 import { afterAll, describe, expect, it } from "vitest";
@@ -11,7 +11,7 @@ import { floats } from "../core/session.js";
 import { asStored } from "../shared/modulation-codec.js";
 import { loadBundle } from "./bundle.js";
 import type { EngineClient as Client } from "./engine-client.js";
-import { writeReaderBundle } from "./onnx-fixture.js";
+import { writeReaderBundle } from "./onnx-fixture.test-helpers.js";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 const TINY = path.join(repo, "models/bundles/tiny-random");

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { AppError } from "./errors.js";
 import { defaultMode, layerCacheNames, parseManifest, takesLayerCache } from "./manifest.js";
-import { readerManifestJson } from "../core/fake-reader.js";
+import { readerManifestJson } from "../core/fake-reader.test-helpers.js";
 
 const tiny = () => JSON.parse(readFileSync(new URL("../../models/bundles/tiny-random/manifest.json", import.meta.url), "utf8"));
 

@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { readerManifestJson, type ReaderOptions } from "../core/fake-reader.js";
+import { readerManifestJson, type ReaderOptions } from "../core/fake-reader.test-helpers.js";
 
 /** Protobuf wire format: varints, length-delimited fields, little-endian fixed32. */
 class Pb {

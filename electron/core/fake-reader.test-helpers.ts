@@ -1,7 +1,7 @@
 // Fakes for the lm_tap reader's tests: a reader manifest made from the tiny bundle's (the shapes the
 // Python side writes for Gemma, at the tiny bundle's sizes), an LM whose tap rows say where they came
 // from, and heads that record what they were fed.
-import { FakeLM } from "./fake-lm.js";
+import { FakeLM } from "./fake-lm.test-helpers.js";
 import { floatTensor, type Session, type Tensor } from "./session.js";
 
 type Spec = { name: string; dtype: "int64" | "float32"; shape: (number | string)[] };
