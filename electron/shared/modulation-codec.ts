@@ -2,6 +2,8 @@
 // (format-1 bundles, vaults from before int8). int8: per slot row one float32 scale = max|x|/127, then
 // T*D int8 codes round(x / scale): T*(4 + D) bytes (16 KB instead of 40 KB for T = 16, D = 640).
 // A blob's size tells the two apart (T*D*4 = T*(D+4) only for D = 4/3), so old blobs stay readable.
+// The int8 rows are int8-rows.ts's codec, shared with the vault's embeddings.
+import { dequantizeRow, quantizeRow } from "./int8-rows.js";
 
 export type ModulationStorage = "int8" | "float32";
 
@@ -24,16 +26,7 @@ export function encodeModulation(x: Float32Array, T: number, D: number, storage:
     return out;
   }
   const codes = new Int8Array(out.buffer, T * 4, T * D);
-  for (let t = 0; t < T; t++) {
-    let max = 0;
-    for (let j = t * D; j < (t + 1) * D; j++) max = Math.max(max, Math.abs(x[j]!));
-    if (!Number.isFinite(max)) throw new RangeError(`modulation slot ${t} holds a non-finite value`);
-    // The scale as stored (float32), so encoding divides by exactly what decoding multiplies by.
-    const scale = Math.fround(max / 127);
-    view.setFloat32(t * 4, scale, true);
-    if (scale === 0) continue;                             // an all-zero row: codes stay 0
-    for (let j = t * D; j < (t + 1) * D; j++) codes[j] = Math.max(-127, Math.min(127, Math.round(x[j]! / scale)));
-  }
+  for (let t = 0; t < T; t++) view.setFloat32(t * 4, quantizeRow(x, t * D, D, codes, t * D, "float32", `modulation slot ${t}`), true);
   return out;
 }
 
@@ -50,10 +43,7 @@ export function decodeModulation(blob: Uint8Array, T: number, D: number): Float3
     throw new RangeError(`a stored modulation of ${T}×${D} has ${T * D * 4} (float32) or ${T * (4 + D)} (int8) bytes, got ${blob.byteLength}`);
   }
   const codes = new Int8Array(blob.buffer, blob.byteOffset + T * 4, T * D);
-  for (let t = 0; t < T; t++) {
-    const scale = view.getFloat32(t * 4, true);
-    for (let j = t * D; j < (t + 1) * D; j++) out[j] = codes[j]! * scale;
-  }
+  for (let t = 0; t < T; t++) dequantizeRow(codes, t * D, D, view.getFloat32(t * 4, true), out, t * D);
   return out;
 }
 

@@ -4,6 +4,7 @@
 // valid (docs/retrieval.md measures int8, f16 and f32). The float formats stay readable for vaults
 // or experiments that use them.
 import { AppError } from "../shared/errors.js";
+import { dequantizeRow, quantizeRow } from "../shared/int8-rows.js";
 import type { Db } from "./schema.js";
 
 export type EmbeddingFormat = "int8" | "f16" | "f32";
@@ -24,17 +25,16 @@ export function pack(v: Float32Array, format: EmbeddingFormat = EMBEDDING_FORMAT
   if (!v.every(Number.isFinite)) throw new AppError("INVALID_ARGUMENT", "the encoder produced a non-finite embedding value");
   if (format === "f32") return { format, dim: v.length, scale: 1, data: bytesOf(Float32Array.from(v)) };
   if (format === "f16") return { format, dim: v.length, scale: 1, data: bytesOf(Uint16Array.from(v, toHalf)) };
-  // Symmetric per-vector scale: the largest magnitude maps to 127, so no value clips.
-  let max = 0;
-  for (const x of v) max = Math.max(max, Math.abs(x));
-  const scale = max / 127 || 1;
-  return { format, dim: v.length, scale, data: bytesOf(Int8Array.from(v, (x) => Math.round(x / scale))) };
+  // One int8 row (shared/int8-rows.ts), its scale kept as a REAL; an all-zero vector gets scale 1.
+  const codes = new Int8Array(v.length);
+  const scale = quantizeRow(v, 0, v.length, codes, 0, "float64") || 1;
+  return { format, dim: v.length, scale, data: bytesOf(codes) };
 }
 
 export function unpack(p: Packed): Float32Array {
   const copy = new Uint8Array(p.data).buffer;            // aligned, and ours (SQLite may reuse its buffer)
   const raw = p.format === "f32" ? new Float32Array(copy) : p.format === "f16" ? Float32Array.from(new Uint16Array(copy), fromHalf)
-    : Float32Array.from(new Int8Array(copy), (q) => q * p.scale);
+    : dequantizeRow(new Int8Array(copy), 0, copy.byteLength, p.scale);
   if (raw.length !== p.dim) throw new AppError("VAULT_CORRUPT", `an embedding has ${raw.length} values where its row says ${p.dim}`);
   return raw;
 }
