@@ -3,7 +3,8 @@
     # 1. reference logits with llama.cpp (throwaway venv; never a runtime dependency)
     /work/llama-venv/bin/python models/bench/llamacpp_bench.py --gguf GGUF --logits-prompts P.jsonl --logits-out ref.npz
     # 2. our tokenizer.json and PyTorch model on the same prompts
-    cd models && .venv/bin/python bench/compare_llamacpp.py --ref ref.npz --bundle BUNDLE --gguf GGUF [--write-prompts P.jsonl]
+    cd models && .venv/bin/python bench/compare_llamacpp.py --ref ref.npz --bundle BUNDLE --gguf GGUF \
+        [--write-prompts P.jsonl]
 
 --write-prompts writes the bundle's fixture prompts (chat template included) as JSON lines for step 1
 (a prompt that opens with the BOS piece keeps one BOS in llama.cpp too: llamacpp_common.tokenize).
@@ -11,6 +12,7 @@ Prints, per prompt: whether the token ids are identical, the max |logit differen
 agreement and the KL divergence of the next-token distributions, for the bundle's LM in each
 precision its recipe builds: SmolLM2 (Llama architecture) fp32 and q4, Gemma 3 fp32 and q8.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +24,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mnemo_models.gemma3_weights import load_gemma3  # noqa: E402
-from mnemo_models.gguf_weights import load_llama  # noqa: E402
+from mnemo_models.lm.gemma3_gguf import load_gemma3  # noqa: E402
+from mnemo_models.lm.gguf import load_llama  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 
@@ -52,15 +54,27 @@ def main() -> None:
             ids = tok.encode(c["prompt"], add_special_tokens=False).ids
             theirs = ref[f"tokens_{i}"].tolist()
             with torch.no_grad():
-                logits, _ = model(torch.tensor([ids]), torch.arange(len(ids))[None], torch.ones(1, len(ids), dtype=torch.long),
-                                  model.empty_past())
+                logits, _ = model(
+                    torch.tensor([ids]),
+                    torch.arange(len(ids))[None],
+                    torch.ones(1, len(ids), dtype=torch.long),
+                    model.empty_past(),
+                )
             ours, want = logits[0, -1].double().numpy(), ref[f"logits_{i}"].astype(np.float64)
             p, q = np.exp(want - want.max()), np.exp(ours - ours.max())
             p, q = p / p.sum(), q / q.sum()
-            rows.append({"precision": precision, "prompt": i, "tokens_identical": ids == theirs, "tokens": len(ids),
-                         "max_abs_logit_diff": float(np.abs(ours - want).max()), "logit_scale": float(np.abs(want).max()),
-                         "top1_agree": int(ours.argmax()) == int(want.argmax()),
-                         "kl_llamacpp_to_ours": float((p * (np.log(p + 1e-30) - np.log(q + 1e-30))).sum())})
+            rows.append(
+                {
+                    "precision": precision,
+                    "prompt": i,
+                    "tokens_identical": ids == theirs,
+                    "tokens": len(ids),
+                    "max_abs_logit_diff": float(np.abs(ours - want).max()),
+                    "logit_scale": float(np.abs(want).max()),
+                    "top1_agree": int(ours.argmax()) == int(want.argmax()),
+                    "kl_llamacpp_to_ours": float((p * (np.log(p + 1e-30) - np.log(q + 1e-30))).sum()),
+                }
+            )
             print(json.dumps(rows[-1]))
     if a.json:
         meta = json.loads(str(ref["meta"])) if "meta" in ref.files else {}

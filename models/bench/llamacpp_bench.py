@@ -49,7 +49,7 @@ import time
 
 from llamacpp_common import Llama, llama_cpp, greedy, model_info, np, tokenize
 from llamacpp_logits import logits_mode
-from mnemo_models.metrics import bootstrap_ci as _bootstrap_ci, exact_match, f1, lenient_match
+from mnemo_models.eval.metrics import bootstrap_ci as _bootstrap_ci, exact_match, f1, lenient_match
 
 GOLD_USER = ("Answer the question using the passage. Reply with only the answer, a few words.\n\n"
              "Passage: {context}\n\nQuestion: {question}")

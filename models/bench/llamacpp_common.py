@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 # The project's own modules used here (SQuAD metrics, file hashing) are standard library + numpy
 # only, so they import in this throwaway venv too.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from mnemo_models.sources import sha256  # noqa: E402
+from mnemo_models.bundle.sources import sha256  # noqa: E402
 
 try:
     import llama_cpp  # noqa: E402

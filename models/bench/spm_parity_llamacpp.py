@@ -1,15 +1,19 @@
-"""The tokenizer.json rebuilt from an SPM GGUF (spm_tokenizer.py) against llama.cpp's own tokenizer.
+"""The tokenizer.json rebuilt from an SPM GGUF (lm/spm_tokenizer.py) against llama.cpp's own tokenizer.
 
     # 0. the tokenizer.json under test
-    cd models && .venv/bin/python -c "from gguf import GGUFReader; from mnemo_models.spm_tokenizer import \\
+    cd models && .venv/bin/python -c "from gguf import GGUFReader; from mnemo_models.lm.spm_tokenizer import \\
         write_tokenizer_spm as w; w(GGUFReader('GGUF'), '/tmp/gemma3-tokenizer.json')"
     # 1. ids from the Rust `tokenizers` library (models/.venv): the parity corpus, prompts, vocabulary
-    .venv/bin/python -m mnemo_models.parity_text --out /tmp/gemma3-parity.jsonl --hf-tokenizer /tmp/gemma3-tokenizer.json
-    .venv/bin/python bench/spm_parity_llamacpp.py prompts --hf-tokenizer /tmp/gemma3-tokenizer.json --out /tmp/gemma3-prompts.jsonl
-    .venv/bin/python bench/spm_parity_llamacpp.py vocab --gguf GGUF --hf-tokenizer /tmp/gemma3-tokenizer.json --out /tmp/gemma3-vocab.jsonl
+    .venv/bin/python -m mnemo_models.parity_text --out /tmp/gemma3-parity.jsonl \
+        --hf-tokenizer /tmp/gemma3-tokenizer.json
+    .venv/bin/python bench/spm_parity_llamacpp.py prompts --hf-tokenizer /tmp/gemma3-tokenizer.json \
+        --out /tmp/gemma3-prompts.jsonl
+    .venv/bin/python bench/spm_parity_llamacpp.py vocab --gguf GGUF --hf-tokenizer /tmp/gemma3-tokenizer.json \
+        --out /tmp/gemma3-vocab.jsonl
     # 2. llama.cpp on the same texts (throwaway venv with llama-cpp-python; never a runtime dependency)
     /work/llama-venv/bin/python bench/spm_parity_llamacpp.py compare --gguf GGUF \\
-        --jsonl /tmp/gemma3-parity.jsonl /tmp/gemma3-prompts.jsonl /tmp/gemma3-vocab.jsonl --hf-tokenizer /tmp/gemma3-tokenizer.json \\
+        --jsonl /tmp/gemma3-parity.jsonl /tmp/gemma3-prompts.jsonl /tmp/gemma3-vocab.jsonl \\
+        --hf-tokenizer /tmp/gemma3-tokenizer.json \\
         --report ../docs/bench/gemma3-tokenizer-parity-2026-12-02.json [--node-results N.jsonl --node-script N.mjs]
 
 `prompts` writes SQuAD-style prompts (plain and Gemma chat template, literal <bos>, <start_of_turn>,
@@ -20,6 +24,7 @@ and counts texts whose ids differ; it also counts the texts where special=False 
 --node-results keeps the output of a Node @huggingface/tokenizers run over the same JSONL files
 (its script too, with --node-script) in the report.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +45,7 @@ EDGE = ["Hello world", "When was the Eiffel Tower completed?\nAnswer:", "  two s
 
 def prompts() -> list[str]:
     """SQuAD-style prompts in the shapes the app and the benchmarks send, plus EDGE."""
-    from mnemo_models.squad import load_squad
+    from mnemo_models.data.squad import load_squad
     out = list(EDGE)
     for p in load_squad("valid")[:150]:
         q = p.qas[0].question
@@ -81,21 +86,28 @@ def compare(a: argparse.Namespace, argv: list[str]) -> int:
     from llama_cpp import Llama, __version__
     llm = Llama(model_path=str(a.gguf), vocab_only=True, verbose=False)
     data = a.hf_tokenizer.read_bytes() if a.hf_tokenizer else b""
-    result = {"gguf": str(a.gguf), "llama_cpp_python": __version__,
-              "tokenizer_json": {"path": str(a.hf_tokenizer), "bytes": len(data),
-                                 "sha256": hashlib.sha256(data).hexdigest()} if a.hf_tokenizer else None,
-              "settings": "llama.cpp tokenize(add_bos=False, special=True) vs tokenizers encode(add_special_tokens=False)",
-              "commands": [
-                  "cd models && .venv/bin/python -c \"from gguf import GGUFReader; from mnemo_models.spm_tokenizer "
-                  f"import write_tokenizer_spm; write_tokenizer_spm(GGUFReader('{a.gguf}'), '/tmp/gemma3-tokenizer.json')\"",
-                  "cd models && .venv/bin/python -m mnemo_models.parity_text --out /tmp/gemma3-parity.jsonl "
-                  "--hf-tokenizer /tmp/gemma3-tokenizer.json",
-                  ".venv/bin/python bench/spm_parity_llamacpp.py prompts --hf-tokenizer /tmp/gemma3-tokenizer.json "
-                  "--out /tmp/gemma3-prompts.jsonl",
-                  f".venv/bin/python bench/spm_parity_llamacpp.py vocab --gguf {a.gguf}"
-                  " --hf-tokenizer /tmp/gemma3-tokenizer.json --out /tmp/gemma3-vocab.jsonl",
-                  "/work/llama-venv/bin/python " + " ".join(["bench/spm_parity_llamacpp.py"] + argv)],
-              "files": {}}
+    result = {
+        "gguf": str(a.gguf),
+        "llama_cpp_python": __version__,
+        "tokenizer_json": (
+            {"path": str(a.hf_tokenizer), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            if a.hf_tokenizer
+            else None
+        ),
+        "settings": "llama.cpp tokenize(add_bos=False, special=True) vs tokenizers encode(add_special_tokens=False)",
+        "commands": [
+            "cd models && .venv/bin/python -c \"from gguf import GGUFReader; from mnemo_models.spm_tokenizer "
+            f"import write_tokenizer_spm; write_tokenizer_spm(GGUFReader('{a.gguf}'), '/tmp/gemma3-tokenizer.json')\"",
+            "cd models && .venv/bin/python -m mnemo_models.parity_text --out /tmp/gemma3-parity.jsonl "
+            "--hf-tokenizer /tmp/gemma3-tokenizer.json",
+            ".venv/bin/python bench/spm_parity_llamacpp.py prompts --hf-tokenizer /tmp/gemma3-tokenizer.json "
+            "--out /tmp/gemma3-prompts.jsonl",
+            f".venv/bin/python bench/spm_parity_llamacpp.py vocab --gguf {a.gguf}"
+            " --hf-tokenizer /tmp/gemma3-tokenizer.json --out /tmp/gemma3-vocab.jsonl",
+            "/work/llama-venv/bin/python " + " ".join(["bench/spm_parity_llamacpp.py"] + argv),
+        ],
+        "files": {},
+    }
     bad = 0
     for path in a.jsonl:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
@@ -110,7 +122,9 @@ def compare(a: argparse.Namespace, argv: list[str]) -> int:
                 stats["special_false_differs"] += 1
             if ref != row["ids"]:
                 stats["mismatches"] += 1
-                first = next((i for i, (a, b) in enumerate(zip(ref, row["ids"])) if a != b), min(len(ref), len(row["ids"])))
+                first = next(
+                    (i for i, (a, b) in enumerate(zip(ref, row["ids"])) if a != b), min(len(ref), len(row["ids"]))
+                )
                 if len(stats["examples"]) < 10:
                     stats["examples"].append({"text": row["text"][:200], "first_diff": first,
                                               "llama_cpp": ref[max(0, first - 3):first + 8],

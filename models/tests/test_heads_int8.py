@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mnemo_models.heads_int8 import round_int8, rounded_state
+from mnemo_models.mac.int8_heads import round_int8, rounded_state
 
 
 def test_each_row_is_rounded_on_its_own_scale():

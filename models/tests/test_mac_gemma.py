@@ -7,13 +7,16 @@ import json
 import pytest
 import torch
 
-from mnemo_models import mac_cache, train_mac_gemma
-from mnemo_models.gemma3 import Gemma3, Gemma3Config
-from mnemo_models.llama import float64_reference, inverse_frequencies
-from mnemo_models.mac_gemma import Heads, HeadsConfig, LMSpacePrefix
-from mnemo_models.mac_student import losses, prefix_for
-from mnemo_models.quant_linear import QuantLinear, quantize_blocks
-from mnemo_models.squad import QA, Paragraph
+from mnemo_models.mac import cache as mac_cache
+from mnemo_models import train_heads
+from mnemo_models.mac import train as train_mac_gemma
+from mnemo_models.lm.gemma3 import Gemma3, Gemma3Config
+from mnemo_models.lm.llama import float64_reference, inverse_frequencies
+from mnemo_models.mac.heads import Heads, LMSpacePrefix
+from mnemo_models.mac.parts import HeadsConfig
+from mnemo_models.mac.student import losses, prefix_for
+from mnemo_models.lm.quant_linear import QuantLinear, quantize_blocks
+from mnemo_models.data.squad import QA, Paragraph
 
 CFG = Gemma3Config(vocab_size=300, dim=32, n_layers=4, n_heads=2, n_kv_heads=1, head_dim=16, hidden_dim=64,
                    norm_eps=1e-6, rope_theta=1e6, rope_theta_local=1e4, sliding_window=64, global_every=2,
@@ -33,9 +36,15 @@ def lm():
 
 
 def paragraphs(n: int = 6) -> list[Paragraph]:
-    return [Paragraph(f"article{i % 3 + 3 * (i // 3)}", i, f"passage {i} says the value is {i * 7}",
-                      [QA(f"q{i}a", f"what is the value {i}?", [f"{i * 7}"]), QA(f"q{i}b", f"which passage {i}?", [f"{i}"])])
-            for i in range(n)]
+    return [
+        Paragraph(
+            f"article{i % 3 + 3 * (i // 3)}",
+            i,
+            f"passage {i} says the value is {i * 7}",
+            [QA(f"q{i}a", f"what is the value {i}?", [f"{i * 7}"]), QA(f"q{i}b", f"which passage {i}?", [f"{i}"])],
+        )
+        for i in range(n)
+    ]
 
 
 def heads_for(m, design: str) -> Heads:
@@ -126,7 +135,7 @@ def test_a_step_trains_the_heads_and_never_the_lm(tmp_path):
 def run(tmp_path, monkeypatch, *extra):
     m = lm()
     monkeypatch.setattr(train_mac_gemma, "load_frozen", lambda _b: (m, encode, {"id": "tiny"}))
-    return train_mac_gemma.main(["--run", str(tmp_path / "run"), "--cache", str(tmp_path), "--bundle", str(tmp_path),
+    return train_heads.main(["--run", str(tmp_path / "run"), "--cache", str(tmp_path), "--bundle", str(tmp_path),
                                  "--slots", "4", "--batch", "2", "--probe-questions", "4", "--threads", "1", *extra])
 
 
@@ -143,7 +152,7 @@ def test_training_resumes_and_a_collapsed_run_stops(tmp_path, monkeypatch, capsy
     # lr 0: the free design stays at its near-neutral start, so the gold-vs-wrong gap stays ~0 and
     # the guard at step 2 must stop the run instead of training on.
     (tmp_path / "run2").mkdir()
-    status = train_mac_gemma.main(["--run", str(tmp_path / "run2"), "--cache", str(tmp_path), "--bundle", str(tmp_path),
+    status = train_heads.main(["--run", str(tmp_path / "run2"), "--cache", str(tmp_path), "--bundle", str(tmp_path),
                                    "--slots", "4", "--batch", "2", "--probe-questions", "4", "--threads", "1",
                                    "--design", "free", "--lr", "0", "--steps", "20", "--probe-every", "2",
                                    "--guard-steps", "2"])
@@ -186,7 +195,9 @@ def test_an_empty_framed_bank_is_the_frame_alone(tmp_path):
 
 def test_fitted_adapters_start_at_the_least_squares_map_of_each_layer():
     m = lm()
-    h = Heads(HeadsConfig(design="select", n_slots=2, width=CFG.dim, n_head=2, mlp=48, tap_layer=2, adapter="fitted"), m)
+    h = Heads(
+        HeadsConfig(design="select", n_slots=2, width=CFG.dim, n_head=2, mlp=48, tap_layer=2, adapter="fitted"), m
+    )
     rows = [[(7 * i + j) % 280 + 10 for j in range(30)] for i in range(8)]
     r2 = h.fit_adapters(m, rows, [(2, 30)] * 8, ridge=1e-4)
     assert len(r2) == CFG.n_layers and r2[2] > 0.99                              # the tap layer maps onto itself
@@ -195,7 +206,7 @@ def test_fitted_adapters_start_at_the_least_squares_map_of_each_layer():
 
 
 def test_uniform_fine_tuning_learns_the_stream_on_a_copy():
-    from mnemo_models.uniform_gemma import densify, finetune
+    from mnemo_models.eval.uniform import densify, finetune
     m = lm()
     doc = [[(3 * j) % 280 + 10 for j in range(20)]]
     x = torch.tensor(doc)
@@ -210,7 +221,8 @@ def test_uniform_fine_tuning_learns_the_stream_on_a_copy():
 
 
 def test_gates_round_modulations_as_the_vault_stores_them():
-    from mnemo_models.gates_gemma import as_stored, paired
+    from mnemo_models.mac.storage import as_stored
+    from mnemo_models.eval.gates import paired
     m = torch.randn(4, 32) * torch.tensor([[1.0], [10.0], [0.01], [0.0]])
     s = as_stored(m)
     scale = m.abs().amax(-1, keepdim=True) / 127
@@ -221,7 +233,7 @@ def test_gates_round_modulations_as_the_vault_stores_them():
 
 
 def test_the_stream_gate_passes_only_when_both_intervals_clear_zero():
-    from mnemo_models.gates_gemma import stream_gate
+    from mnemo_models.eval.gates import stream_gate
     report = {"command": "mnemo eval ...", "bundle": "b", "modes": {"mac": {"f1": 10.0}},
               "deltas": {"mac-question-only": {"f1": 4.0, "ci95": [1.0, 7.0], "n": 300},
                          "mac-irrelevant": {"f1": 2.0, "ci95": [0.5, 4.0], "n": 300}}}
@@ -235,7 +247,7 @@ def test_the_stream_gate_passes_only_when_both_intervals_clear_zero():
 
 
 def test_refreshing_the_stream_gate_keeps_the_measured_gates(tmp_path):
-    from mnemo_models.gates_gemma import main
+    from mnemo_models.gates import main
     gates = tmp_path / "gates.json"
     gates.write_text(json.dumps({"gate2_pass": True, "gate4_stream": {"pass": False}}))
     report = {"command": "mnemo eval ...", "bundle": "new", "modes": {"mac": {"f1": 14.3}},
@@ -261,7 +273,7 @@ def test_cosine_schedule_warms_up_then_falls_to_the_floor():
 
 
 def test_a_run_can_start_from_exported_heads(tmp_path, monkeypatch, capsys):
-    from mnemo_models.export_mac_gemma import save_heads
+    from mnemo_models.mac.export import save_heads
     m = lm()
     cache(tmp_path, m)
     h = heads_for(m, "lmspace")
@@ -322,7 +334,7 @@ def test_a_lone_entry_is_its_own_latent_only_for_slotwise_heads():
     """export_mac_gemma.one_entry_direct: select's aggregation only scales a lone entry's slots, which
     the prefix's RMS norm removes, so the engine may skip the question for a one-entry bank; lmspace
     pools across slots, so it may not."""
-    from mnemo_models.export_mac_gemma import one_entry_direct
+    from mnemo_models.mac.export import one_entry_direct
     m = lm()
     select = heads_for(m, "select")
     assert one_entry_direct(select)

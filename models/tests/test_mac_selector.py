@@ -1,4 +1,4 @@
-"""The entry selector (mac_selector.py): its scores, what it learns, how it is stored with the heads,
+"""The entry selector (mac/selector.py): its scores, what it learns, how it is stored with the heads,
 and the gates' use of it in front of a bank."""
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import random
 import pytest
 import torch
 
-from mnemo_models import gates_gemma, mac_selector
-from mnemo_models.mac_selector import EntrySelector
+from mnemo_models import gates as gates_command
+from mnemo_models.eval import gates as gates_gemma
+from mnemo_models.mac import selector as mac_selector
+from mnemo_models.mac.selector import EntrySelector
 
 
 @pytest.mark.parametrize("hidden", [0, 16])
@@ -34,7 +36,9 @@ def test_it_learns_to_find_the_entry_a_question_shares_a_token_with():
     template = torch.randn(3, D, generator=g)
 
     def questions(idx):
-        return torch.stack([torch.cat([template, markers[i:i + 1] + 0.3 * torch.randn(1, D, generator=g)]) for i in idx])
+        return torch.stack(
+            [torch.cat([template, markers[i : i + 1] + 0.3 * torch.randn(1, D, generator=g)]) for i in idx]
+        )
 
     torch.manual_seed(0)
     sel = EntrySelector(D, 16)
@@ -98,7 +102,10 @@ def test_raw_baselines_find_a_document_by_its_tokens():
     the slot MaxSim finds it only when the slots keep those tokens."""
     g = torch.Generator().manual_seed(0)
     paras = [{"doc_feat": torch.randn(6, 16, generator=g).half()} for _ in range(4)]
-    qs = [{"feat": torch.cat([torch.randn(1, 16, generator=g), p["doc_feat"][:3].float()]), "para": i} for i, p in enumerate(paras)]
+    qs = [
+        {"feat": torch.cat([torch.randn(1, 16, generator=g), p["doc_feat"][:3].float()]), "para": i}
+        for i, p in enumerate(paras)
+    ]
     mods = torch.randn(4, 2, 16, generator=g)                              # slots unrelated to the tokens
     banks = [[i, *(j for j in range(4) if j != i)] for i in range(4)]
     r = mac_selector.raw_baselines(mods, qs, paras, banks)
@@ -111,18 +118,22 @@ def test_the_unselected_gates_are_kept_beside_the_preselected_ones(tmp_path):
     new, old = tmp_path / "new.json", tmp_path / "old.json"
     new.write_text('{"preselect": "dense", "gate4_pass": true}')
     old.write_text('{"gate3": {"64": 1}, "gate4": {"bank": 64}, "gate4_pass": false, "examples": []}')
-    assert gates_gemma.main(["--out", str(new), "--merge-unselected", str(old)]) == 0
+    assert gates_command.main(["--out", str(new), "--merge-unselected", str(old)]) == 0
     import json
     r = json.loads(new.read_text())
-    assert r["gate4_pass"] is True and r["without_preselection"] == {"gate3": {"64": 1}, "gate4": {"bank": 64}, "gate4_pass": False}
+    assert r["gate4_pass"] is True and r["without_preselection"] == {
+        "gate3": {"64": 1},
+        "gate4": {"bank": 64},
+        "gate4_pass": False,
+    }
     old.write_text('{"preselect": "dense"}')
     import pytest
     with pytest.raises(SystemExit):
-        gates_gemma.main(["--out", str(new), "--merge-unselected", str(old)])
+        gates_command.main(["--out", str(new), "--merge-unselected", str(old)])
 
 
 def test_fusion_ranks_and_reranking():
-    from mnemo_models.selector_eval import hits, rerank, rrf
+    from mnemo_models.eval.selector import hits, rerank, rrf
     dense = torch.tensor([[0.9, 0.8, 0.1, 0.7]])
     learned = torch.tensor([[0.0, 5.0, 9.0, 1.0]])
     # ranks: dense 1,2,4,3; learned 4,2,1,3 -> fused 1/61+1/64, 2/62, 1/64+1/61, 2/63: entry 1 wins

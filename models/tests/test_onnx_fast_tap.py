@@ -1,4 +1,4 @@
-"""The reader graph (onnx_fast_tap.py) on a tiny 8-bit Gemma 3: the pre-tap blocks with integer
+"""The reader graph (onnx/fast_tap.py) on a tiny 8-bit Gemma 3: the pre-tap blocks with integer
 matmuls in a graph of their own, the LM graph untouched, the embedding read from the LM's mapped
 table, and the smoothing a power of two per channel. (Running the graph is the engine's test on the
 real bundle: real-heads.test.ts compares its tap and modulations with the LM's full forward.)"""
@@ -11,10 +11,10 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from mnemo_models.export_llm import export_lm
-from mnemo_models.onnx_fast_tap import READER_FILE, _smoothing, calibrate, reader_graph
+from mnemo_models.onnx.export_lm import export_lm
+from mnemo_models.onnx.fast_tap import READER_FILE, _smoothing, calibrate, reader_graph
 
-from test_mac_gemma import CFG, q8_lm
+from test_mac_gemma import q8_lm
 
 TAP = 2
 WINDOWS = [[2, 17, 40, 41, 99, 7, 120], [2, 5, 6]]

@@ -1,4 +1,4 @@
-"""Gemma's attention exported as onnxruntime's GroupQueryAttention (onnx_gqa.py): the eager form of
+"""Gemma's attention exported as onnxruntime's GroupQueryAttention (onnx/gqa.py): the eager form of
 the fused path equals the reference attention, sliding window included, and the exported graph has
 one kernel per layer with the window convention onnxruntime uses. (onnxruntime itself runs the
 graph in the engine's tests: real-bundle.test.ts against PyTorch's logits.)"""
@@ -9,9 +9,9 @@ import collections
 import onnx
 import torch
 
-from mnemo_models.export_llm import NEW_KV, export_lm, layer_cache_names
-from mnemo_models.llama import inverse_frequencies, rope_tables
-from mnemo_models.onnx_kernels import rotary_rows
+from mnemo_models.onnx.export_lm import NEW_KV, export_lm, layer_cache_names
+from mnemo_models.lm.llama import inverse_frequencies, rope_tables
+from mnemo_models.onnx.kernels import rotary_rows
 
 from test_mac_gemma import CFG, lm
 
@@ -56,7 +56,7 @@ def test_the_export_has_one_kernel_per_layer_and_a_cache_per_layer(tmp_path):
     spec = export_lm(m, tmp_path / "lm.onnx")
     assert not m.fused_attention                                             # switched on for the export only
     g = onnx.load(str(tmp_path / "lm.onnx")).graph
-    # Each kernel sits in the else branch of its decoding-step switch (onnx_decode_attention.py).
+    # Each kernel sits in the else branch of its decoding-step switch (onnx/decode_attention.py).
     switches = [n for n in g.node if n.op_type == "If"]
     gqa = [k for n in switches for a in n.attribute if a.name == "else_branch" for k in a.g.node]
     assert len(gqa) == CFG.n_layers and all(n.domain == "com.microsoft" for n in gqa)
@@ -68,8 +68,10 @@ def test_the_export_has_one_kernel_per_layer_and_a_cache_per_layer(tmp_path):
     assert kernels["SimplifiedLayerNormalization"] == 6 * CFG.n_layers + 1   # 4 per block, q/k, final
     assert kernels["RotaryEmbedding"] == 2 * CFG.n_layers and kernels["FastGelu"] == CFG.n_layers
     assert not kernels["Pow"] and not kernels["Tanh"] and not kernels["Neg"]  # none left op by op
-    # No shape arithmetic inside the blocks (every reshape has a constant target, onnx_kernels.py).
-    arithmetic = [n.name for n in g.node if "/blocks." in n.name and n.op_type in ("Shape", "Gather", "Unsqueeze", "Concat")]
+    # No shape arithmetic inside the blocks (every reshape has a constant target, onnx/kernels.py).
+    arithmetic = [
+        n.name for n in g.node if "/blocks." in n.name and n.op_type in ("Shape", "Gather", "Unsqueeze", "Concat")
+    ]
     assert not arithmetic and kernels["Reshape"] >= 6 * CFG.n_layers
     # A cache per layer in, read by its kernel (or the step's products) directly (recipe 17), the new
     # positions alone out, no present (recipe 16): nothing outside the attention touches a cache.
@@ -96,7 +98,7 @@ def table_graph() -> onnx.ModelProto:
 
 def test_the_lookup_gets_its_own_copy_of_the_table_in_an_external_file(tmp_path):
     from onnx import numpy_helper
-    from mnemo_models.export_llm import split_embedding_table
+    from mnemo_models.onnx.export_lm import split_embedding_table
     proto = table_graph()
     split_embedding_table(proto, tmp_path / "lm.embed.bin")
     gather, identity = proto.graph.node
@@ -138,7 +140,7 @@ def test_the_exported_form_of_the_whole_lm_computes_the_reference(monkeypatch):
 
 def test_a_llama_exports_with_the_packed_cache(tmp_path):
     """The other family (SmolLM2's) keeps one packed past in and the whole present out."""
-    from mnemo_models.llama import Llama, LlamaConfig
+    from mnemo_models.lm.llama import Llama, LlamaConfig
     torch.manual_seed(0)
     cfg = LlamaConfig(vocab_size=64, dim=32, n_layers=2, n_heads=2, n_kv_heads=1, hidden_dim=48, norm_eps=1e-5,
                       rope_theta=10000.0, max_positions=128)

@@ -1,4 +1,4 @@
-"""The LM graph's tap_only branch (onnx_tap.py) on a tiny random Gemma 3: the tap's nodes stay
+"""The LM graph's tap_only branch (onnx/tap.py) on a tiny random Gemma 3: the tap's nodes stay
 outside the If, everything else moves inside unchanged, and only the first tap_layer blocks'
 weights are read outside it. (Running the graph is the engine's test: real-bundle.test.ts.)"""
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import onnx
 import pytest
 
-from mnemo_models.export_llm import export_lm
-from mnemo_models.gemma3 import Gemma3
-from mnemo_models.onnx_tap import TAP_ONLY, add_tap_only
+from mnemo_models.onnx.export_lm import export_lm
+from mnemo_models.lm.gemma3 import Gemma3
+from mnemo_models.onnx.tap import TAP_ONLY, add_tap_only
 
 from test_mac_gemma import CFG, lm
 

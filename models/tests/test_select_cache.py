@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from mnemo_models import select_cache
-from mnemo_models.mac_student import load_cache
+from mnemo_models import select_cache as select_cache_command
+from mnemo_models.mac import select_cache
+from mnemo_models.mac.student import load_cache
 from tests.test_bundle_build import REAL, needs_real
 
 
@@ -58,7 +59,7 @@ def test_a_batch_gives_each_paragraph_what_it_gets_alone(reader):
 def test_a_run_writes_shards_and_resumes_at_the_first_missing_one(tmp_path, capsys):
     out = tmp_path / "valid"
     args = ["--split", "valid", "--paragraphs", "3", "--shard", "2", "--threads", "1", "--out", str(out)]
-    assert select_cache.main(args) == 0
+    assert select_cache_command.main(args) == 0
     first = load_cache(out)
     assert len(first) == 3 and {"index", "article", "mod", "questions"} <= set(first[0])
     assert first[0]["mod"].shape == (16, 640) and first[0]["mod"].dtype == torch.float16
@@ -66,7 +67,7 @@ def test_a_run_writes_shards_and_resumes_at_the_first_missing_one(tmp_path, caps
     assert json.loads((out / "meta.json").read_text())["paragraphs"] == 3
     (out / "shard-00001.pt").unlink()
     stamp = (out / "shard-00000.pt").stat().st_mtime_ns
-    assert select_cache.main(args) == 0
+    assert select_cache_command.main(args) == 0
     assert (out / "shard-00000.pt").stat().st_mtime_ns == stamp                       # kept, not redone
     again = load_cache(out)
     assert [p["index"] for p in again] == [p["index"] for p in first]

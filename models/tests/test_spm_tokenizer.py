@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import pytest
 from tokenizers import Tokenizer
 
-from mnemo_models.sources import GEMMA3, cache_dir
-from mnemo_models.spm_tokenizer import spm_merges, spm_tokenizer, tokenizer_json_spm, write_tokenizer_spm
+from mnemo_models.bundle.sources import GEMMA3, cache_dir
+from mnemo_models.lm.spm_tokenizer import spm_merges, spm_tokenizer, tokenizer_json_spm, write_tokenizer_spm
 
 S = "\u2581"
 SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
