@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 from onnx import numpy_helper
 
+from mnemo_models.bundle.sources import sha256
 from mnemo_models.data.squad import prompt
 from mnemo_models.lm.tiny import GPT, MAC, GPTConfig, MACConfig, greedy, pad, prefix_past, to_dict
 
@@ -276,14 +277,6 @@ def store_fp16(path: Path, min_elements: int = 4096) -> None:
     graph.node.extend(nodes)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_bundle(lm: GPT, mac: MAC, out: Path, name: str, training: dict, evaluation: dict) -> dict:

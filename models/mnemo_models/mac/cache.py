@@ -58,6 +58,17 @@ def pad_rows(rows: list[list[int]], pad: int = 0) -> tuple[torch.Tensor, torch.T
     return ids, mask
 
 
+def hidden_behind(model, rows: list[list[int]], past: torch.Tensor) -> torch.Tensor:
+    """The LM's last hidden states (B, S, D) of right-padded rows read behind past (L, 2, B, Hkv, P,
+    hd): positions start at P, every past slot is attended."""
+    ids, mask = pad_rows(rows)
+    B, S = ids.shape
+    P = past.shape[4]
+    pos = (P + torch.arange(S))[None].expand(B, -1)
+    hidden, _ = model(ids, pos, torch.cat([torch.ones(B, P, dtype=torch.long), mask], 1), past, hidden_only=True)
+    return hidden
+
+
 @torch.no_grad()
 def tap_batch(model, rows: list[list[int]], layer: int) -> list[torch.Tensor]:
     """The residual after `layer` blocks for each row alone from position 0: [(S_i, D) fp16]."""
@@ -84,15 +95,7 @@ def teacher(model, prompts: list[list[int]], targets: list[list[int]], top_k: in
                             model.empty_past(), hidden_only=True, tap_layer=layer)
     doc_feat = rms_normed(tapped[0, span[0]:span[1]])
     rests = [p[n:] + t[:-1] for p, t in zip(prompts, targets)]           # the last target is never fed
-    ids, mask = pad_rows(rests)
-    B, S = ids.shape
-    hidden, _ = model(
-        ids,
-        (n + torch.arange(S))[None].expand(B, -1),
-        torch.cat([torch.ones(B, n, dtype=torch.long), mask], 1),
-        past.expand(-1, -1, B, -1, -1, -1),
-        hidden_only=True,
-    )
+    hidden = hidden_behind(model, rests, past.expand(-1, -1, len(rests), -1, -1, -1))
     out = []
     for i, (prompt, tgt) in enumerate(zip(prompts, targets)):
         at = torch.arange(len(prompt) - n - 1, len(prompt) - n - 1 + len(tgt))   # predicting each target

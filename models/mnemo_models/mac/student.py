@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from mnemo_models.mac.cache import pad_rows, reader_suffix
+from mnemo_models.mac.cache import hidden_behind, reader_suffix
 
 
 def load_cache(folder: Path) -> list[dict]:
@@ -92,18 +92,9 @@ def target_logprobs(lm, past: torch.Tensor, qs: list[dict]) -> list[torch.Tensor
 
     past (L, 2, B, Hkv, P, hd) (P = 0: no memory); each row is the prompt + targets[:-1], positions start at P.
     """
-    P = past.shape[4]
     prompts = [prompt_ids(q, past) for q in qs]
     rows = [p + q["targets"][:-1] for p, q in zip(prompts, qs)]
-    ids, mask = pad_rows(rows)
-    B, S = ids.shape
-    hidden, _ = lm(
-        ids,
-        (P + torch.arange(S))[None].expand(B, -1),
-        torch.cat([torch.ones(B, P, dtype=torch.long), mask], 1),
-        past,
-        hidden_only=True,
-    )  # (B, S, D)
+    hidden = hidden_behind(lm, rows, past)                                     # (B, S, D)
     picks = [torch.arange(len(p) - 1, len(p) - 1 + len(q["targets"])) for p, q in zip(prompts, qs)]
     flat = torch.cat([hidden[i, p] for i, p in enumerate(picks)])                # (sum A, D)
     logp = F.log_softmax(lm.logits(flat), dim=-1)
