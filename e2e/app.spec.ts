@@ -90,13 +90,17 @@ test("Settings › Answer length › Longer gives a longer answer; only the mode
   await page.goto(url);
   await page.getByRole("button", { name: /^Settings/ }).click();
   let dialog = page.getByRole("dialog");
-  // The default bundle carries trained MAC heads: all four modes, memory + keyword the measured
-  // default (its manifest names it), and the manifest's note on what the memory measured.
-  await expect(dialog.getByLabel("Answer mode").locator("option")).toHaveText(["Memory (MAC)",
-    "Memory + keyword passages (default)", "Keyword passages only", "Model alone (no documents)"]);
+  // The default bundle carries trained MAC heads: all four modes, memory + passages recommended
+  // (the measured default its manifest names), what the chosen mode does in words, and where the
+  // modes are measured instead of the numbers themselves.
+  await expect(dialog.getByLabel("Answer mode").locator("option")).toHaveText(["Memory only",
+    "Memory + passages (recommended)", "Passages only", "Model alone (no documents)"]);
   await expect(dialog.getByLabel("Answer mode")).toHaveValue("memory");
-  await expect(dialog.getByTestId("memory-note")).toContainText("valid");
+  await expect(dialog.getByTestId("mode-help")).toContainText("vault's memory of the best-matching passage");
+  await expect(dialog.getByTestId("how-measured")).toContainText("docs/eval.md");
+  await expect(dialog).not.toContainText(/F1|\[[+-]?\d/);
   await dialog.getByLabel("Answer mode").selectOption("keyword");
+  await expect(dialog.getByTestId("mode-help")).toContainText("without the vault's memory");
   await dialog.getByRole("button", { name: "Done" }).click();
   const question = "What is the Eiffel Tower?";
   // The server's reply to "ask", read off the page's WebSocket: the UI must say when it was cut off.
