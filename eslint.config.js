@@ -10,7 +10,10 @@ export default tseslint.config(
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/consistent-type-imports": "error",
-      "no-restricted-imports": ["error", { patterns: [{ group: ["electron"], message: "only electron/main and electron/preload may import electron" }] }],
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["electron"], message: "only electron/main and electron/preload may import electron" }] },
+      ],
       eqeqeq: "error",
     },
   },

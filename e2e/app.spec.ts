@@ -9,7 +9,8 @@ import { makePdf } from "../electron/bench/pdf-fixtures.js";
 import { NEEDS_REAL_MODEL, realBundle, repo, startServer } from "./server.js";
 
 const shots = path.join(repo, "out/e2e-screenshots");
-let url = "", stop = () => {};
+let url = "",
+  stop = () => {};
 
 test.beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
@@ -30,7 +31,10 @@ async function askAndWait(page: Page, question: string): Promise<string> {
 async function shot(page: Page, name: string, keep = false) {
   const file = path.join(shots, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
-  if (keep) { mkdirSync(path.join(repo, "docs/screenshots"), { recursive: true }); copyFileSync(file, path.join(repo, "docs/screenshots", `${name}.png`)); }
+  if (keep) {
+    mkdirSync(path.join(repo, "docs/screenshots"), { recursive: true });
+    copyFileSync(file, path.join(repo, "docs/screenshots", `${name}.png`));
+  }
 }
 
 test("a user's first session, end to end", async ({ page }) => {
@@ -42,8 +46,13 @@ test("a user's first session, end to end", async ({ page }) => {
   await page.getByRole("button", { name: "Create" }).click();
   await expect(page.getByRole("heading", { name: "Research" })).toBeVisible();
 
-  const pdf = await makePdf(["Paris has many bridges over the Seine. This first page is about them.",
-    "The Eiffel Tower was completed in 1889 for the World's Fair. It is 330 metres tall."], "Towers of Paris");
+  const pdf = await makePdf(
+    [
+      "Paris has many bridges over the Seine. This first page is about them.",
+      "The Eiffel Tower was completed in 1889 for the World's Fair. It is 330 metres tall.",
+    ],
+    "Towers of Paris",
+  );
   await page.getByTestId("file-input").setInputFiles([
     { name: "towers.pdf", mimeType: "application/pdf", buffer: Buffer.from(pdf) },
     { name: "broken.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4 this is not a real PDF") },
@@ -51,12 +60,16 @@ test("a user's first session, end to end", async ({ page }) => {
   // The note arrives the other way: dropped on the drop zone.
   const dropped = await page.evaluateHandle(() => {
     const dt = new DataTransfer();
-    dt.items.add(new File(["# Marie Curie\n\nMarie Curie discovered polonium and radium.\n"], "curie.md", { type: "text/markdown" }));
+    dt.items.add(
+      new File(["# Marie Curie\n\nMarie Curie discovered polonium and radium.\n"], "curie.md", {
+        type: "text/markdown",
+      }),
+    );
     return dt;
   });
   await page.getByRole("region", { name: "Drop files here" }).dispatchEvent("drop", { dataTransfer: dropped });
   const docs = page.getByTestId("doc");
-  await expect(docs).toHaveCount(3, { timeout: 60_000 });              // the first ingest waits for the model to load
+  await expect(docs).toHaveCount(3, { timeout: 60_000 }); // the first ingest waits for the model to load
   await expect(page.locator('[data-testid="doc"][data-status="ready"]')).toHaveCount(2, { timeout: 60_000 });
   await expect(page.getByTestId("doc-error")).toContainText("broken.pdf is not a valid PDF");
   if (realBundle) await expect(page.getByTestId("ask-hint")).toContainText("gemma-3-270m");
@@ -77,24 +90,36 @@ test("a user's first session, end to end", async ({ page }) => {
   await first.getByRole("button", { name: "Open at p. 2" }).click();
   await expect(page.getByTestId("pdf-page")).toHaveText("Page 2 of 2");
   await expect(page.getByTestId("pdf-canvas")).toBeVisible();
-  await page.waitForFunction(() => ((document.querySelector("[data-testid=pdf-canvas]") as HTMLCanvasElement | null)?.width ?? 0) > 0);
+  await page.waitForFunction(
+    () => ((document.querySelector("[data-testid=pdf-canvas]") as HTMLCanvasElement | null)?.width ?? 0) > 0,
+  );
   await shot(page, "05-pdf-viewer", true);
   await page.getByRole("button", { name: "Close" }).click();
-
 });
 
-test("Settings › Answer length › Longer gives a longer answer; only the model's modes are offered", async ({ page }) => {
+test("Settings › Answer length › Longer gives a longer answer; only the model's modes are offered", async ({
+  page,
+}) => {
   test.skip(!realBundle, NEEDS_REAL_MODEL);
   // A mode chosen earlier is kept in storage and sent only when this model offers it.
-  await page.addInitScript(() => { if (!sessionStorage.getItem("seeded")) { localStorage.setItem("mnemo.mode", "memory"); sessionStorage.setItem("seeded", "1"); } });
+  await page.addInitScript(() => {
+    if (!sessionStorage.getItem("seeded")) {
+      localStorage.setItem("mnemo.mode", "memory");
+      sessionStorage.setItem("seeded", "1");
+    }
+  });
   await page.goto(url);
   await page.getByRole("button", { name: /^Settings/ }).click();
   let dialog = page.getByRole("dialog");
   // The default bundle carries trained MAC heads: all four modes, memory + passages recommended
   // (the measured default its manifest names), what the chosen mode does in words, and where the
   // modes are measured instead of the numbers themselves.
-  await expect(dialog.getByLabel("Answer mode").locator("option")).toHaveText(["Memory only",
-    "Memory + passages (recommended)", "Passages only", "Model alone (no documents)"]);
+  await expect(dialog.getByLabel("Answer mode").locator("option")).toHaveText([
+    "Memory only",
+    "Memory + passages (recommended)",
+    "Passages only",
+    "Model alone (no documents)",
+  ]);
   await expect(dialog.getByLabel("Answer mode")).toHaveValue("memory");
   await expect(dialog.getByTestId("mode-help")).toContainText("vault's memory of the best-matching passage");
   await expect(dialog.getByTestId("how-measured")).toContainText("docs/eval.md");
@@ -105,10 +130,12 @@ test("Settings › Answer length › Longer gives a longer answer; only the mode
   const question = "What is the Eiffel Tower?";
   // The server's reply to "ask", read off the page's WebSocket: the UI must say when it was cut off.
   const replies: { answer: string; truncated?: boolean }[] = [];
-  page.on("websocket", (ws) => ws.on("framereceived", (f) => {
-    const m = typeof f.payload === "string" ? JSON.parse(f.payload) : null;
-    if (typeof m?.value?.answer === "string") replies.push(m.value);
-  }));
+  page.on("websocket", (ws) =>
+    ws.on("framereceived", (f) => {
+      const m = typeof f.payload === "string" ? JSON.parse(f.payload) : null;
+      if (typeof m?.value?.answer === "string") replies.push(m.value);
+    }),
+  );
   await page.reload();
   const short = await askAndWait(page, question);
   await expect(page.getByRole("alert")).toHaveCount(0);
@@ -126,9 +153,11 @@ test("Settings › Answer length › Longer gives a longer answer; only the mode
   await dialog.screenshot({ path: path.join(shots, "07-settings.png") });
   await dialog.getByRole("button", { name: "Done" }).click();
 
-  await page.reload();                                     // the choice is kept; no answer on screen
+  await page.reload(); // the choice is kept; no answer on screen
   const long = await askAndWait(page, question);
-  expect(long.length, `longer answer: ${JSON.stringify(long)}; short: ${JSON.stringify(short)}`).toBeGreaterThan(short.length);
+  expect(long.length, `longer answer: ${JSON.stringify(long)}; short: ${JSON.stringify(short)}`).toBeGreaterThan(
+    short.length,
+  );
   await expect(page.getByTestId("source").first()).toContainText("Towers of Paris");
 });
 
@@ -137,7 +166,9 @@ test("stopping an answer mid-stream keeps what arrived and stops there", async (
   await page.routeWebSocket(/\/api/, (ws) => {
     const backend = ws.connectToServer();
     let chain = Promise.resolve();
-    backend.onMessage((m) => { chain = chain.then(() => new Promise((r) => setTimeout(r, 250))).then(() => ws.send(m)); });
+    backend.onMessage((m) => {
+      chain = chain.then(() => new Promise((r) => setTimeout(r, 250))).then(() => ws.send(m));
+    });
     ws.onMessage((m) => backend.send(m));
   });
   await page.goto(url);

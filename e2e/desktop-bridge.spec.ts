@@ -11,7 +11,9 @@ import os from "node:os";
 import path from "node:path";
 import { startServer } from "./server.js";
 
-let url = "", stop = () => {}, disk = "";
+let url = "",
+  stop = () => {},
+  disk = "";
 test.beforeAll(async () => {
   ({ url, stop } = await startServer());
   disk = mkdtempSync(path.join(os.tmpdir(), "mnemo-e2e-disk-"));
@@ -21,20 +23,28 @@ test.beforeAll(async () => {
   writeFileSync(path.join(disk, "notes.md"), "# Notes\n\nThe Amazon carries more water than any other river.\n");
   writeFileSync(path.join(disk, "song.mp3"), "ID3 not a document");
 });
-test.afterAll(() => { stop(); rmSync(disk, { recursive: true, force: true }); });
+test.afterAll(() => {
+  stop();
+  rmSync(disk, { recursive: true, force: true });
+});
 
 /** The preload's bridge, over the local server's WebSocket. Runs in the page before Mnemo's scripts. */
 function installBridge(diskDir: string) {
   const token = new URLSearchParams(location.search).get("token") ?? "";
   const ws = new WebSocket(`ws://${location.host}/api?token=${encodeURIComponent(token)}`);
-  const opened = new Promise((resolve) => { ws.onopen = resolve; });
+  const opened = new Promise((resolve) => {
+    ws.onopen = resolve;
+  });
   const pending = new Map<number, (reply: unknown) => void>();
   const listeners: ((e: unknown) => void)[] = [];
   let nextId = 0;
   ws.onmessage = (m) => {
     const msg = JSON.parse(m.data as string);
     if (msg.event) listeners.forEach((l) => l(msg.event));
-    else { pending.get(msg.id)?.(msg); pending.delete(msg.id); }
+    else {
+      pending.get(msg.id)?.(msg);
+      pending.delete(msg.id);
+    }
   };
   (window as unknown as { mnemo: unknown }).mnemo = {
     call: async (method: string, params: unknown) => {
@@ -42,9 +52,14 @@ function installBridge(diskDir: string) {
       if (method === "dialog.chooseFolder") return { ok: true, value: `${diskDir}/papers` };
       await opened;
       const id = ++nextId;
-      return new Promise((r) => { pending.set(id, r); ws.send(JSON.stringify({ id, method, params })); });
+      return new Promise((r) => {
+        pending.set(id, r);
+        ws.send(JSON.stringify({ id, method, params }));
+      });
     },
-    onEvent: (l: (e: unknown) => void) => { listeners.push(l); },
+    onEvent: (l: (e: unknown) => void) => {
+      listeners.push(l);
+    },
     pathForFile: (file: File) => (file.name.startsWith("clipboard-") ? "" : `${diskDir}/${file.name}`),
   };
 }
@@ -58,19 +73,27 @@ async function openWithBridge(page: Page, vault: string): Promise<void> {
   await expect(page.getByRole("heading", { name: vault })).toBeVisible();
 }
 
-test("in the desktop app, drops are added by path: files, a whole folder, and bytes when there is no path", async ({ page }) => {
+test("in the desktop app, drops are added by path: files, a whole folder, and bytes when there is no path", async ({
+  page,
+}) => {
   await openWithBridge(page, "Geography");
   const zone = page.getByRole("region", { name: "Drop files here" });
   await expect(zone).toContainText("or a whole folder");
   const dropped = await page.evaluateHandle(() => {
     const dt = new DataTransfer();
-    for (const name of ["papers", "notes.md", "song.mp3"]) dt.items.add(new File([""], name));        // a dropped folder is a File too
-    dt.items.add(new File(["# From the clipboard\n\nThe Nile is about 6,650 km long.\n"], "clipboard-nile.md", { type: "text/markdown" }));
+    // a dropped folder is a File too
+    for (const name of ["papers", "notes.md", "song.mp3"]) dt.items.add(new File([""], name));
+    dt.items.add(
+      new File(["# From the clipboard\n\nThe Nile is about 6,650 km long.\n"], "clipboard-nile.md", {
+        type: "text/markdown",
+      }),
+    );
     return dt;
   });
   await zone.dispatchEvent("drop", { dataTransfer: dropped });
   await expect(page.locator('[data-testid="doc"][data-status="ready"]')).toHaveCount(4, { timeout: 60_000 });
-  for (const name of ["rivers.md", "lakes.txt", "notes.md", "clipboard-nile.md"]) await expect(page.getByTestId("doc").filter({ hasText: name })).toHaveCount(1);
+  for (const name of ["rivers.md", "lakes.txt", "notes.md", "clipboard-nile.md"])
+    await expect(page.getByTestId("doc").filter({ hasText: name })).toHaveCount(1);
   await expect(page.getByRole("alert")).toContainText("song.mp3: unsupported file type .mp3");
 });
 

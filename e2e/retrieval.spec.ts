@@ -8,8 +8,11 @@ import path from "node:path";
 import { makePdf } from "../electron/bench/pdf-fixtures.js";
 import { NEEDS_REAL_MODEL, realBundle, repo, startServer } from "./server.js";
 
-let url = "", stop = () => {};
-test.beforeAll(async () => { ({ url, stop } = await startServer()); });
+let url = "",
+  stop = () => {};
+test.beforeAll(async () => {
+  ({ url, stop } = await startServer());
+});
 test.afterAll(() => stop());
 test.skip(!realBundle, NEEDS_REAL_MODEL);
 
@@ -24,12 +27,27 @@ test("a vault of a PDF and two notes", async ({ page }) => {
   await page.goto(url);
   await page.getByLabel("New vault name").fill("Library");
   await page.getByRole("button", { name: "Create" }).click();
-  const pdf = await makePdf(["Paris has many bridges over the Seine. This first page is about them.",
-    "The Eiffel Tower was completed in 1889 for the World's Fair. It is 330 metres tall."], "Towers of Paris");
+  const pdf = await makePdf(
+    [
+      "Paris has many bridges over the Seine. This first page is about them.",
+      "The Eiffel Tower was completed in 1889 for the World's Fair. It is 330 metres tall.",
+    ],
+    "Towers of Paris",
+  );
   await page.getByTestId("file-input").setInputFiles([
     { name: "towers.pdf", mimeType: "application/pdf", buffer: Buffer.from(pdf) },
-    { name: "curie.md", mimeType: "text/markdown", buffer: Buffer.from("# Marie Curie\n\nMarie Curie discovered polonium and radium.\n") },
-    { name: "clinic.md", mimeType: "text/markdown", buffer: Buffer.from("# Clinic notes\n\nThe cardiologist recommended a low-salt diet to bring down hypertension.\n") },
+    {
+      name: "curie.md",
+      mimeType: "text/markdown",
+      buffer: Buffer.from("# Marie Curie\n\nMarie Curie discovered polonium and radium.\n"),
+    },
+    {
+      name: "clinic.md",
+      mimeType: "text/markdown",
+      buffer: Buffer.from(
+        "# Clinic notes\n\nThe cardiologist recommended a low-salt diet to bring down hypertension.\n",
+      ),
+    },
   ]);
   await expect(page.locator('[data-testid="doc"][data-status="ready"]')).toHaveCount(3, { timeout: 90_000 });
 });
@@ -45,7 +63,9 @@ test("a question in other words than the document finds the right source, by mea
   await page.screenshot({ path: path.join(repo, "out/e2e-screenshots/21-meaning.png"), fullPage: true });
 });
 
-test("a question no document answers: 'Not found in your documents', unless the policy is turned off", async ({ page }) => {
+test("a question no document answers: 'Not found in your documents', unless the policy is turned off", async ({
+  page,
+}) => {
   await page.goto(url);
   await ask(page, "What is the boiling point of tungsten?");
   await expect(page.getByTestId("answer")).toHaveText("Not found in your documents.");
@@ -58,17 +78,22 @@ test("a question no document answers: 'Not found in your documents', unless the 
   await expect(policy).toBeChecked();
   await policy.uncheck();
   await page.getByRole("dialog").getByRole("button", { name: "Done" }).click();
-  await page.reload();                                      // the choice is kept
+  await page.reload(); // the choice is kept
   await ask(page, "What is the boiling point of tungsten?");
   await expect(page.getByTestId("answer")).not.toHaveText("Not found in your documents.");
   await expect(page.getByTestId("not-found")).toHaveCount(0);
   await page.getByRole("button", { name: /^Settings/ }).click();
-  await page.getByRole("dialog").getByLabel(/Only answer from my documents/).check();
+  await page
+    .getByRole("dialog")
+    .getByLabel(/Only answer from my documents/)
+    .check();
   await page.getByRole("dialog").getByRole("button", { name: "Done" }).click();
 });
 
-test("the PDF viewer highlights the cited passage on its page; its backdrop covers the whole window", async ({ page }) => {
-  await page.setViewportSize({ width: 1280, height: 600 });        // shorter than the page: the bottom used to stay undimmed
+test("the PDF viewer highlights the cited passage on its page; its backdrop covers the whole window", async ({
+  page,
+}) => {
+  await page.setViewportSize({ width: 1280, height: 600 }); // shorter than the page: the bottom used to stay undimmed
   await page.goto(url);
   await ask(page, "When was the Eiffel Tower completed?");
   const first = page.getByTestId("source").first();
@@ -85,8 +110,11 @@ test("the PDF viewer highlights the cited passage on its page; its backdrop cove
   expect((await cited.allTextContents()).join(" ")).toContain("completed in 1889");
   // Nothing of the page reaches below the window while the modal is open, so the backdrop covers all of it.
   expect(await page.evaluate(() => document.documentElement.scrollHeight)).toBeLessThanOrEqual(600);
-  const shot = await page.screenshot({ path: path.join(repo, "out/e2e-screenshots/23-pdf-highlight.png"), fullPage: true });
-  expect(shot.readUInt32BE(20)).toBe(600);                          // PNG height: the full page is the window
+  const shot = await page.screenshot({
+    path: path.join(repo, "out/e2e-screenshots/23-pdf-highlight.png"),
+    fullPage: true,
+  });
+  expect(shot.readUInt32BE(20)).toBe(600); // PNG height: the full page is the window
   await page.getByRole("button", { name: "Close" }).click();
   await expect(page.getByRole("dialog")).toHaveCount(0);
   await expect.poll(() => page.evaluate(() => window.scrollY)).toBe(scrolled);

@@ -14,20 +14,36 @@ const realDir = defaultBundleDir();
 /** The real bundle's folder, or null when it is not built (then the tests needing real answers skip). */
 export const realBundle: string | null = existsSync(path.join(realDir, "manifest.json")) ? realDir : null;
 if (!realBundle && process.env.CI) {
-  throw new Error(`e2e: the model bundle is missing at ${realDir} (run \`npm run setup\` to build it, or set MNEMO_BUNDLE); ` +
-    "CI runs the specs on the real model, not the tiny random one");
+  throw new Error(
+    `e2e: the model bundle is missing at ${realDir} (run \`npm run setup\` to build it, or set MNEMO_BUNDLE); ` +
+      "CI runs the specs on the real model, not the tiny random one",
+  );
 }
-export const NEEDS_REAL_MODEL = "needs the real model bundle (npm run setup builds it); the tiny random one answers nonsense";
+export const NEEDS_REAL_MODEL =
+  "needs the real model bundle (npm run setup builds it); the tiny random one answers nonsense";
 const bundle = realBundle ?? path.join(repo, "models/bundles/tiny-random");
 
 export async function startServer(): Promise<{ url: string; stop(): void }> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "mnemo-e2e-"));
-  const server = spawn(process.execPath, [path.join(repo, "out/server/main.js"), "--data-dir", dataDir, "--bundle", bundle],
-    { stdio: ["ignore", "pipe", "inherit"] });
+  const server = spawn(
+    process.execPath,
+    [path.join(repo, "out/server/main.js"), "--data-dir", dataDir, "--bundle", bundle],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";
-    server.stdout!.on("data", (d: Buffer) => { out += d; const m = /running at (\S+)/.exec(out); if (m) resolve(m[1]!); });
+    server.stdout!.on("data", (d: Buffer) => {
+      out += d;
+      const m = /running at (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
     server.once("exit", (code) => reject(new Error(`the server exited (${code}) before printing its URL`)));
   });
-  return { url, stop: () => { server.kill("SIGTERM"); rmSync(dataDir, { recursive: true, force: true }); } };
+  return {
+    url,
+    stop: () => {
+      server.kill("SIGTERM");
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }

@@ -8,8 +8,11 @@ import type { UpdateStatus } from "../electron/shared/api.js";
 import path from "node:path";
 import { repo, startServer } from "./server.js";
 
-let url = "", stop = () => {};
-test.beforeAll(async () => { ({ url, stop } = await startServer()); });
+let url = "",
+  stop = () => {};
+test.beforeAll(async () => {
+  ({ url, stop } = await startServer());
+});
 test.afterAll(() => stop());
 
 test("the local server says it does not update itself", async ({ page }) => {
@@ -20,15 +23,29 @@ test("the local server says it does not update itself", async ({ page }) => {
   await expect(page.getByRole("button", { name: "Check now" })).toHaveCount(0);
 });
 
-test("with the desktop updater: off/auto, check now with progress, and restart into a verified update", async ({ page }) => {
+test("with the desktop updater: off/auto, check now with progress, and restart into a verified update", async ({
+  page,
+}) => {
   const calls: string[] = [];
-  let pause: () => Promise<void>, advance: (() => void) | null = null;
-  const step = async () => { await expect.poll(() => advance).not.toBeNull(); const go = advance!; advance = null; go(); };
+  let pause: () => Promise<void>,
+    advance: (() => void) | null = null;
+  const step = async () => {
+    await expect.poll(() => advance).not.toBeNull();
+    const go = advance!;
+    advance = null;
+    go();
+  };
   let status: UpdateStatus = { mode: "auto", state: "up-to-date", currentVersion: "0.1.0", lastChecked: Date.now() };
   await page.routeWebSocket(/\/api/, (ws) => {
     const backend = ws.connectToServer();
-    const push = (s: UpdateStatus) => { status = s; ws.send(JSON.stringify({ event: { type: "updates.status", data: s } })); };
-    pause = () => new Promise<void>((r) => { advance = r; });   // the test moves the update along, step by step
+    const push = (s: UpdateStatus) => {
+      status = s;
+      ws.send(JSON.stringify({ event: { type: "updates.status", data: s } }));
+    };
+    pause = () =>
+      new Promise<void>((r) => {
+        advance = r;
+      }); // the test moves the update along, step by step
     ws.onMessage(async (m) => {
       const msg = JSON.parse(String(m)) as { id: number; method: string; params: { mode?: "auto" | "off" } };
       if (!msg.method.startsWith("updates.")) return backend.send(m);
@@ -37,7 +54,10 @@ test("with the desktop updater: off/auto, check now with progress, and restart i
       if (msg.method === "updates.check") {
         push({ ...status, state: "checking" });
         await pause();
-        for (const percent of [30, 80]) { push({ ...status, state: "downloading", version: "0.2.0", percent }); await pause(); }
+        for (const percent of [30, 80]) {
+          push({ ...status, state: "downloading", version: "0.2.0", percent });
+          await pause();
+        }
         push({ ...status, state: "verifying" });
         await pause();
         status = { ...status, state: "ready", percent: 100 };
@@ -66,12 +86,16 @@ test("with the desktop updater: off/auto, check now with progress, and restart i
   await step();
   await expect(page.getByTestId("update-status")).toHaveText(/Checking the signature of Mnemo 0\.2\.0/);
   await step();
-  await expect(page.getByTestId("update-status")).toHaveText(/Mnemo 0\.2\.0 is downloaded and its signature verified\.$/);
-  await expect(page.getByRole("dialog").getByText("Loading the model…")).toHaveCount(0, { timeout: 60_000 });   // the real model loads on first use
-  await page.getByRole("dialog").getByRole("button", { name: "Restart to update" }).scrollIntoViewIfNeeded();   // below the model's facts
+  await expect(page.getByTestId("update-status")).toHaveText(
+    /Mnemo 0\.2\.0 is downloaded and its signature verified\.$/,
+  );
+  // the real model loads on first use
+  await expect(page.getByRole("dialog").getByText("Loading the model…")).toHaveCount(0, { timeout: 60_000 });
+  // below the model's facts
+  await page.getByRole("dialog").getByRole("button", { name: "Restart to update" }).scrollIntoViewIfNeeded();
   await page.getByRole("dialog").screenshot({ path: path.join(repo, "docs/screenshots/06-update-ready.png") });
   await page.getByRole("dialog").getByRole("button", { name: "Restart to update" }).click();
   await expect.poll(() => calls).toContain("updates.install");
   await page.getByRole("button", { name: "Done" }).click();
-  await expect(page.getByText("Mnemo 0.2.0 is ready to install.")).toBeVisible();     // the banner stays until the restart
+  await expect(page.getByText("Mnemo 0.2.0 is ready to install.")).toBeVisible(); // the banner stays until the restart
 });

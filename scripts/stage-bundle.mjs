@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
-import { defaultBundleDir } from "../out/app/paths.js";        // `npm run dist` builds out/ first
+import { defaultBundleDir } from "../out/app/paths.js"; // `npm run dist` builds out/ first
 
 const repo = path.resolve(import.meta.dirname, "..");
 const src = defaultBundleDir();
@@ -16,8 +16,13 @@ if (!existsSync(path.join(src, "manifest.json"))) {
 }
 const manifest = JSON.parse(readFileSync(path.join(src, "manifest.json"), "utf8"));
 for (const [name, { sha256 }] of Object.entries(manifest.files)) {
-  const got = createHash("sha256").update(readFileSync(path.join(src, name))).digest("hex");
-  if (got !== sha256) { console.error(`stage-bundle: ${name} does not match its sha256; rebuild with npm run setup -- --force`); process.exit(1); }
+  const got = createHash("sha256")
+    .update(readFileSync(path.join(src, name)))
+    .digest("hex");
+  if (got !== sha256) {
+    console.error(`stage-bundle: ${name} does not match its sha256; rebuild with npm run setup -- --force`);
+    process.exit(1);
+  }
 }
 rmSync(dest, { recursive: true, force: true });
 cpSync(src, dest, { recursive: true, dereference: true });

@@ -12,11 +12,20 @@ type Handler<M extends Method> = (p: Params<M>, emit: (e: AppEvent) => void) => 
 
 /** The updates.* methods. Electron's main process answers them itself (it owns the installed app and
  * its updater, electron/update/); everywhere else the app cannot update itself and says so. */
-export interface UpdatesService { call(method: Method, params: unknown): Promise<UpdateStatus> }
+export interface UpdatesService {
+  call(method: Method, params: unknown): Promise<UpdateStatus>;
+}
 export const NO_UPDATES: UpdatesService = {
   async call(method) {
-    if (method !== "updates.status") throw new AppError("UPDATES_UNSUPPORTED", "this is not the installed desktop app: it does not update itself");
-    return { mode: "off", state: "unsupported", currentVersion: "", message: "Updates come with the installed desktop app; the local server and development runs do not update themselves." };
+    if (method !== "updates.status")
+      throw new AppError("UPDATES_UNSUPPORTED", "this is not the installed desktop app: it does not update itself");
+    return {
+      mode: "off",
+      state: "unsupported",
+      currentVersion: "",
+      message:
+        "Updates come with the installed desktop app; the local server and development runs do not update themselves.",
+    };
   },
 };
 
@@ -24,7 +33,10 @@ export class AppApi {
   private readonly listeners = new Set<(e: AppEvent) => void>();
   private readonly asks = new Map<string, AbortController>();
 
-  constructor(private readonly app: MnemoApp, private readonly updates: UpdatesService = NO_UPDATES) {
+  constructor(
+    private readonly app: MnemoApp,
+    private readonly updates: UpdatesService = NO_UPDATES,
+  ) {
     app.config.onProgress = (data) => this.broadcast({ type: "ingest.progress", data });
     app.config.onOutcome = (data) => this.broadcast({ type: "ingest.outcome", data });
   }
@@ -52,27 +64,55 @@ export class AppApi {
   }
 
   private modelInfo(m: Model): ModelInfo {
-    const { lm } = m.manifest.architecture, mac = m.manifest.mac;
+    const { lm } = m.manifest.architecture,
+      mac = m.manifest.mac;
     const memory = !mac ? "none" : mac.trained ? "trained" : "untrained";
-    return { id: m.manifest.id, name: m.manifest.name, created: String((m.manifest as { created?: string }).created ?? ""), dir: m.dir,
-      memory, ...(m.manifest.memory?.note ? { memoryNote: m.manifest.memory.note } : {}), modes: ANSWER_MODES.filter((mode) => mac || mode === "keyword" || mode === "none"), defaultMode: defaultMode(m.manifest),
-      licences: (m.manifest.sources ?? []).map((s) => ({ role: s.role, model: s.model, licence: s.licence, package: s.package })),
-      threads: this.app.config.threads ?? 0, provider: this.app.config.provider ?? "cpu",
-      facts: { "LM layers": lm.n_layer, "LM width": lm.n_embd, "context tokens": lm.n_positions, vocabulary: lm.vocab_size,
-        "key/value heads": lm.n_kv_head, "chunk tokens": m.manifest.retrieval.chunk_tokens,
-        ...(mac ? { "memory slots per chunk": mac.n_slots, "prefix length": mac.prefix_len } : {}) } };
+    return {
+      id: m.manifest.id,
+      name: m.manifest.name,
+      created: String((m.manifest as { created?: string }).created ?? ""),
+      dir: m.dir,
+      memory,
+      ...(m.manifest.memory?.note ? { memoryNote: m.manifest.memory.note } : {}),
+      modes: ANSWER_MODES.filter((mode) => mac || mode === "keyword" || mode === "none"),
+      defaultMode: defaultMode(m.manifest),
+      licences: (m.manifest.sources ?? []).map((s) => ({
+        role: s.role,
+        model: s.model,
+        licence: s.licence,
+        package: s.package,
+      })),
+      threads: this.app.config.threads ?? 0,
+      provider: this.app.config.provider ?? "cpu",
+      facts: {
+        "LM layers": lm.n_layer,
+        "LM width": lm.n_embd,
+        "context tokens": lm.n_positions,
+        vocabulary: lm.vocab_size,
+        "key/value heads": lm.n_kv_head,
+        "chunk tokens": m.manifest.retrieval.chunk_tokens,
+        ...(mac ? { "memory slots per chunk": mac.n_slots, "prefix length": mac.prefix_len } : {}),
+      },
+    };
   }
 
   private readonly handlers: { [M in Method]: Handler<M> } = {
     "vaults.list": () => this.app.listVaults(),
     "vaults.create": (p) => this.app.createVault(p.name),
     "vaults.rename": (p) => this.app.renameVault(p.vault, p.name),
-    "vaults.remove": async (p) => { await this.app.removeVault(p.vault); return null; },
+    "vaults.remove": async (p) => {
+      await this.app.removeVault(p.vault);
+      return null;
+    },
     "documents.list": async (p) => this.app.documents(await this.app.vault(p.vault)),
-    "documents.upload": async (p) => this.app.addUpload(await this.app.vault(p.vault), p.name, Buffer.from(p.data, "base64")),
+    "documents.upload": async (p) =>
+      this.app.addUpload(await this.app.vault(p.vault), p.name, Buffer.from(p.data, "base64")),
     "documents.addPaths": async (p) => (await this.app.addPaths(await this.app.vault(p.vault), p.paths)).summary,
     "documents.addNote": async (p) => this.app.addNote(await this.app.vault(p.vault), p.title, p.text),
-    "documents.remove": async (p) => { await this.app.removeDocuments(await this.app.vault(p.vault), p.ids); return null; },
+    "documents.remove": async (p) => {
+      await this.app.removeDocuments(await this.app.vault(p.vault), p.ids);
+      return null;
+    },
     "documents.retry": async (p) => this.app.retry(await this.app.vault(p.vault), p.ids),
     "ingest.cancel": async (p) => this.app.cancel((await this.app.vault(p.vault)).id),
     "watch.add": async (p) => (await this.app.watch(await this.app.vault(p.vault), p.dir)).initial,
@@ -82,8 +122,14 @@ export class AppApi {
       this.asks.set(p.askId, controller);
       const { askId, ...req } = p;
       try {
-        const request = Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined)) as unknown as AskRequest;
-        return await this.app.ask(request, (text) => emit({ type: "answer.token", data: { askId, text } }), controller.signal);
+        const request = Object.fromEntries(
+          Object.entries(req).filter(([, v]) => v !== undefined),
+        ) as unknown as AskRequest;
+        return await this.app.ask(
+          request,
+          (text) => emit({ type: "answer.token", data: { askId, text } }),
+          controller.signal,
+        );
       } finally {
         this.asks.delete(askId);
       }
@@ -92,19 +138,31 @@ export class AppApi {
       const vault = await this.app.vault(p.vault);
       const doc = vault.store.document(p.id);
       if (!doc?.storedFile) throw new AppError("DOCUMENT_NOT_FOUND", `no document ${p.id} in "${vault.name}"`);
-      return { name: doc.name, type: doc.type, data: (await readFile(vault.resolve(doc.storedFile))).toString("base64") };
+      return {
+        name: doc.name,
+        type: doc.type,
+        data: (await readFile(vault.resolve(doc.storedFile))).toString("base64"),
+      };
     },
     "history.list": async (p) => (await this.app.vault(p.vault)).store.questions(),
-    "ask.cancel": async (p) => { const c = this.asks.get(p.askId); c?.abort(); return c !== undefined; },
+    "ask.cancel": async (p) => {
+      const c = this.asks.get(p.askId);
+      c?.abort();
+      return c !== undefined;
+    },
     "model.info": async () => this.modelInfo(await this.app.model()),
     "model.configure": async (p) => {
-      const change = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as Parameters<MnemoApp["configure"]>[0];
+      const change = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as Parameters<
+        MnemoApp["configure"]
+      >[0];
       return this.modelInfo(await this.app.configure(change));
     },
     "updates.status": (p) => this.updates.call("updates.status", p),
     "updates.check": (p) => this.updates.call("updates.check", p),
     "updates.configure": (p) => this.updates.call("updates.configure", p),
     "updates.install": (p) => this.updates.call("updates.install", p),
-    "dialog.chooseFolder": async () => { throw new AppError("DESKTOP_ONLY", "a folder picker needs the desktop app; type the folder's path instead"); },
+    "dialog.chooseFolder": async () => {
+      throw new AppError("DESKTOP_ONLY", "a folder picker needs the desktop app; type the folder's path instead");
+    },
   };
 }

@@ -20,7 +20,8 @@ const source = encoderSource();
 const root = mkdtempSync(path.join(os.tmpdir(), "mnemo-crash-emb-"));
 const docs = path.join(root, "docs");
 let base: string[] = [];
-const cli = (data: string, ...args: string[]) => spawnSync(process.execPath, [CLI, "--data-dir", data, ...base, ...args], { encoding: "utf8" });
+const cli = (data: string, ...args: string[]) =>
+  spawnSync(process.execPath, [CLI, "--data-dir", data, ...base, ...args], { encoding: "utf8" });
 
 type Vectors = Map<string, Float32Array>;
 /** The vault's problems, chunks without a vector, and every vector by chunk (document name # seq). */
@@ -29,10 +30,19 @@ function inspect(data: string): { problems: string[]; missing: number; vectors: 
   const db = new Database(path.join(data, "vaults", id!, "vault.db"));
   try {
     const problems = new VaultStore(db).integrityProblems();
-    const missing = (db.prepare("SELECT count(*) AS n FROM chunks c LEFT JOIN embeddings e ON e.chunk_id = c.id WHERE e.chunk_id IS NULL").get() as { n: number }).n;
-    const rows = db.prepare(`SELECT d.name || '#' || c.seq AS chunk, e.format, e.dim, e.scale, e.data FROM embeddings e
-      JOIN chunks c ON c.id = e.chunk_id JOIN documents d ON d.id = c.document_id`).all() as
-      { chunk: string; format: EmbeddingFormat; dim: number; scale: number; data: Buffer }[];
+    const missing = (
+      db
+        .prepare(
+          "SELECT count(*) AS n FROM chunks c LEFT JOIN embeddings e ON e.chunk_id = c.id WHERE e.chunk_id IS NULL",
+        )
+        .get() as { n: number }
+    ).n;
+    const rows = db
+      .prepare(
+        `SELECT d.name || '#' || c.seq AS chunk, e.format, e.dim, e.scale, e.data FROM embeddings e
+      JOIN chunks c ON c.id = e.chunk_id JOIN documents d ON d.id = c.document_id`,
+      )
+      .all() as { chunk: string; format: EmbeddingFormat; dim: number; scale: number; data: Buffer }[];
     return { problems, missing, vectors: new Map(rows.map((r) => [r.chunk, unpack(r)])) };
   } finally {
     db.close();
@@ -49,14 +59,18 @@ function expectSameVectors(got: Vectors, want: Vectors, what: string): void {
   }
 }
 
-let reference: Vectors = new Map(), fullRunMs = 0;
+let reference: Vectors = new Map(),
+  fullRunMs = 0;
 beforeAll(() => {
   if (!source) return;
   base = ["--bundle", makeEncoderBundle(path.join(root, "bundle"), source), "--threads", "2"];
   mkdirSync(docs);
-  const samples = readdirSync(path.join(repo, "resources/samples")).map((f) => readFileSync(path.join(repo, "resources/samples", f), "utf8"));
+  const samples = readdirSync(path.join(repo, "resources/samples")).map((f) =>
+    readFileSync(path.join(repo, "resources/samples", f), "utf8"),
+  );
   // More chunks than one fill-in transaction (64), so a kill can land between two of them.
-  for (let i = 0; i < 45; i++) writeFileSync(path.join(docs, `note-${i}.md`), `# Note ${i}\n\n${samples.join("\n\n")}\n\nNote number ${i}.`);
+  for (let i = 0; i < 45; i++)
+    writeFileSync(path.join(docs, `note-${i}.md`), `# Note ${i}\n\n${samples.join("\n\n")}\n\nNote number ${i}.`);
   const ref = path.join(root, "ref");
   cli(ref, "vault", "create", "V");
   const t0 = performance.now();
@@ -88,7 +102,12 @@ async function killAfterFirstCommit(data: string): Promise<void> {
   const file = path.join(data, "vaults", id!, "vault.db");
   const child = spawn(process.execPath, [CLI, "--data-dir", data, ...base, "add", "V"], { stdio: "ignore" });
   let running = true;
-  const exited = new Promise<void>((resolve) => child.on("exit", () => { running = false; resolve(); }));
+  const exited = new Promise<void>((resolve) =>
+    child.on("exit", () => {
+      running = false;
+      resolve();
+    }),
+  );
   const db = new Database(file, { readonly: true });
   try {
     const count = db.prepare("SELECT count(*) AS n FROM embeddings");
@@ -128,7 +147,7 @@ describe.skipIf(!source && !process.env.CI)("vectors through kill -9", () => {
       cpSync(path.join(root, "ref"), data, { recursive: true });
       const [id] = readdirSync(path.join(data, "vaults")).filter((d) => !d.startsWith("."));
       const db = new Database(path.join(data, "vaults", id!, "vault.db"));
-      db.exec("DELETE FROM embeddings");                            // as a vault from before schema 3
+      db.exec("DELETE FROM embeddings"); // as a vault from before schema 3
       db.close();
       // no paths: catch up on the vault. The first run is killed just after a commit (timing-free),
       // the others at random moments (before the model loads, mid-way, or after the end).

@@ -27,10 +27,17 @@ export async function embedMissing(vault: Vault, model: Model, hooks: EmbedHooks
   if (!total) return 0;
   let done = 0;
   hooks.onProgress?.(0, total);
-  for (let batch = store.missing(encoder.id, EMBED_BATCH); batch.length && !hooks.signal?.aborted; batch = store.missing(encoder.id, EMBED_BATCH)) {
+  for (
+    let batch = store.missing(encoder.id, EMBED_BATCH);
+    batch.length && !hooks.signal?.aborted;
+    batch = store.missing(encoder.id, EMBED_BATCH)
+  ) {
     const vectors = await model.engine.embed(batch.map((c) => c.text));
     // Chunks removed meanwhile are skipped by put, and missing() no longer returns them: no loop.
-    store.put(encoder.id, batch.map((c, i) => ({ chunkId: c.chunkId, vector: vectors[i]! })));
+    store.put(
+      encoder.id,
+      batch.map((c, i) => ({ chunkId: c.chunkId, vector: vectors[i]! })),
+    );
     done += batch.length;
     hooks.onProgress?.(Math.min(done, total), total);
   }
@@ -43,7 +50,12 @@ export async function embedMissing(vault: Vault, model: Model, hooks: EmbedHooks
  * are read a page at a time by chunk id, so a document committed or removed while loading is right
  * either way: its new rows arrive through the hook (and again in a later page), its old ones are gone.
  */
-export async function loadVectors(vault: Vault, model: Model, loaded: Set<string>, hooks: EmbedHooks = {}): Promise<void> {
+export async function loadVectors(
+  vault: Vault,
+  model: Model,
+  loaded: Set<string>,
+  hooks: EmbedHooks = {},
+): Promise<void> {
   if (!model.encoder || loaded.has(vault.id)) return;
   await embedMissing(vault, model, hooks);
   loaded.add(vault.id);
@@ -59,14 +71,32 @@ export async function loadVectors(vault: Vault, model: Model, loaded: Set<string
   }
 }
 
-/** Keeps the engine's copy of a loaded vault's vectors current after a document commits: old chunks out, new ones in. */
-export async function updateVectors(model: Model, vaultId: string, oldChunkIds: readonly number[],
-  entries: readonly { chunkId: number; vector?: Packed }[]): Promise<void> {
+/**
+ * Keeps the engine's copy of a loaded vault's vectors current after a document commits: old chunks out, new ones in.
+ */
+export async function updateVectors(
+  model: Model,
+  vaultId: string,
+  oldChunkIds: readonly number[],
+  entries: readonly { chunkId: number; vector?: Packed }[],
+): Promise<void> {
   if (!model.encoder) return;
   if (oldChunkIds.length) await model.engine.vectorsDrop(vaultId, oldChunkIds.map(String));
   const fresh = entries.filter((e) => e.vector);
   if (!fresh.length) return;
-  const dim = model.encoder.dim, data = new Int8Array(fresh.length * dim), scales = new Float32Array(fresh.length);
-  fresh.forEach((e, i) => { const { q, scale } = toInt8(e.vector!); data.set(q, i * dim); scales[i] = scale; });
-  await model.engine.vectorsPut(vaultId, dim, fresh.map((e) => String(e.chunkId)), data, scales);
+  const dim = model.encoder.dim,
+    data = new Int8Array(fresh.length * dim),
+    scales = new Float32Array(fresh.length);
+  fresh.forEach((e, i) => {
+    const { q, scale } = toInt8(e.vector!);
+    data.set(q, i * dim);
+    scales[i] = scale;
+  });
+  await model.engine.vectorsPut(
+    vaultId,
+    dim,
+    fresh.map((e) => String(e.chunkId)),
+    data,
+    scales,
+  );
 }

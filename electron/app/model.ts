@@ -29,12 +29,17 @@ export interface Model {
 }
 
 export function encoderOf(manifest: BundleManifest): Model["encoder"] {
-  const graph = manifest.graphs.encoder, spec = manifest.architecture.encoder;
+  const graph = manifest.graphs.encoder,
+    spec = manifest.architecture.encoder;
   const file = graph && manifest.files[graph.file];
   return file && spec ? { id: file.sha256, dim: spec.hidden } : null;
 }
 
-export async function loadModel(dir: string, settings: Omit<SessionSettings, "onWarning">, onWarning: (m: string) => void): Promise<Model> {
+export async function loadModel(
+  dir: string,
+  settings: Omit<SessionSettings, "onWarning">,
+  onWarning: (m: string) => void,
+): Promise<Model> {
   const manifest = await readManifest(dir);
   const tokenizer = hfTokenizer(JSON.parse(await readFile(path.join(dir, manifest.tokenizer), "utf8")));
   const engine = new EngineClient(onWarning);
@@ -46,7 +51,15 @@ export async function loadModel(dir: string, settings: Omit<SessionSettings, "on
   }
   const { chunk_tokens, overlap_tokens } = manifest.retrieval;
   // Without memory heads a chunk has no modulation: its shape is [0, 0] and nothing is stored for it.
-  return { dir, manifest, tokenizer, engine, chunking: { maxTokens: chunk_tokens, overlapTokens: overlap_tokens },
-    slots: manifest.mac?.n_slots ?? 0, width: manifest.mac ? manifest.architecture.lm.n_embd : 0, storage: manifest.mac?.storage ?? "float32",
-    encoder: encoderOf(manifest) };
+  return {
+    dir,
+    manifest,
+    tokenizer,
+    engine,
+    chunking: { maxTokens: chunk_tokens, overlapTokens: overlap_tokens },
+    slots: manifest.mac?.n_slots ?? 0,
+    width: manifest.mac ? manifest.architecture.lm.n_embd : 0,
+    storage: manifest.mac?.storage ?? "float32",
+    encoder: encoderOf(manifest),
+  };
 }

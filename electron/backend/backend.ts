@@ -6,20 +6,28 @@ import { AppApi } from "../app/api.js";
 import { MnemoApp } from "../app/app.js";
 import { DEFAULT_BUNDLE } from "../app/paths.js";
 
-interface ParentPort { on(event: "message", listener: (e: { data: Request }) => void): void; postMessage(message: unknown): void }
+interface ParentPort {
+  on(event: "message", listener: (e: { data: Request }) => void): void;
+  postMessage(message: unknown): void;
+}
 const port = (process as unknown as { parentPort?: ParentPort }).parentPort;
-if (!port) throw new Error("backend.js runs inside an Electron utility process (the local server is out/server/main.js)");
+if (!port)
+  throw new Error("backend.js runs inside an Electron utility process (the local server is out/server/main.js)");
 
 // --bundle: the bundle shipped beside the packaged app; without it (a development run) the setup-built
 // default in the cache (app/paths.ts).
 const { values } = parseArgs({ options: { "data-dir": { type: "string" }, bundle: { type: "string" } } });
 if (!values["data-dir"]) throw new Error("backend.js needs --data-dir");
-const app = new MnemoApp({ dataDir: values["data-dir"], bundleDir: values.bundle ?? DEFAULT_BUNDLE,
-  onWarning: (message) => port.postMessage({ event: { type: "backend.error", data: { message } } }) });
+const app = new MnemoApp({
+  dataDir: values["data-dir"],
+  bundleDir: values.bundle ?? DEFAULT_BUNDLE,
+  onWarning: (message) => port.postMessage({ event: { type: "backend.error", data: { message } } }),
+});
 const api = new AppApi(app);
 api.subscribe((event) => port.postMessage({ event }));
 port.on("message", async ({ data }) => {
   const reply: Reply = await api.call(data.id, data.method, data.params, (event) => port.postMessage({ event }));
   port.postMessage(reply);
 });
-for (const v of await app.listVaults()) if (v.queued) void app.ingest(await app.vault(v.id));   // resume interrupted ingestion
+// resume interrupted ingestion
+for (const v of await app.listVaults()) if (v.queued) void app.ingest(await app.vault(v.id));

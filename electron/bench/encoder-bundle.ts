@@ -26,12 +26,18 @@ export function makeEncoderBundle(out: string, source: string, id = "tiny-random
   const real = JSON.parse(readFileSync(path.join(source, "manifest.json"), "utf8"));
   const enc = real.architecture.encoder as { tokenizer: string; fixtures?: string };
   const encoderFiles = [real.graphs.encoder.file as string, enc.tokenizer, ...(enc.fixtures ? [enc.fixtures] : [])];
-  const manifest = { ...tiny, id, graphs: { ...tiny.graphs, encoder: real.graphs.encoder },
+  const manifest = {
+    ...tiny,
+    id,
+    graphs: { ...tiny.graphs, encoder: real.graphs.encoder },
     architecture: { ...tiny.architecture, encoder: enc },
-    files: { ...tiny.files, ...Object.fromEntries(encoderFiles.map((f) => [f, real.files[f]])) } };
+    files: { ...tiny.files, ...Object.fromEntries(encoderFiles.map((f) => [f, real.files[f]])) },
+  };
   mkdirSync(out, { recursive: true });
-  for (const f of Object.keys(tiny.files)) if (!existsSync(path.join(out, f))) symlinkSync(path.join(TINY_BUNDLE, f), path.join(out, f));
-  for (const f of encoderFiles) if (!existsSync(path.join(out, f))) symlinkSync(path.join(source, f), path.join(out, f));
+  for (const f of Object.keys(tiny.files))
+    if (!existsSync(path.join(out, f))) symlinkSync(path.join(TINY_BUNDLE, f), path.join(out, f));
+  for (const f of encoderFiles)
+    if (!existsSync(path.join(out, f))) symlinkSync(path.join(source, f), path.join(out, f));
   writeFileSync(path.join(out, "manifest.json"), JSON.stringify(manifest, null, 1));
   return out;
 }

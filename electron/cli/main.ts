@@ -37,10 +37,16 @@ export async function main(argv: string[]): Promise<number> {
     }
     const run = command ? COMMANDS[command] : undefined;
     if (!run) throw new UsageError(command ? `unknown command ${command}` : "no command given");
-    if (!["cpu", "cuda", "dml"].includes(values.provider)) throw new UsageError(`--provider must be cpu, cuda or dml, got ${values.provider}`);
+    if (!["cpu", "cuda", "dml"].includes(values.provider))
+      throw new UsageError(`--provider must be cpu, cuda or dml, got ${values.provider}`);
     const threads = num(values.threads, "threads");
-    app = new MnemoApp({ dataDir: values["data-dir"] ?? defaultDataDir(), bundleDir: values.bundle, provider: values.provider as "cpu" | "cuda" | "dml",
-      ...(threads !== undefined ? { threads } : {}), onWarning: (m) => process.stderr.write(`warning: ${m}\n`) });
+    app = new MnemoApp({
+      dataDir: values["data-dir"] ?? defaultDataDir(),
+      bundleDir: values.bundle,
+      provider: values.provider as "cpu" | "cuda" | "dml",
+      ...(threads !== undefined ? { threads } : {}),
+      onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
+    });
     return await run(app, args, values);
   } catch (e) {
     if (e instanceof UsageError) process.stderr.write(`mnemo: ${e.message}\n${USAGE}\n`);

@@ -12,11 +12,24 @@ export class IngestReporter {
   progress = (p: IngestProgress): void => {
     if (this.quiet || !this.tty) return;
     const chunks = p.current && p.current.chunksTotal ? ` ${p.current.chunksDone}/${p.current.chunksTotal} chunks` : "";
-    const payload = { doc: p.current ? `${p.current.stage} ${p.current.name}${chunks}`
-      : p.reindex ? `indexing for meaning search ${p.reindex.done}/${p.reindex.total} chunks` : "" };
+    const payload = {
+      doc: p.current
+        ? `${p.current.stage} ${p.current.name}${chunks}`
+        : p.reindex
+          ? `indexing for meaning search ${p.reindex.done}/${p.reindex.total} chunks`
+          : "",
+    };
     if (!this.bar) {
-      this.bar = new SingleBar({ format: " {bar} {value}/{total} documents | {doc}", stream: process.stderr, hideCursor: true, clearOnComplete: true,
-        barsize: 24 }, undefined);
+      this.bar = new SingleBar(
+        {
+          format: " {bar} {value}/{total} documents | {doc}",
+          stream: process.stderr,
+          hideCursor: true,
+          clearOnComplete: true,
+          barsize: 24,
+        },
+        undefined,
+      );
       this.bar.start(Math.max(p.total, 1), p.done, payload);
     }
     this.bar.setTotal(Math.max(p.total, 1));
@@ -25,9 +38,18 @@ export class IngestReporter {
 
   outcome = (o: DocumentOutcome): void => {
     if (this.quiet) return;
-    const line = o.result === "ready" ? `added ${o.name} (${o.chunks} chunks)${o.message ? `: ${o.message}` : ""}`
-      : o.result === "error" ? `failed ${o.name}: ${o.message}` : o.result === "duplicate" ? `skipped ${o.name}: ${o.message}`
-      : o.result === "skipped" ? `skipped ${o.name}: ${o.message}` : o.result === "unchanged" ? "" : `${o.result} ${o.name}`;
+    const line =
+      o.result === "ready"
+        ? `added ${o.name} (${o.chunks} chunks)${o.message ? `: ${o.message}` : ""}`
+        : o.result === "error"
+          ? `failed ${o.name}: ${o.message}`
+          : o.result === "duplicate"
+            ? `skipped ${o.name}: ${o.message}`
+            : o.result === "skipped"
+              ? `skipped ${o.name}: ${o.message}`
+              : o.result === "unchanged"
+                ? ""
+                : `${o.result} ${o.name}`;
     if (!line) return;
     process.stderr.write((this.tty && this.bar ? "\r\x1b[2K" : "") + line + "\n");
   };

@@ -30,10 +30,14 @@ export function judge(e: Evidence, t: PolicyThresholds = DEFAULT_THRESHOLDS): Ve
   if (e.chunks === 0) return { abstain: true, reason: "the vaults asked have no documents yet" };
   if (e.bestDense !== null) {
     return e.bestDense < t.minCosine
-      ? { abstain: true, reason: `no passage is close in meaning to the question (best similarity ${e.bestDense.toFixed(2)}, needs ${t.minCosine.toFixed(2)})` }
+      ? {
+          abstain: true,
+          reason: `no passage is close in meaning to the question (best similarity ${e.bestDense.toFixed(2)}, needs ${t.minCosine.toFixed(2)})`,
+        }
       : { abstain: false };
   }
   // Without an encoder only keywords can tell: abstain when no passage shares a single word with the question.
-  if (e.bestKeyword !== null && e.bestKeyword <= 0) return { abstain: true, reason: "no passage shares a word with the question" };
+  if (e.bestKeyword !== null && e.bestKeyword <= 0)
+    return { abstain: true, reason: "no passage shares a word with the question" };
   return { abstain: false };
 }

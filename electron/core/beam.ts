@@ -14,15 +14,21 @@ export interface BeamOptions {
   signal?: AbortLike;
 }
 
-interface Beam { tokens: number[]; logp: number }
+interface Beam {
+  tokens: number[];
+  logp: number;
+}
 
 /** Rows `index` of a (L, 2, B, ...) cache, as a new (L, 2, index.length, ...) tensor. */
 export function selectRows(t: Tensor, index: readonly number[]): Tensor {
   const [L, two, B, ...rest] = t.dims as number[];
-  const row = rest.reduce((a, b) => a * b, 1), src = floats(t);
+  const row = rest.reduce((a, b) => a * b, 1),
+    src = floats(t);
   const out = new Float32Array(L! * two! * index.length * row);
   for (let ls = 0; ls < L! * two!; ls++) {
-    index.forEach((b, j) => out.set(src.subarray((ls * B! + b) * row, (ls * B! + b + 1) * row), (ls * index.length + j) * row));
+    index.forEach((b, j) =>
+      out.set(src.subarray((ls * B! + b) * row, (ls * B! + b + 1) * row), (ls * index.length + j) * row),
+    );
   }
   return floatTensor(out, [L!, two!, index.length, ...rest]);
 }
@@ -36,16 +42,24 @@ function logSoftmax(logits: Float32Array): Float32Array {
   return logits.map((v) => v - lse);
 }
 
-export async function beamSearch(lm: Session, prompt: readonly number[], past: Tensor, positionOffset: number,
-  vocabSize: number, opts: BeamOptions): Promise<number[]> {
+export async function beamSearch(
+  lm: Session,
+  prompt: readonly number[],
+  past: Tensor,
+  positionOffset: number,
+  vocabSize: number,
+  opts: BeamOptions,
+): Promise<number[]> {
   const score = (b: Beam) => b.logp / Math.max(1, b.tokens.length) ** (opts.lengthPenalty ?? 1);
   let beams: Beam[] = [{ tokens: [], logp: 0 }];
   const finished: Beam[] = [];
-  let cache = past, inputs: number[][] = [[...prompt]];
+  let cache = past,
+    inputs: number[][] = [[...prompt]];
   let position = positionOffset + prompt.length - 1;
   for (let step = 0; step < opts.maxNewTokens && beams.length; step++) {
     if (opts.signal?.aborted) throw new AbortedError();
-    const S = inputs[0]!.length, pastLen = cache.dims[4] ?? 0;
+    const S = inputs[0]!.length,
+      pastLen = cache.dims[4] ?? 0;
     const out = await lm.run({
       input_ids: int64Tensor(inputs),
       position_ids: int64Tensor(inputs.map(() => Array.from({ length: S }, (_, i) => position - S + 1 + i))),
@@ -53,11 +67,15 @@ export async function beamSearch(lm: Session, prompt: readonly number[], past: T
       past_key_values: cache,
     });
     // (beams, S, V) or (beams, 1, V): graphs may return only the last position's logits.
-    const logitsT = output(out, "logits"), rows = logitsT.dims[1] ?? S, logits = floats(logitsT);
+    const logitsT = output(out, "logits"),
+      rows = logitsT.dims[1] ?? S,
+      logits = floats(logitsT);
     const candidates: { from: number; token: number; logp: number }[] = [];
     beams.forEach((b, i) => {
       const lp = logSoftmax(logits.subarray(((i + 1) * rows - 1) * vocabSize, (i + 1) * rows * vocabSize));
-      const top = Array.from(lp.keys()).sort((x, y) => lp[y]! - lp[x]!).slice(0, 2 * opts.beams);
+      const top = Array.from(lp.keys())
+        .sort((x, y) => lp[y]! - lp[x]!)
+        .slice(0, 2 * opts.beams);
       for (const token of top) candidates.push({ from: i, token, logp: b.logp + lp[token]! });
     });
     candidates.sort((a, b) => b.logp - a.logp);

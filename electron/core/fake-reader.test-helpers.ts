@@ -15,7 +15,11 @@ export interface RawManifest {
 }
 
 export interface ReaderOptions {
-  prefixIds?: number[]; storage?: "int8" | "float32"; maxDoc?: number; maxQuestion?: number; layer?: number;
+  prefixIds?: number[];
+  storage?: "int8" | "float32";
+  maxDoc?: number;
+  maxQuestion?: number;
+  layer?: number;
   /** The LM graph declares tap_only (it can stop at the tap). */
   tapOnly?: boolean;
   /** The bundle has a reader graph of its own (graphs.reader, onnx_fast_tap.py). */
@@ -28,25 +32,46 @@ export interface ReaderOptions {
  * the prompt starts at position P (prefix.position_offset = P).
  */
 export function readerManifestJson(tiny: unknown, o: ReaderOptions = {}): RawManifest {
-  const m = JSON.parse(JSON.stringify(tiny)) as RawManifest;              // a deep copy (core has no structuredClone types)
+  const m = JSON.parse(JSON.stringify(tiny)) as RawManifest; // a deep copy (core has no structuredClone types)
   const D = m.architecture.lm.n_embd;
   m.version = { major: 2, minor: 1 };
-  m.architecture.mac = { ...m.architecture.mac, reader: { kind: "lm_tap", output: "tap", layer: o.layer ?? 1, prefix_ids: o.prefixIds ?? [1, 40, 41] },
-    storage: o.storage ?? "int8", ...(o.maxDoc ? { max_doc_tokens: o.maxDoc } : {}), ...(o.maxQuestion ? { max_question_tokens: o.maxQuestion } : {}) };
+  m.architecture.mac = {
+    ...m.architecture.mac,
+    reader: { kind: "lm_tap", output: "tap", layer: o.layer ?? 1, prefix_ids: o.prefixIds ?? [1, 40, 41] },
+    storage: o.storage ?? "int8",
+    ...(o.maxDoc ? { max_doc_tokens: o.maxDoc } : {}),
+    ...(o.maxQuestion ? { max_question_tokens: o.maxQuestion } : {}),
+  };
   m.prefix = { ...m.prefix, position_offset: m.prefix.length };
   m.memory = { trained: true, note: "test heads", gates: { per_layer: [0.5, 0.5] } };
   m.graphs.lm!.outputs.push({ name: "tap", dtype: "float32", shape: ["batch", "seq", D] });
   if (o.tapOnly) m.graphs.lm!.inputs.push({ name: "tap_only", dtype: "int64", shape: [1] });
-  if (o.readerGraph) {                      // the tap's own graph: the LM's inputs, the first layer's cache, the tap
+  if (o.readerGraph) {
+    // the tap's own graph: the LM's inputs, the first layer's cache, the tap
     const ids = (n: string) => ({ name: n, dtype: "int64" as const, shape: ["batch", "seq"] });
-    const cache = (n: string) => ({ name: n, dtype: "float32" as const, shape: ["batch", "kv_heads", "past", "head_dim"] });
-    m.graphs.reader = { file: "reader.onnx", inputs: [ids("input_ids"), ids("position_ids"), ids("attention_mask"),
-      cache("past_key_values.0.key"), cache("past_key_values.0.value")], outputs: [{ name: "tap", dtype: "float32" as const, shape: ["batch", "seq", D] }] };
+    const cache = (n: string) => ({
+      name: n,
+      dtype: "float32" as const,
+      shape: ["batch", "kv_heads", "past", "head_dim"],
+    });
+    m.graphs.reader = {
+      file: "reader.onnx",
+      inputs: [
+        ids("input_ids"),
+        ids("position_ids"),
+        ids("attention_mask"),
+        cache("past_key_values.0.key"),
+        cache("past_key_values.0.value"),
+      ],
+      outputs: [{ name: "tap", dtype: "float32" as const, shape: ["batch", "seq", D] }],
+    };
     m.files["reader.onnx"] = { sha256: "0".repeat(64), bytes: 0 };
   }
   for (const g of ["amortizer", "question_encoder"]) {
-    m.graphs[g]!.inputs = [{ name: "features", dtype: "float32", shape: ["batch", "seq", D] },
-      { name: "attention_mask", dtype: "int64", shape: ["batch", "seq"] }];
+    m.graphs[g]!.inputs = [
+      { name: "features", dtype: "float32", shape: ["batch", "seq", D] },
+      { name: "attention_mask", dtype: "int64", shape: ["batch", "seq"] },
+    ];
   }
   return m;
 }
@@ -58,7 +83,11 @@ export function readerManifestJson(tiny: unknown, o: ReaderOptions = {}): RawMan
  */
 export class FakeTapLM extends FakeLM {
   readonly feeds: Record<string, Tensor>[] = [];
-  constructor(vocab: number, table: Record<number, Record<number, number>>, readonly D: number) {
+  constructor(
+    vocab: number,
+    table: Record<number, Record<number, number>>,
+    readonly D: number,
+  ) {
     super(vocab, table);
   }
 
@@ -70,11 +99,13 @@ export class FakeTapLM extends FakeLM {
 
 /** The fake tap (B, S, D): row (b, s) is [b, s, input id, position id, 0, ...]. */
 export function fakeTap(feeds: Record<string, Tensor>, D: number): Tensor {
-  const ids = feeds["input_ids"]!, pos = feeds["position_ids"]!;
+  const ids = feeds["input_ids"]!,
+    pos = feeds["position_ids"]!;
   const [B, S] = ids.dims as [number, number];
   const tap = new Float32Array(B * S * D);
   for (let b = 0; b < B; b++) {
-    for (let s = 0; s < S; s++) tap.set([b, s, Number(ids.data[b * S + s]!), Number(pos.data[b * S + s]!)], (b * S + s) * D);
+    for (let s = 0; s < S; s++)
+      tap.set([b, s, Number(ids.data[b * S + s]!), Number(pos.data[b * S + s]!)], (b * S + s) * D);
   }
   return floatTensor(tap, [B, S, D]);
 }

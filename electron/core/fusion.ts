@@ -27,9 +27,14 @@ export interface Fused<T> {
  * Fuses ranked lists (best first) of items identified by key(item). The result holds every item
  * of every list, best first; ties keep the order in which items first appear (list 0 first).
  */
-export function reciprocalRankFusion<T>(lists: readonly (readonly T[])[], key: (item: T) => string, o: FusionOptions = DEFAULT_FUSION): Fused<T>[] {
+export function reciprocalRankFusion<T>(
+  lists: readonly (readonly T[])[],
+  key: (item: T) => string,
+  o: FusionOptions = DEFAULT_FUSION,
+): Fused<T>[] {
   if (!(o.k >= 0)) throw new Error(`the fusion offset k must be >= 0, got ${o.k}`);
-  if (o.weights && o.weights.length !== lists.length) throw new Error(`${o.weights.length} fusion weights for ${lists.length} lists`);
+  if (o.weights && o.weights.length !== lists.length)
+    throw new Error(`${o.weights.length} fusion weights for ${lists.length} lists`);
   const byKey = new Map<string, Fused<T> & { first: number }>();
   let seen = 0;
   lists.forEach((list, l) => {
@@ -38,10 +43,12 @@ export function reciprocalRankFusion<T>(lists: readonly (readonly T[])[], key: (
       const id = key(item);
       let f = byKey.get(id);
       if (!f) byKey.set(id, (f = { item, score: 0, ranks: lists.map(() => null), first: seen++ }));
-      if (f.ranks[l] !== null) return;                      // a duplicate within one list counts once, at its best rank
+      if (f.ranks[l] !== null) return; // a duplicate within one list counts once, at its best rank
       f.ranks[l] = i + 1;
       f.score += w / (o.k + i + 1);
     });
   });
-  return [...byKey.values()].sort((a, b) => b.score - a.score || a.first - b.first).map(({ item, score, ranks }) => ({ item, score, ranks }));
+  return [...byKey.values()]
+    .sort((a, b) => b.score - a.score || a.first - b.first)
+    .map(({ item, score, ranks }) => ({ item, score, ranks }));
 }

@@ -43,12 +43,19 @@ export class AbortedError extends Error {
  * prompt: token ids after the prefix; past: the prefix as (L, 2, 1, heads, P, head_dim) key/values
  * (P may be 0); positions of the prompt start at positionOffset.
  */
-export async function* generate(lm: Session, prompt: readonly number[], past: Tensor, positionOffset: number,
-  vocabSize: number, opts: GenerateOptions): AsyncGenerator<number, GenerateEnd, undefined> {
+export async function* generate(
+  lm: Session,
+  prompt: readonly number[],
+  past: Tensor,
+  positionOffset: number,
+  vocabSize: number,
+  opts: GenerateOptions,
+): AsyncGenerator<number, GenerateEnd, undefined> {
   if (prompt.length === 0) throw new RangeError("prompt must hold at least one token");
   let ids = [...prompt];
   let positions = ids.map((_, i) => i + positionOffset);
-  let cache = past, begun = false;
+  let cache = past,
+    begun = false;
   const capacity = (past.dims[4] ?? 0) + prompt.length + opts.maxNewTokens;
   const grow = opts.newKeyValues;
   if (opts.layerCache && !grow) throw new RangeError("a per-layer cache needs the graph's newKeyValues output");
@@ -57,16 +64,19 @@ export async function* generate(lm: Session, prompt: readonly number[], past: Te
   for (let step = 0; step < opts.maxNewTokens; step++) {
     if (opts.signal?.aborted) throw new AbortedError();
     if (growing) cache = growing.view();
-    const pastLen = layers ? layers.positions : cache.dims[4] ?? 0;
+    const pastLen = layers ? layers.positions : (cache.dims[4] ?? 0);
     const base = {
       input_ids: int64Tensor([ids]),
       position_ids: int64Tensor([positions]),
       attention_mask: int64Tensor([Array<number>(pastLen + ids.length).fill(1)]),
     };
-    const out = await lm.run({ ...base, ...(layers ? layers.feeds(ids.length) : { past_key_values: cache }) },
-      grow ? ["logits", grow] : undefined);
+    const out = await lm.run(
+      { ...base, ...(layers ? layers.feeds(ids.length) : { past_key_values: cache }) },
+      grow ? ["logits", grow] : undefined,
+    );
     // (1, S, V), or (1, 1, V) from graphs that return only the last position (no wasted output layer).
-    const logitsT = output(out, "logits"), rows = logitsT.dims[1] ?? ids.length;
+    const logitsT = output(out, "logits"),
+      rows = logitsT.dims[1] ?? ids.length;
     const token = opts.sample(floats(logitsT).subarray((rows - 1) * vocabSize, rows * vocabSize));
     const leading = !begun && opts.leadingIds?.has(token) === true;
     if (opts.stopIds.has(token) && !leading) return "stop";

@@ -2,15 +2,21 @@ import { describe, expect, it } from "vitest";
 import { aggregateHierarchical, type AggregateOnce } from "./hierarchy.js";
 
 // A fake aggregator: softmax over each entry's first value (the "relevance"); latent = weighted mean.
-const fakeOnce = (calls: number[]): AggregateOnce => async (entries) => {
-  calls.push(entries.length);
-  const scores = entries.map((e) => Math.exp(e[0]!));
-  const total = scores.reduce((a, b) => a + b, 0) + 1;          // + 1: the null entry
-  const weights = scores.map((s) => s / total);
-  const latent = new Float32Array(entries[0]?.length ?? 1);
-  entries.forEach((e, i) => e.forEach((v, j) => { latent[j]! += v * weights[i]!; }));
-  return { latent, weights };
-};
+const fakeOnce =
+  (calls: number[]): AggregateOnce =>
+  async (entries) => {
+    calls.push(entries.length);
+    const scores = entries.map((e) => Math.exp(e[0]!));
+    const total = scores.reduce((a, b) => a + b, 0) + 1; // + 1: the null entry
+    const weights = scores.map((s) => s / total);
+    const latent = new Float32Array(entries[0]?.length ?? 1);
+    entries.forEach((e, i) =>
+      e.forEach((v, j) => {
+        latent[j]! += v * weights[i]!;
+      }),
+    );
+    return { latent, weights };
+  };
 
 describe("aggregateHierarchical", () => {
   it("aggregates a small bank in one call", async () => {
@@ -24,7 +30,7 @@ describe("aggregateHierarchical", () => {
     const calls: number[] = [];
     const bank = Array.from({ length: 10 }, (_, i) => new Float32Array([i === 7 ? 5 : 0]));
     const r = await aggregateHierarchical(bank, 3, fakeOnce(calls));
-    expect(calls).toEqual([3, 3, 3, 1, 3, 1, 2]);              // 10 entries -> 4 nodes -> 2 nodes -> top
+    expect(calls).toEqual([3, 3, 3, 1, 3, 1, 2]); // 10 entries -> 4 nodes -> 2 nodes -> top
     expect(r.weights).toHaveLength(10);
     const best = r.weights.indexOf(Math.max(...r.weights));
     expect(best).toBe(7);

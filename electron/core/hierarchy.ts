@@ -7,8 +7,10 @@
  * `leafStart` is the index of the first entry in the bank when the entries are the bank's own (so
  * cached per-entry key/values can be used), and null for the tree's inner nodes.
  */
-export type AggregateOnce = (entries: readonly Float32Array[], leafStart: number | null) =>
-  Promise<{ latent: Float32Array; weights: number[] }>;
+export type AggregateOnce = (
+  entries: readonly Float32Array[],
+  leafStart: number | null,
+) => Promise<{ latent: Float32Array; weights: number[] }>;
 
 export interface Aggregated {
   latent: Float32Array;
@@ -16,14 +18,23 @@ export interface Aggregated {
   weights: number[];
 }
 
-export async function aggregateHierarchical(entries: readonly Float32Array[], group: number, once: AggregateOnce,
-  leaves = true): Promise<Aggregated> {
+export async function aggregateHierarchical(
+  entries: readonly Float32Array[],
+  group: number,
+  once: AggregateOnce,
+  leaves = true,
+): Promise<Aggregated> {
   if (!Number.isInteger(group) || group < 2) throw new RangeError(`group must be an integer ≥ 2, got ${group}`);
   if (entries.length <= group) return once(entries, leaves ? 0 : null);
   const nodes: Aggregated[] = [];
   for (let start = 0; start < entries.length; start += group) {
     nodes.push(await once(entries.slice(start, start + group), leaves ? start : null));
   }
-  const top = await aggregateHierarchical(nodes.map((n) => n.latent), group, once, false);
+  const top = await aggregateHierarchical(
+    nodes.map((n) => n.latent),
+    group,
+    once,
+    false,
+  );
   return { latent: top.latent, weights: nodes.flatMap((n, i) => n.weights.map((w) => w * top.weights[i]!)) };
 }

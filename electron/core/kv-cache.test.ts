@@ -6,7 +6,8 @@ import { floats, floatTensor, type Session, type Tensor } from "./session.js";
 
 /** Reference: concatenation along the position axis (4) of (L, 2, B, H, P, hd) tensors. */
 function concat(a: Tensor, b: Tensor): Tensor {
-  const [L, two, B, H, P, hd] = a.dims as number[], S = b.dims[4]!;
+  const [L, two, B, H, P, hd] = a.dims as number[],
+    S = b.dims[4]!;
   const out = new Float32Array(L! * two! * B! * H! * (P! + S) * hd!);
   const slabs = L! * two! * B! * H!;
   for (let i = 0; i < slabs; i++) {
@@ -18,12 +19,15 @@ function concat(a: Tensor, b: Tensor): Tensor {
 
 let counter = 0;
 const filled = (dims: number[]) =>
-  floatTensor(Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, () => ++counter), dims);
+  floatTensor(
+    Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, () => ++counter),
+    dims,
+  );
 
 describe("GrowingKvCache", () => {
   it("holds exactly the concatenation of its start and every append, across a regrowth", () => {
     const start = filled([3, 2, 2, 2, 4, 5]);
-    const cache = new GrowingKvCache(start, 6);                // 4 + 1 + 3 + 1 + 7 positions: grows twice
+    const cache = new GrowingKvCache(start, 6); // 4 + 1 + 3 + 1 + 7 positions: grows twice
     let reference = start;
     for (const S of [1, 3, 1, 7]) {
       const fresh = filled([3, 2, 2, 2, S, 5]);
@@ -61,11 +65,16 @@ class SummingLM implements Session {
   fetched: (readonly string[] | undefined)[] = [];
   async run(feeds: Record<string, Tensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>> {
     this.fetched.push(fetches);
-    const ids = Array.from(feeds["input_ids"]!.data as BigInt64Array, Number), past = feeds["past_key_values"]!;
-    const S = ids.length, fresh = floatTensor(new Float32Array(2 * S), [1, 2, 1, 1, S, 1]);
-    ids.forEach((t, i) => { floats(fresh)[i] = t; floats(fresh)[S + i] = -t; });
+    const ids = Array.from(feeds["input_ids"]!.data as BigInt64Array, Number),
+      past = feeds["past_key_values"]!;
+    const S = ids.length,
+      fresh = floatTensor(new Float32Array(2 * S), [1, 2, 1, 1, S, 1]);
+    ids.forEach((t, i) => {
+      floats(fresh)[i] = t;
+      floats(fresh)[S + i] = -t;
+    });
     const present = concat(past, fresh);
-    const keys = floats(present).subarray(0, present.dims[4]!);            // kv index 0: the keys
+    const keys = floats(present).subarray(0, present.dims[4]!); // kv index 0: the keys
     const next = keys.reduce((a, b) => a + b, 0) % 7;
     const logits = new Float32Array(7).fill(-1);
     logits[next] = 1;
@@ -74,26 +83,37 @@ class SummingLM implements Session {
 }
 
 describe("generate with new_key_values", () => {
-  const collect = async (it: AsyncIterable<number>) => { const out: number[] = []; for await (const t of it) out.push(t); return out; };
+  const collect = async (it: AsyncIterable<number>) => {
+    const out: number[] = [];
+    for await (const t of it) out.push(t);
+    return out;
+  };
   const prefix = floatTensor(Float32Array.of(2, 3, -2, -3), [1, 2, 1, 1, 2, 1]);
   const opts = { maxNewTokens: 12, stopIds: new Set<number>(), sample: argmax };
 
   it("decodes the same tokens as with full presents, fetching only logits and new_key_values", async () => {
-    const full = new SummingLM(), grown = new SummingLM();
+    const full = new SummingLM(),
+      grown = new SummingLM();
     const a = await collect(generate(full, [1, 4], prefix, 2, 7, opts));
     const b = await collect(generate(grown, [1, 4], prefix, 2, 7, { ...opts, newKeyValues: "new_key_values" }));
     expect(b).toEqual(a);
-    expect(new Set(a).size).toBeGreaterThan(2);                      // the sums move: the test can fail
+    expect(new Set(a).size).toBeGreaterThan(2); // the sums move: the test can fail
     expect(full.fetched.every((f) => f === undefined)).toBe(true);
     expect(grown.fetched.every((f) => f?.join() === "logits,new_key_values")).toBe(true);
-    expect(Array.from(floats(prefix))).toEqual([2, 3, -2, -3]);       // the shared prefix is untouched
+    expect(Array.from(floats(prefix))).toEqual([2, 3, -2, -3]); // the shared prefix is untouched
   });
 });
 
 describe("appendPositions", () => {
   it("equals concatenation along the positions, for several rows, leaving the past untouched", () => {
-    const past = floatTensor(Float32Array.from({ length: 2 * 2 * 2 * 3 * 2 }, (_, i) => i), [2, 2, 2, 1, 3, 2]);
-    const fresh = floatTensor(Float32Array.from({ length: 2 * 2 * 2 * 1 * 2 }, (_, i) => -1 - i), [2, 2, 2, 1, 1, 2]);
+    const past = floatTensor(
+      Float32Array.from({ length: 2 * 2 * 2 * 3 * 2 }, (_, i) => i),
+      [2, 2, 2, 1, 3, 2],
+    );
+    const fresh = floatTensor(
+      Float32Array.from({ length: 2 * 2 * 2 * 1 * 2 }, (_, i) => -1 - i),
+      [2, 2, 2, 1, 1, 2],
+    );
     const before = Array.from(floats(past));
     const out = appendPositions(past, fresh);
     expect(out.dims).toEqual([2, 2, 2, 1, 4, 2]);

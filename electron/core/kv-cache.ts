@@ -45,7 +45,10 @@ export class GrowingKvCache {
     if (L !== this.dims[0] || two !== this.dims[1] || B !== this.dims[2] || H !== this.dims[3] || hd !== this.headDim) {
       throw new RangeError(`new key/values ${fresh.dims.join("×")} do not fit a cache of ${this.dims.join("×")}`);
     }
-    const P = this.positions, next = P + S!, width = hd!, data = floats(fresh);
+    const P = this.positions,
+      next = P + S!,
+      width = hd!,
+      data = floats(fresh);
     if (this.slabs * next * width > this.buffer.length) {
       const grown = new Float32Array(this.slabs * Math.max(next, 2 * P) * width);
       grown.set(this.buffer.subarray(0, this.slabs * P * width));

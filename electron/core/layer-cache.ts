@@ -19,10 +19,16 @@ const PACKED_PAST = "past_key_values";
 /** The packed past's 2L slabs as per-layer tensors (B, Hkv, P, hd): views, no copy. */
 export function unpackPast(past: Tensor): Record<string, Tensor> {
   const [L, two, B, H, P, hd] = past.dims as number[];
-  if (past.dims.length !== 6 || two !== 2) throw new RangeError(`a packed cache is (L, 2, B, Hkv, P, hd), got ${past.dims.join("×")}`);
-  const data = floats(past), slab = B! * H! * P! * hd!;
-  return Object.fromEntries(layerCacheNames(L!).map((name, i) =>
-    [name, floatTensor(data.subarray(i * slab, (i + 1) * slab), [B!, H!, P!, hd!])]));
+  if (past.dims.length !== 6 || two !== 2)
+    throw new RangeError(`a packed cache is (L, 2, B, Hkv, P, hd), got ${past.dims.join("×")}`);
+  const data = floats(past),
+    slab = B! * H! * P! * hd!;
+  return Object.fromEntries(
+    layerCacheNames(L!).map((name, i) => [
+      name,
+      floatTensor(data.subarray(i * slab, (i + 1) * slab), [B!, H!, P!, hd!]),
+    ]),
+  );
 }
 
 /**
@@ -71,18 +77,23 @@ export class LayerKvCache {
   /** The feeds for a run adding `fresh` positions: each layer's buffer as its past (room made first). */
   feeds(fresh: number): Record<string, Tensor> {
     if (this.held + fresh > this.capacity) this.resize(Math.max(this.held + fresh, 2 * this.capacity), this.capacity);
-    return Object.fromEntries(this.names.map((n, i) =>
-      [n, floatTensor(this.buffers[i]!, [this.B, this.H, this.capacity, this.hd])]));
+    return Object.fromEntries(
+      this.names.map((n, i) => [n, floatTensor(this.buffers[i]!, [this.B, this.H, this.capacity, this.hd])]),
+    );
   }
 
   /** Writes a run's new positions (L, 2, B, Hkv, S, hd) into the next free slots. */
   append(fresh: Tensor): void {
     const [L, two, B, H, S, hd] = fresh.dims as number[];
     if (L! * two! !== this.buffers.length || B !== this.B || H !== this.H || hd !== this.hd) {
-      throw new RangeError(`new key/values ${fresh.dims.join("×")} do not fit ${this.buffers.length / 2} layers of ${this.B}×${this.H}×*×${this.hd}`);
+      throw new RangeError(
+        `new key/values ${fresh.dims.join("×")} do not fit ${this.buffers.length / 2} layers of ${this.B}×${this.H}×*×${this.hd}`,
+      );
     }
     if (this.held + S! > this.capacity) this.resize(this.held + S!, this.capacity);
-    const data = floats(fresh), rows = this.B * this.H, width = S! * this.hd;
+    const data = floats(fresh),
+      rows = this.B * this.H,
+      width = S! * this.hd;
     this.buffers.forEach((buffer, i) => {
       for (let r = 0; r < rows; r++) {
         const from = (i * rows + r) * width;
@@ -94,10 +105,12 @@ export class LayerKvCache {
 
   /** New buffers of `capacity` slots keeping the first `held` of each row; rows were `stride` slots. */
   private resize(capacity: number, stride: number): void {
-    const rows = this.B * this.H, hd = this.hd;
+    const rows = this.B * this.H,
+      hd = this.hd;
     this.buffers = this.buffers.map((src) => {
       const dst = new Float32Array(rows * capacity * hd);
-      for (let r = 0; r < rows; r++) dst.set(src.subarray(r * stride * hd, (r * stride + this.held) * hd), r * capacity * hd);
+      for (let r = 0; r < rows; r++)
+        dst.set(src.subarray(r * stride * hd, (r * stride + this.held) * hd), r * capacity * hd);
       return dst;
     });
     this.capacity = capacity;

@@ -3,7 +3,13 @@
 // (one-shot or hierarchical), expand the latent into the LM's prefix, and decode.
 // Every model fact comes from the manifest; nothing here knows about files or onnxruntime.
 import { AppError } from "../shared/errors.js";
-import { NEW_KEY_VALUES, takesLayerCache, type BundleManifest, type MemoryFacts, type ReaderFacts } from "../shared/manifest.js";
+import {
+  NEW_KEY_VALUES,
+  takesLayerCache,
+  type BundleManifest,
+  type MemoryFacts,
+  type ReaderFacts,
+} from "../shared/manifest.js";
 import { asStored } from "../shared/modulation-codec.js";
 import { beamSearch } from "./beam.js";
 import { generate, type GenerateEnd, type GenerateOptions } from "./generate.js";
@@ -36,15 +42,23 @@ export class MacPipeline {
    */
   readonly decodeCache: Pick<GenerateOptions, "layerCache" | "newKeyValues">;
 
-  constructor(readonly manifest: BundleManifest, sessions: Sessions, readonly tokenizer: TextTokenizer) {
+  constructor(
+    readonly manifest: BundleManifest,
+    sessions: Sessions,
+    readonly tokenizer: TextTokenizer,
+  ) {
     this.T = manifest.mac?.n_slots ?? 0;
     this.D = manifest.architecture.lm.n_embd;
     this.stopsAtTap = manifest.graphs.lm.inputs.some((i) => i.name === TAP_ONLY);
     // Every call but the reader's runs the whole LM: tap_only = 0 unless a caller says otherwise.
-    const full = { [TAP_ONLY]: flag(false) }, perLayer = takesLayerCache(manifest.graphs.lm.inputs);
+    const full = { [TAP_ONLY]: flag(false) },
+      perLayer = takesLayerCache(manifest.graphs.lm.inputs);
     // Everything but decoding speaks the packed cache (a MAC prefix, beam search): split at the graph.
     const lm = perLayer ? packedPastAdapter(sessions.lm) : sessions.lm;
-    this.sessions = { ...sessions, lm: this.stopsAtTap ? { run: (feeds, fetches) => lm.run({ ...full, ...feeds }, fetches) } : lm };
+    this.sessions = {
+      ...sessions,
+      lm: this.stopsAtTap ? { run: (feeds, fetches) => lm.run({ ...full, ...feeds }, fetches) } : lm,
+    };
     const grows = manifest.graphs.lm.outputs.some((o) => o.name === NEW_KEY_VALUES);
     this.decodeCache = grows ? { newKeyValues: NEW_KEY_VALUES, ...(perLayer ? { layerCache: true } : {}) } : {};
   }
@@ -61,8 +75,11 @@ export class MacPipeline {
 
   private get mac(): MemoryFacts {
     if (!this.manifest.mac) {
-      throw new AppError("MEMORY_UNAVAILABLE", `the model bundle ${this.manifest.name} has no memory heads yet; ` +
-        "answer in keyword mode (passages in the prompt) or without documents");
+      throw new AppError(
+        "MEMORY_UNAVAILABLE",
+        `the model bundle ${this.manifest.name} has no memory heads yet; ` +
+          "answer in keyword mode (passages in the prompt) or without documents",
+      );
     }
     return this.manifest.mac;
   }
@@ -115,11 +132,16 @@ export class MacPipeline {
     if (batch.length === 0) return [];
     const width = Math.max(...batch.map((r) => r.length));
     if (width === 0 || batch.some((r) => r.length === 0)) throw new RangeError("cannot amortize an empty document");
-    const pad = this.manifest.special_ids.pad, reader = this.mac.reader;
+    const pad = this.manifest.special_ids.pad,
+      reader = this.mac.reader;
     let feeds: Record<string, Tensor>;
     if (reader) {
       const tap = await this.tap(readerBatch(reader.prefix_ids, batch, pad), reader);
-      feeds = windowRows(tap, reader.prefix_ids.length, batch.map((r) => r.length));
+      feeds = windowRows(
+        tap,
+        reader.prefix_ids.length,
+        batch.map((r) => r.length),
+      );
     } else {
       const ids = batch.map((r) => [...r, ...Array<number>(width - r.length).fill(pad)]);
       const mask = batch.map((r) => [...Array<number>(r.length).fill(1), ...Array<number>(width - r.length).fill(0)]);
@@ -130,7 +152,10 @@ export class MacPipeline {
     return batch.map((_, i) => data.slice(i * size, (i + 1) * size));
   }
 
-  /** Modulations as the bundle's storage gives them back (int8: rounded per slot row), so a bank is the same before and after a restart. */
+  /**
+   * Modulations as the bundle's storage gives them back (int8: rounded
+   * per slot row), so a bank is the same before and after a restart.
+   */
   asStored(modulations: readonly Float32Array[]): Float32Array[] {
     const { storage } = this.mac;
     return modulations.map((m) => asStored(m, this.T, this.D, storage));
@@ -142,13 +167,25 @@ export class MacPipeline {
    * other inputs are the empty per-layer caches its attention reads), else from the LM graph, whose
    * logits and cache are dropped.
    */
-  private async tap(inputs: { input_ids: Tensor; attention_mask: Tensor; position_ids: Tensor }, reader: ReaderFacts): Promise<Tensor> {
+  private async tap(
+    inputs: { input_ids: Tensor; attention_mask: Tensor; position_ids: Tensor },
+    reader: ReaderFacts,
+  ): Promise<Tensor> {
     const own = this.sessions.reader;
     if (own && this.manifest.graphs.reader) {
-      return output(await own.run({ ...inputs, ...this.readerCaches(inputs.input_ids.dims[0]) }, [reader.output]), reader.output);
+      return output(
+        await own.run({ ...inputs, ...this.readerCaches(inputs.input_ids.dims[0]) }, [reader.output]),
+        reader.output,
+      );
     }
-    const out = await this.sessions.lm.run({ ...inputs, past_key_values: this.emptyPast(inputs.input_ids.dims[0]),
-      ...(this.stopsAtTap ? { [TAP_ONLY]: flag(true) } : {}) }, [reader.output]);
+    const out = await this.sessions.lm.run(
+      {
+        ...inputs,
+        past_key_values: this.emptyPast(inputs.input_ids.dims[0]),
+        ...(this.stopsAtTap ? { [TAP_ONLY]: flag(true) } : {}),
+      },
+      [reader.output],
+    );
     return output(out, reader.output);
   }
 
@@ -160,20 +197,33 @@ export class MacPipeline {
   // memory: the answer is decoded behind a memory prefix (the framed prompt, and the query); pass
   // false when decoding without one, or a framed bundle's prompt would lack its opening.
   // slots: false skips the query (a one-entry bank under oneEntryDirect needs none).
-  async encodeQuestion(question: string, context?: PromptContext, long = false, memory = this.hasMemory, slots = true):
-    Promise<{ promptIds: number[]; query: Tensor | null; truncated: boolean }> {
-    const budget = this.manifest.architecture.lm.n_positions - maxNewTokens(this.manifest, long) - (this.manifest.mac?.prefix.position_offset ?? 0);
+  async encodeQuestion(
+    question: string,
+    context?: PromptContext,
+    long = false,
+    memory = this.hasMemory,
+    slots = true,
+  ): Promise<{ promptIds: number[]; query: Tensor | null; truncated: boolean }> {
+    const budget =
+      this.manifest.architecture.lm.n_positions -
+      maxNewTokens(this.manifest, long) -
+      (this.manifest.mac?.prefix.position_offset ?? 0);
     const framed = memory && !!this.manifest.mac;
-    let passages = context?.passages ?? [], promptIds = this.tokenizer.encode(renderPrompt(this.manifest, question, context, long, framed));
+    let passages = context?.passages ?? [],
+      promptIds = this.tokenizer.encode(renderPrompt(this.manifest, question, context, long, framed));
     let truncated = false;
     while (promptIds.length > budget && context && passages.join("").length > 0) {
-      const over = promptIds.length - budget, all = passages.join("\u0000");
-      const keep = Math.max(0, all.length - Math.max(16, Math.ceil(over * 3)));    // ~3+ characters per token
+      const over = promptIds.length - budget,
+        all = passages.join("\u0000");
+      const keep = Math.max(0, all.length - Math.max(16, Math.ceil(over * 3))); // ~3+ characters per token
       passages = all.slice(0, keep).split("\u0000").filter(Boolean);
       promptIds = this.tokenizer.encode(renderPrompt(this.manifest, question, { ...context, passages }, long, framed));
       truncated = true;
     }
-    if (promptIds.length > budget) { promptIds = promptIds.slice(-budget); truncated = true; }
+    if (promptIds.length > budget) {
+      promptIds = promptIds.slice(-budget);
+      truncated = true;
+    }
     if (!memory || !this.manifest.mac || !slots) return { promptIds, query: null, truncated };
     return { promptIds, query: await this.query(question, long), truncated };
   }
@@ -188,12 +238,18 @@ export class MacPipeline {
     const { reader, max_question_tokens: max } = this.mac;
     if (!reader) {
       const ids = this.tokenizer.encode(renderPrompt(this.manifest, question, undefined, long)).slice(-max);
-      const out = await this.session("question_encoder").run({ input_ids: int64Tensor([ids]), attention_mask: int64Tensor([ids.map(() => 1)]) });
+      const out = await this.session("question_encoder").run({
+        input_ids: int64Tensor([ids]),
+        attention_mask: int64Tensor([ids.map(() => 1)]),
+      });
       return output(out, "query");
     }
     const ids = clipQuestion(this.tokenizer.encode(renderPrompt(this.manifest, question)), max);
     const ones = int64Tensor([ids.map(() => 1)]);
-    const features = await this.tap({ input_ids: int64Tensor([ids]), attention_mask: ones, position_ids: int64Tensor([ids.map((_, i) => i)]) }, reader);
+    const features = await this.tap(
+      { input_ids: int64Tensor([ids]), attention_mask: ones, position_ids: int64Tensor([ids.map((_, i) => i)]) },
+      reader,
+    );
     return output(await this.session("question_encoder").run({ features, attention_mask: ones }), "query");
   }
 
@@ -213,26 +269,34 @@ export class MacPipeline {
     if (entries.length === 0) return this.concatKV([]);
     const flat = new Float32Array(entries.length * this.T * this.D);
     entries.forEach((e, i) => flat.set(e, i * this.T * this.D));
-    return output(await this.session("memory_kv").run({ modulations: floatTensor(flat, [entries.length, this.T, this.D]) }), "memory_kv");
+    return output(
+      await this.session("memory_kv").run({ modulations: floatTensor(flat, [entries.length, this.T, this.D]) }),
+      "memory_kv",
+    );
   }
 
   /** Per-entry K/V, each (blocks, 2, T, D) flattened: what a vault stores beside each modulation. */
   async entryKV(entries: readonly Float32Array[]): Promise<Float32Array[]> {
     if (entries.length === 0) return [];
     const kv = floats(await this.memoryKV(entries));
-    const rows = this.mac.aggregator_layers * 2, slot = this.T * this.D;
+    const rows = this.mac.aggregator_layers * 2,
+      slot = this.T * this.D;
     return entries.map((_, e) => {
       const out = new Float32Array(rows * slot);
-      for (let r = 0; r < rows; r++) out.set(kv.subarray((r * entries.length + e) * slot, (r * entries.length + e + 1) * slot), r * slot);
+      for (let r = 0; r < rows; r++)
+        out.set(kv.subarray((r * entries.length + e) * slot, (r * entries.length + e + 1) * slot), r * slot);
       return out;
     });
   }
 
   /** Stacks cached per-entry K/V back into the aggregator's (blocks, 2, entries*T, D) input. */
   concatKV(cached: readonly Float32Array[]): Tensor {
-    const blocks = this.mac.aggregator_layers, slot = this.T * this.D, n = cached.length;
+    const blocks = this.mac.aggregator_layers,
+      slot = this.T * this.D,
+      n = cached.length;
     const out = new Float32Array(blocks * 2 * n * slot);
-    for (let r = 0; r < blocks * 2; r++) cached.forEach((c, e) => out.set(c.subarray(r * slot, (r + 1) * slot), (r * n + e) * slot));
+    for (let r = 0; r < blocks * 2; r++)
+      cached.forEach((c, e) => out.set(c.subarray(r * slot, (r + 1) * slot), (r * n + e) * slot));
     return floatTensor(out, [blocks, 2, n * this.T, this.D]);
   }
 
@@ -245,10 +309,20 @@ export class MacPipeline {
    * Aggregate a bank of any size under the question (groups of `group` entries when it is larger).
    * cachedKV (from entryKV, one per entry) skips recomputing the bank's K/V; exact for every leaf group.
    */
-  aggregate(query: Tensor, entries: readonly Float32Array[], group = this.mac.hier_group,
-    cachedKV?: readonly Float32Array[]): Promise<Aggregated> {
-    return aggregateHierarchical(entries, group, async (part, leafStart) => this.aggregateOnce(query,
-      cachedKV && leafStart !== null ? this.concatKV(cachedKV.slice(leafStart, leafStart + part.length)) : await this.memoryKV(part)));
+  aggregate(
+    query: Tensor,
+    entries: readonly Float32Array[],
+    group = this.mac.hier_group,
+    cachedKV?: readonly Float32Array[],
+  ): Promise<Aggregated> {
+    return aggregateHierarchical(entries, group, async (part, leafStart) =>
+      this.aggregateOnce(
+        query,
+        cachedKV && leafStart !== null
+          ? this.concatKV(cachedKV.slice(leafStart, leafStart + part.length))
+          : await this.memoryKV(part),
+      ),
+    );
   }
 
   /** The LM's initial past: (L, 2, 1, kv heads, P, head_dim) key/values from the latent. */
@@ -275,12 +349,17 @@ export class MacPipeline {
     return bankSize === 0 && this.frameLength > 0 ? leadingPositions(full, this.frameLength) : full;
   }
 
-  /** An empty past, for answering without memory or reading for a reader (P = 0): (L, 2, batch, kv heads, 0, head_dim). */
+  /**
+   * An empty past, for answering without memory or reading for a reader (P = 0): (L, 2, batch, kv heads, 0, head_dim).
+   */
   emptyPast(batch = 1): Tensor {
     const { n_layer, n_kv_head, head_dim } = this.manifest.architecture.lm;
     return floatTensor(new Float32Array(0), [n_layer, 2, batch, n_kv_head, 0, head_dim]);
   }
-  /** The reader graph's empty per-layer caches (batch, kv heads, 0, head_dim), one per past_key_values.* input it declares. */
+  /**
+   * The reader graph's empty per-layer caches (batch, kv heads,
+   * 0, head_dim), one per past_key_values.* input it declares.
+   */
   readerCaches(batch = 1): Record<string, Tensor> {
     const { n_kv_head, head_dim } = this.manifest.architecture.lm;
     const empty = floatTensor(new Float32Array(0), [batch, n_kv_head, 0, head_dim]);
@@ -288,24 +367,41 @@ export class MacPipeline {
     return Object.fromEntries(inputs.filter((i) => i.name.startsWith("past_key_values.")).map((i) => [i.name, empty]));
   }
 
-
   // A full prefix: the manifest's offset. The frame alone: the prompt continues right after it.
   private offset(past: Tensor): number {
     const P = past.dims[4] ?? 0;
-    return P === 0 ? 0 : P === this.frameLength ? P : this.manifest.mac?.prefix.position_offset ?? 0;
+    return P === 0 ? 0 : P === this.frameLength ? P : (this.manifest.mac?.prefix.position_offset ?? 0);
   }
 
-  decode(promptIds: readonly number[], past: Tensor, opts: Omit<GenerateOptions, "stopIds" | "maxNewTokens"> &
-    Partial<Pick<GenerateOptions, "maxNewTokens">> & { long?: boolean }): AsyncGenerator<number, GenerateEnd, undefined> {
+  decode(
+    promptIds: readonly number[],
+    past: Tensor,
+    opts: Omit<GenerateOptions, "stopIds" | "maxNewTokens"> &
+      Partial<Pick<GenerateOptions, "maxNewTokens">> & { long?: boolean },
+  ): AsyncGenerator<number, GenerateEnd, undefined> {
     const { long, ...rest } = opts;
-    return generate(this.sessions.lm, promptIds, past, this.offset(past), this.manifest.architecture.lm.vocab_size,
-      { ...rest, maxNewTokens: opts.maxNewTokens ?? maxNewTokens(this.manifest, long), stopIds: stopIds(this.manifest, long),
-        leadingIds: leadingIds(this.manifest, long), ...this.decodeCache });
+    return generate(this.sessions.lm, promptIds, past, this.offset(past), this.manifest.architecture.lm.vocab_size, {
+      ...rest,
+      maxNewTokens: opts.maxNewTokens ?? maxNewTokens(this.manifest, long),
+      stopIds: stopIds(this.manifest, long),
+      leadingIds: leadingIds(this.manifest, long),
+      ...this.decodeCache,
+    });
   }
 
   /** Beam search with `beams` beams; returns the best answer's token ids. */
-  beam(promptIds: readonly number[], past: Tensor, beams: number, signal?: GenerateOptions["signal"], long = false): Promise<number[]> {
-    return beamSearch(this.sessions.lm, promptIds, past, this.offset(past), this.manifest.architecture.lm.vocab_size,
-      { beams, maxNewTokens: maxNewTokens(this.manifest, long), stopIds: stopIds(this.manifest, long), ...(signal ? { signal } : {}) });
+  beam(
+    promptIds: readonly number[],
+    past: Tensor,
+    beams: number,
+    signal?: GenerateOptions["signal"],
+    long = false,
+  ): Promise<number[]> {
+    return beamSearch(this.sessions.lm, promptIds, past, this.offset(past), this.manifest.architecture.lm.vocab_size, {
+      beams,
+      maxNewTokens: maxNewTokens(this.manifest, long),
+      stopIds: stopIds(this.manifest, long),
+      ...(signal ? { signal } : {}),
+    });
   }
 }

@@ -8,7 +8,11 @@ export function selectCandidates(probe: Float32Array, entries: readonly Float32A
   if (entries.length <= k) return entries.map((_, i) => i);
   const probeNorm = Math.sqrt(dot(probe, probe)) || 1;
   const scores = entries.map((e, i) => ({ i, s: dot(probe, e) / ((Math.sqrt(dot(e, e)) || 1) * probeNorm) }));
-  return scores.sort((a, b) => b.s - a.s || a.i - b.i).slice(0, k).map((x) => x.i).sort((a, b) => a - b);
+  return scores
+    .sort((a, b) => b.s - a.s || a.i - b.i)
+    .slice(0, k)
+    .map((x) => x.i)
+    .sort((a, b) => a - b);
 }
 
 /**
@@ -16,7 +20,10 @@ export function selectCandidates(probe: Float32Array, entries: readonly Float32A
  * by the app's retrieval (BM25 and dense search fused), which finds the passage far more often than
  * modulation similarity does on the bundles measured so far (docs/retrieval.md).
  */
-export function selectByKeys(owners: readonly { bank: string; key: string }[], keys: readonly { bank: string; key: string }[]): number[] {
+export function selectByKeys(
+  owners: readonly { bank: string; key: string }[],
+  keys: readonly { bank: string; key: string }[],
+): number[] {
   const wanted = new Set(keys.map((k) => `${k.bank}\u0000${k.key}`));
   return owners.flatMap((o, i) => (wanted.has(`${o.bank}\u0000${o.key}`) ? [i] : []));
 }

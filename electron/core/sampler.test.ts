@@ -10,7 +10,10 @@ describe("sampler", () => {
   });
 
   it("is reproducible for a seed and varies across seeds", () => {
-    const draw = (seed: number) => { const s = makeSampler({ temperature: 1, topP: 1, seed }); return Array.from({ length: 20 }, () => s(logits)); };
+    const draw = (seed: number) => {
+      const s = makeSampler({ temperature: 1, topP: 1, seed });
+      return Array.from({ length: 20 }, () => s(logits));
+    };
     expect(draw(7)).toEqual(draw(7));
     expect(new Set([1, 2, 3, 4, 5].map((s) => draw(s).join())).size).toBeGreaterThan(1);
   });
@@ -18,7 +21,7 @@ describe("sampler", () => {
   it("top-p keeps only the nucleus", () => {
     const s = makeSampler({ temperature: 1, topP: 0.4, seed: 3 });
     const seen = new Set(Array.from({ length: 200 }, () => s(logits)));
-    expect([...seen]).toEqual([1]);                          // token 1 alone holds ≥ 40% (≈ 49%)
+    expect([...seen]).toEqual([1]); // token 1 alone holds ≥ 40% (≈ 49%)
   });
 
   it("rejects bad settings", () => {

@@ -30,7 +30,11 @@ export function floatTensor(data: Float32Array, dims: readonly number[]): Tensor
 export function int64Tensor(rows: readonly (readonly number[])[]): Tensor {
   const width = rows[0]?.length ?? 0;
   const data = new BigInt64Array(rows.length * width);
-  rows.forEach((r, i) => r.forEach((v, j) => { data[i * width + j] = BigInt(v); }));
+  rows.forEach((r, i) =>
+    r.forEach((v, j) => {
+      data[i * width + j] = BigInt(v);
+    }),
+  );
   return { type: "int64", data, dims: [rows.length, width] };
 }
 

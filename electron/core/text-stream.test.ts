@@ -11,7 +11,7 @@ describe("TextStream", () => {
     const deltas = bytes.map((b) => s.push(b));
     expect(deltas.join("") + s.flush()).toBe("Paris 😀 é");
     expect(deltas.some((d) => d.includes("\uFFFD"))).toBe(false);
-    expect(deltas[6]).toBe("");                                // first byte of the emoji: nothing yet
+    expect(deltas[6]).toBe(""); // first byte of the emoji: nothing yet
   });
 
   it("flushes a dangling partial character at the end", () => {

@@ -23,7 +23,7 @@ export class TextStream {
   }
 
   private take(full: string): string {
-    if (!full.startsWith(this.emitted)) return "";          // decoder revised earlier text: wait for stability
+    if (!full.startsWith(this.emitted)) return ""; // decoder revised earlier text: wait for stability
     const delta = full.slice(this.emitted.length);
     this.emitted = full;
     return delta;

@@ -13,10 +13,17 @@ import { loadBundle } from "./bundle.js";
 const root = path.resolve(import.meta.dirname, "../../models/bundles");
 const bundles = ["tiny-random"].map((b) => path.join(root, b)).filter((d) => existsSync(path.join(d, "manifest.json")));
 
-interface Fx { shape: number[]; data: number[] }
+interface Fx {
+  shape: number[];
+  data: number[];
+}
 const relErr = (a: ArrayLike<number>, b: Fx) => {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.data.length; i++) { num += (a[i]! - b.data[i]!) ** 2; den += b.data[i]! ** 2; }
+  let num = 0,
+    den = 0;
+  for (let i = 0; i < b.data.length; i++) {
+    num += (a[i]! - b.data[i]!) ** 2;
+    den += b.data[i]! ** 2;
+  }
   return Math.sqrt(num / Math.max(den, 1e-30));
 };
 
@@ -34,7 +41,12 @@ for (const dir of bundles) {
 
     it("reproduces amortizer, question encoder, aggregator and prefix outputs", async () => {
       const mods = await mac.amortize(fx.document_ids);
-      expect(relErr(mods.flatMap((m) => Array.from(m)), fx.amortizer.modulation)).toBeLessThanOrEqual(tol);
+      expect(
+        relErr(
+          mods.flatMap((m) => Array.from(m)),
+          fx.amortizer.modulation,
+        ),
+      ).toBeLessThanOrEqual(tol);
       const { promptIds, query: q } = await mac.encodeQuestion(fx.question);
       const query = q!;
       expect(promptIds).toEqual(fx.question_ids);
@@ -49,7 +61,8 @@ for (const dir of bundles) {
       expect(relErr(floats(await mac.prefix(once.latent)), fx.prefix.prefix_kv)).toBeLessThanOrEqual(tol);
       const cached = await mac.entryKV(mods);
       for (const group of [16, fx.hierarchical.group]) {
-        const fresh = await mac.aggregate(query, mods, group), reused = await mac.aggregate(query, mods, group, cached);
+        const fresh = await mac.aggregate(query, mods, group),
+          reused = await mac.aggregate(query, mods, group, cached);
         expect(relErr(reused.latent, { shape: [], data: Array.from(fresh.latent) })).toBeLessThan(1e-6);
         expect(relErr(reused.weights, { shape: [], data: fresh.weights })).toBeLessThan(1e-6);
       }
@@ -59,10 +72,16 @@ for (const dir of bundles) {
       const { promptIds, query: q } = await mac.encodeQuestion(fx.question);
       const query = q!;
       const past = await mac.prefix((await mac.aggregate(query, await mac.amortize(fx.document_ids))).latent);
-      const collect = async (it: AsyncIterable<number>) => { const out: number[] = []; for await (const t of it) out.push(t); return out; };
+      const collect = async (it: AsyncIterable<number>) => {
+        const out: number[] = [];
+        for await (const t of it) out.push(t);
+        return out;
+      };
       expect(await collect(mac.decode(promptIds, past, { sample: argmax }))).toEqual(fx.lm.greedy_with_prefix);
-      expect(await collect(mac.decode(promptIds, mac.emptyPast(), { sample: argmax }))).toEqual(fx.lm.greedy_without_prefix);
-      expect(await mac.beam(promptIds, past, 1)).toEqual(fx.lm.greedy_with_prefix);   // one beam = greedy, cache and all
+      expect(await collect(mac.decode(promptIds, mac.emptyPast(), { sample: argmax }))).toEqual(
+        fx.lm.greedy_without_prefix,
+      );
+      expect(await mac.beam(promptIds, past, 1)).toEqual(fx.lm.greedy_with_prefix); // one beam = greedy, cache and all
       const wide = await mac.beam(promptIds, past, 4);
       expect(wide.length).toBeLessThanOrEqual(fx.lm.max_new_tokens);
     });
@@ -70,16 +89,24 @@ for (const dir of bundles) {
     it("stops when aborted", async () => {
       const { promptIds } = await mac.encodeQuestion(fx.question);
       const signal = { aborted: true };
-      await expect(mac.decode(promptIds, mac.emptyPast(), { sample: argmax, signal }).next()).rejects.toThrow(/aborted/);
+      await expect(mac.decode(promptIds, mac.emptyPast(), { sample: argmax, signal }).next()).rejects.toThrow(
+        /aborted/,
+      );
     });
   });
 }
 
 describe("loadBundle refuses bad bundles", () => {
-  const copy = () => { const d = mkdtempSync(path.join(os.tmpdir(), "mnemo-bundle-")); cpSync(path.join(root, "tiny-random"), d, { recursive: true }); return d; };
+  const copy = () => {
+    const d = mkdtempSync(path.join(os.tmpdir(), "mnemo-bundle-"));
+    cpSync(path.join(root, "tiny-random"), d, { recursive: true });
+    return d;
+  };
 
   it("names a missing bundle", async () => {
-    await expect(loadBundle(path.join(os.tmpdir(), "no-such-bundle"))).rejects.toThrow(/no model bundle at .*manifest\.json missing/);
+    await expect(loadBundle(path.join(os.tmpdir(), "no-such-bundle"))).rejects.toThrow(
+      /no model bundle at .*manifest\.json missing/,
+    );
   });
 
   it("refuses a tampered graph", async () => {
@@ -94,7 +121,10 @@ describe("loadBundle refuses bad bundles", () => {
   it("refuses a missing file", async () => {
     const d = copy();
     copyFileSync(path.join(d, "lm.onnx"), path.join(d, "lm.bak"));
-    writeFileSync(path.join(d, "manifest.json"), readFileSync(path.join(d, "manifest.json"), "utf8").replace('"lm.onnx"', '"lm2.onnx"'));
+    writeFileSync(
+      path.join(d, "manifest.json"),
+      readFileSync(path.join(d, "manifest.json"), "utf8").replace('"lm.onnx"', '"lm2.onnx"'),
+    );
     await expect(loadBundle(d)).rejects.toThrow(/lm2\.onnx/);
   });
 });

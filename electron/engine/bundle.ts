@@ -15,8 +15,11 @@ export const DEFAULT_SETTINGS: SessionSettings = { executionProvider: "cpu", thr
 export async function readManifest(dir: string): Promise<BundleManifest> {
   const file = path.join(dir, "manifest.json");
   if (!existsSync(file)) {
-    throw new AppError("BUNDLE_NOT_FOUND", `no model bundle at ${dir} (manifest.json missing); ` +
-      "`npm run setup` builds the default one, or pass --bundle DIR");
+    throw new AppError(
+      "BUNDLE_NOT_FOUND",
+      `no model bundle at ${dir} (manifest.json missing); ` +
+        "`npm run setup` builds the default one, or pass --bundle DIR",
+    );
   }
   let raw: unknown;
   try {
@@ -31,10 +34,14 @@ export async function readManifest(dir: string): Promise<BundleManifest> {
 export async function verifyFiles(dir: string, manifest: BundleManifest): Promise<void> {
   for (const [name, { sha256 }] of Object.entries(manifest.files)) {
     const file = path.join(dir, name);
-    if (path.dirname(path.resolve(file)) !== path.resolve(dir)) throw new AppError("BUNDLE_INVALID", `manifest.json: file ${name} is outside the bundle`);
+    if (path.dirname(path.resolve(file)) !== path.resolve(dir))
+      throw new AppError("BUNDLE_INVALID", `manifest.json: file ${name} is outside the bundle`);
     if (!existsSync(file)) throw new AppError("BUNDLE_INVALID", `bundle file ${name} is missing from ${dir}`);
-    const digest = createHash("sha256").update(await readFile(file)).digest("hex");
-    if (digest !== sha256) throw new AppError("BUNDLE_HASH_MISMATCH", `bundle file ${name} does not match its sha256 in manifest.json`);
+    const digest = createHash("sha256")
+      .update(await readFile(file))
+      .digest("hex");
+    if (digest !== sha256)
+      throw new AppError("BUNDLE_HASH_MISMATCH", `bundle file ${name} does not match its sha256 in manifest.json`);
   }
 }
 
@@ -54,7 +61,12 @@ export async function loadBundle(dir: string, settings: SessionSettings = DEFAUL
   const tokenizer = hfTokenizer(JSON.parse(await readFile(path.join(dir, manifest.tokenizer), "utf8")));
   // The encoder graph has its own loader (engine/encoder.ts); the pipeline runs the LM and memory graphs.
   const names = (Object.keys(manifest.graphs) as GraphName[]).filter((n) => n !== "encoder" && manifest.graphs[n]);
-  const sessions = Object.fromEntries(await Promise.all(
-    names.map(async (n) => [n, await createSession(path.join(dir, manifest.graphs[n]!.file), settings, n === "lm")] as const))) as Sessions;
+  const sessions = Object.fromEntries(
+    await Promise.all(
+      names.map(
+        async (n) => [n, await createSession(path.join(dir, manifest.graphs[n]!.file), settings, n === "lm")] as const,
+      ),
+    ),
+  ) as Sessions;
   return new MacPipeline(manifest, sessions, tokenizer);
 }

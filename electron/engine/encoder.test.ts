@@ -13,25 +13,65 @@ import { ENCODER_FILES, SentenceEncoder, loadSentenceEncoder } from "./encoder.j
 import { createSession } from "./ort-session.js";
 
 const special = (id: string, ids: number[]) => ({ id, ids, tokens: [id] });
-const tinyTokenizer = new Tokenizer({
-  version: "1.0", truncation: null, padding: null,
-  added_tokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]"].map((content, id) => ({ id, content, special: true, single_word: false, lstrip: false, rstrip: false, normalized: false })),
-  normalizer: { type: "BertNormalizer", clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
-  pre_tokenizer: { type: "BertPreTokenizer" },
-  post_processor: { type: "TemplateProcessing", single: [{ SpecialToken: { id: "[CLS]", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: "[SEP]", type_id: 0 } }],
-    pair: [], special_tokens: { "[CLS]": special("[CLS]", [2]), "[SEP]": special("[SEP]", [3]) } },
-  decoder: { type: "WordPiece", prefix: "##", cleanup: true },
-  model: { type: "WordPiece", unk_token: "[UNK]", continuing_subword_prefix: "##", max_input_chars_per_word: 100, vocab: { "[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, a: 4, b: 5 } },
-}, {});
+const tinyTokenizer = new Tokenizer(
+  {
+    version: "1.0",
+    truncation: null,
+    padding: null,
+    added_tokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]"].map((content, id) => ({
+      id,
+      content,
+      special: true,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+    })),
+    normalizer: {
+      type: "BertNormalizer",
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: null,
+      lowercase: true,
+    },
+    pre_tokenizer: { type: "BertPreTokenizer" },
+    post_processor: {
+      type: "TemplateProcessing",
+      single: [
+        { SpecialToken: { id: "[CLS]", type_id: 0 } },
+        { Sequence: { id: "A", type_id: 0 } },
+        { SpecialToken: { id: "[SEP]", type_id: 0 } },
+      ],
+      pair: [],
+      special_tokens: { "[CLS]": special("[CLS]", [2]), "[SEP]": special("[SEP]", [3]) },
+    },
+    decoder: { type: "WordPiece", prefix: "##", cleanup: true },
+    model: {
+      type: "WordPiece",
+      unk_token: "[UNK]",
+      continuing_subword_prefix: "##",
+      max_input_chars_per_word: 100,
+      vocab: { "[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, a: 4, b: 5 },
+    },
+  },
+  {},
+);
 
 /** Records every run; row i's embedding is [real tokens, sum of the real ids]. */
 class FakeSession implements Session {
   runs: { ids: number[][]; mask: number[][] }[] = [];
   async run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-    const rows = (t: Tensor) => Array.from({ length: t.dims[0]! }, (_, i) => Array.from(t.data.slice(i * t.dims[1]!, (i + 1) * t.dims[1]!), Number));
-    const ids = rows(feeds.input_ids!), mask = rows(feeds.attention_mask!);
+    const rows = (t: Tensor) =>
+      Array.from({ length: t.dims[0]! }, (_, i) =>
+        Array.from(t.data.slice(i * t.dims[1]!, (i + 1) * t.dims[1]!), Number),
+      );
+    const ids = rows(feeds.input_ids!),
+      mask = rows(feeds.attention_mask!);
     this.runs.push({ ids, mask });
-    const emb = ids.flatMap((r, i) => [mask[i]!.reduce((a, b) => a + b, 0), r.reduce((a, v, j) => a + v * mask[i]![j]!, 0)]);
+    const emb = ids.flatMap((r, i) => [
+      mask[i]!.reduce((a, b) => a + b, 0),
+      r.reduce((a, v, j) => a + v * mask[i]![j]!, 0),
+    ]);
     return { embedding: floatTensor(Float32Array.from(emb), [ids.length, 2]) };
   }
 }
@@ -43,10 +83,33 @@ describe("SentenceEncoder on a fake session", () => {
     expect(enc.tokenize("A b")).toEqual([2, 4, 5, 3]);
     expect(enc.tokenize("a b a b a b")).toEqual([2, 4, 5, 4, 3]);
     const out = await enc.embed(["a b a b a b", "b", "", "a a"]);
-    expect(out.map((e) => Array.from(e))).toEqual([[5, 18], [3, 10], [2, 5], [4, 13]]);
+    expect(out.map((e) => Array.from(e))).toEqual([
+      [5, 18],
+      [3, 10],
+      [2, 5],
+      [4, 13],
+    ]);
     expect(session.runs).toEqual([
-      { ids: [[2, 3, 0], [2, 5, 3]], mask: [[1, 1, 0], [1, 1, 1]] },
-      { ids: [[2, 4, 4, 3, 0], [2, 4, 5, 4, 3]], mask: [[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]] },
+      {
+        ids: [
+          [2, 3, 0],
+          [2, 5, 3],
+        ],
+        mask: [
+          [1, 1, 0],
+          [1, 1, 1],
+        ],
+      },
+      {
+        ids: [
+          [2, 4, 4, 3, 0],
+          [2, 4, 5, 4, 3],
+        ],
+        mask: [
+          [1, 1, 1, 1, 0],
+          [1, 1, 1, 1, 1],
+        ],
+      },
     ]);
     expect(await enc.embed([])).toEqual([]);
     expect(() => new SentenceEncoder(session, tinyTokenizer, { maxTokens: 1 })).toThrow(/maxTokens/);
@@ -54,12 +117,16 @@ describe("SentenceEncoder on a fake session", () => {
 });
 
 interface Fixtures {
-  max_tokens: number; texts: string[]; ids: number[][]; embeddings: number[][];
+  max_tokens: number;
+  texts: string[];
+  ids: number[][];
+  embeddings: number[][];
   token_states: { text: number; shape: number[]; data: number[] };
 }
 const dir = process.env.MNEMO_ENCODER_DIR ?? defaultBundleDir();
 const built = existsSync(path.join(dir, ENCODER_FILES.graph)) && existsSync(path.join(dir, "encoder-fixtures.json"));
-if (!built && process.env.CI) throw new Error(`CI: no encoder at ${dir} (npm run setup builds the bundle that holds it)`);
+if (!built && process.env.CI)
+  throw new Error(`CI: no encoder at ${dir} (npm run setup builds the bundle that holds it)`);
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   expect(a.length).toBe(b.length);
   return Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
@@ -68,8 +135,12 @@ const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * 
 
 describe.skipIf(!built)(`the exported encoder (${dir})`, async () => {
   const fx: Fixtures = built ? JSON.parse(readFileSync(path.join(dir, "encoder-fixtures.json"), "utf8")) : null!;
-  const session = built ? await createSession(path.join(dir, ENCODER_FILES.graph), { executionProvider: "cpu", threads: 2 }) : null!;
-  const tokenizer = built ? new Tokenizer(JSON.parse(readFileSync(path.join(dir, ENCODER_FILES.tokenizer), "utf8")), {}) : null!;
+  const session = built
+    ? await createSession(path.join(dir, ENCODER_FILES.graph), { executionProvider: "cpu", threads: 2 })
+    : null!;
+  const tokenizer = built
+    ? new Tokenizer(JSON.parse(readFileSync(path.join(dir, ENCODER_FILES.tokenizer), "utf8")), {})
+    : null!;
   const enc = built ? new SentenceEncoder(session, tokenizer, { maxTokens: fx.max_tokens }) : null!;
 
   it("tokenizes as Python's tokenizers did: accents, CJK, other scripts, emoji, odd spaces, empty, truncation", () => {
@@ -92,7 +163,11 @@ describe.skipIf(!built)(`the exported encoder (${dir})`, async () => {
   });
 
   it("puts a paraphrase closer than an unrelated sentence", async () => {
-    const [q, para, other] = await enc.embed(["Where was Marie Curie born?", "Marie Curie was born in Warsaw.", "The Eiffel Tower is in Paris."]);
+    const [q, para, other] = await enc.embed([
+      "Where was Marie Curie born?",
+      "Marie Curie was born in Warsaw.",
+      "The Eiffel Tower is in Paris.",
+    ]);
     expect(dot(q!, para!)).toBeGreaterThan(dot(q!, other!) + 0.3);
   });
 

@@ -27,11 +27,17 @@ export class SentenceEncoder {
   readonly batchSize: number;
   private readonly sepId: number;
 
-  constructor(private readonly session: Session, private readonly tokenizer: Tokenizer, options: EncoderOptions = {}) {
+  constructor(
+    private readonly session: Session,
+    private readonly tokenizer: Tokenizer,
+    options: EncoderOptions = {},
+  ) {
     this.maxTokens = options.maxTokens ?? 256;
     this.batchSize = options.batchSize ?? 4;
-    if (!Number.isInteger(this.maxTokens) || this.maxTokens < 2) throw new Error(`maxTokens must be an integer >= 2, got ${this.maxTokens}`);
-    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new Error(`batchSize must be an integer >= 1, got ${this.batchSize}`);
+    if (!Number.isInteger(this.maxTokens) || this.maxTokens < 2)
+      throw new Error(`maxTokens must be an integer >= 2, got ${this.maxTokens}`);
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1)
+      throw new Error(`batchSize must be an integer >= 1, got ${this.batchSize}`);
     const sep = tokenizer.token_to_id("[SEP]");
     if (sep === undefined) throw new Error("the encoder's tokenizer has no [SEP] token");
     this.sepId = sep;
@@ -52,7 +58,9 @@ export class SentenceEncoder {
     for (let start = 0; start < order.length; start += this.batchSize) {
       const batch = order.slice(start, start + this.batchSize);
       const vectors = await this.run(batch.map((i) => rows[i]!));
-      batch.forEach((i, j) => { out[i] = vectors[j]!; });
+      batch.forEach((i, j) => {
+        out[i] = vectors[j]!;
+      });
     }
     return out;
   }
@@ -62,16 +70,24 @@ export class SentenceEncoder {
     const width = Math.max(...rows.map((r) => r.length));
     const ids = rows.map((r) => [...r, ...new Array<number>(width - r.length).fill(PAD_ID)]);
     const mask = rows.map((r) => Array.from({ length: width }, (_, j) => (j < r.length ? 1 : 0)));
-    const emb = output(await this.session.run({ input_ids: int64Tensor(ids), attention_mask: int64Tensor(mask) }), "embedding");
+    const emb = output(
+      await this.session.run({ input_ids: int64Tensor(ids), attention_mask: int64Tensor(mask) }),
+      "embedding",
+    );
     const [batch, dim] = emb.dims;
-    if (batch !== rows.length || !dim || emb.dims.length !== 2) throw new Error(`encoder embedding has shape [${emb.dims.join(", ")}], expected [${rows.length}, D]`);
+    if (batch !== rows.length || !dim || emb.dims.length !== 2)
+      throw new Error(`encoder embedding has shape [${emb.dims.join(", ")}], expected [${rows.length}, D]`);
     const data = floats(emb);
     return rows.map((_, i) => data.slice(i * dim, (i + 1) * dim));
   }
 }
 
 /** An encoder folder as the export writes it: encoder.onnx and encoder-tokenizer.json. */
-export async function loadSentenceEncoder(dir: string, settings: SessionSettings, options?: EncoderOptions): Promise<SentenceEncoder> {
+export async function loadSentenceEncoder(
+  dir: string,
+  settings: SessionSettings,
+  options?: EncoderOptions,
+): Promise<SentenceEncoder> {
   const tokenizer = new Tokenizer(JSON.parse(await readFile(path.join(dir, ENCODER_FILES.tokenizer), "utf8")), {});
   return new SentenceEncoder(await createSession(path.join(dir, ENCODER_FILES.graph), settings), tokenizer, options);
 }

@@ -5,7 +5,9 @@ import path from "node:path";
 import type { EngineClient as Client } from "./engine-client.js";
 
 const repo = path.resolve(import.meta.dirname, "../..");
-const { EngineClient } = (await import(path.join(repo, "out/engine/engine-client.js"))) as { EngineClient: typeof Client };
+const { EngineClient } = (await import(path.join(repo, "out/engine/engine-client.js"))) as {
+  EngineClient: typeof Client;
+};
 
 describe("EngineClient", () => {
   const engine = new EngineClient();
@@ -31,7 +33,15 @@ describe("EngineClient", () => {
     const controller = new AbortController();
     const pieces: string[] = [];
     // 200 tokens: on a busy machine the abort message can take a few steps to reach the worker.
-    const answer = engine.ask("When?", { maxNewTokens: 200 }, (t) => { pieces.push(t); controller.abort(); }, controller.signal);
+    const answer = engine.ask(
+      "When?",
+      { maxNewTokens: 200 },
+      (t) => {
+        pieces.push(t);
+        controller.abort();
+      },
+      controller.signal,
+    );
     await expect(answer).rejects.toMatchObject({ code: "ABORTED" });
     expect(pieces.length).toBeGreaterThan(0);
     expect(pieces.length).toBeLessThan(200);

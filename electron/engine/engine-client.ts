@@ -1,7 +1,14 @@
 // The caller's side of the engine worker: promise per request, async iterable of text for answers.
 import { Worker } from "node:worker_threads";
 import { AppError, type ErrorCode } from "../shared/errors.js";
-import type { AskOptions, AskResult, BankPutEntry, EngineMessage, EngineRequest, VectorSearchResult } from "./engine-protocol.js";
+import type {
+  AskOptions,
+  AskResult,
+  BankPutEntry,
+  EngineMessage,
+  EngineRequest,
+  VectorSearchResult,
+} from "./engine-protocol.js";
 import type { SessionSettings } from "./ort-session.js";
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; onToken?: (t: string) => void };
@@ -14,10 +21,16 @@ export class EngineClient {
 
   constructor(private readonly onWarning: (message: string) => void = () => {}) {
     this.worker.on("message", (m: EngineMessage) => this.receive(m));
-    this.worker.on("error", (e) => { for (const p of this.pending.values()) p.reject(e); this.pending.clear(); });
+    this.worker.on("error", (e) => {
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    });
   }
 
-  load(dir: string, settings: Omit<SessionSettings, "onWarning"> = { executionProvider: "cpu", threads: 0 }): Promise<{ id: string }> {
+  load(
+    dir: string,
+    settings: Omit<SessionSettings, "onWarning"> = { executionProvider: "cpu", threads: 0 },
+  ): Promise<{ id: string }> {
     return this.call({ op: "load", dir, settings }) as Promise<{ id: string }>;
   }
 
@@ -30,7 +43,10 @@ export class EngineClient {
     return this.call({ op: "amortize", texts }) as Promise<{ modulations: Float32Array[]; truncated: number }>;
   }
 
-  /** Puts entries into a bank (replacing same keys); the worker caches their aggregator K/V (format-1 heads) or keeps int8 blobs (int8 storage). */
+  /**
+   * Puts entries into a bank (replacing same keys); the worker caches their
+   * aggregator K/V (format-1 heads) or keeps int8 blobs (int8 storage).
+   */
   bankPut(bank: string, entries: BankPutEntry[]): Promise<{ size: number }> {
     return this.call({ op: "bankPut", bank, entries }) as Promise<{ size: number }>;
   }
@@ -45,8 +61,17 @@ export class EngineClient {
   }
 
   /** Puts int8 vectors (keys.length × dim, one scale each) into a bank's index; the buffers are moved, not copied. */
-  vectorsPut(bank: string, dim: number, keys: string[], data: Int8Array, scales: Float32Array): Promise<{ size: number }> {
-    return this.call({ op: "vectorsPut", bank, dim, keys, data, scales }, undefined, [data.buffer as ArrayBuffer, scales.buffer as ArrayBuffer]) as Promise<{ size: number }>;
+  vectorsPut(
+    bank: string,
+    dim: number,
+    keys: string[],
+    data: Int8Array,
+    scales: Float32Array,
+  ): Promise<{ size: number }> {
+    return this.call({ op: "vectorsPut", bank, dim, keys, data, scales }, undefined, [
+      data.buffer as ArrayBuffer,
+      scales.buffer as ArrayBuffer,
+    ]) as Promise<{ size: number }>;
   }
 
   vectorsDrop(bank: string, keys?: string[]): Promise<{ size: number }> {
@@ -62,14 +87,22 @@ export class EngineClient {
    * Streams answer text through onToken; resolves with the whole result. banks limits the memory
    * (undefined: every bank); memory false answers without any prefix. signal aborts generation.
    */
-  ask(question: string, options: AskOptions, onToken: (text: string) => void, signal?: AbortSignal, banks?: string[], memory = true): Promise<AskResult> {
+  ask(
+    question: string,
+    options: AskOptions,
+    onToken: (text: string) => void,
+    signal?: AbortSignal,
+    banks?: string[],
+    memory = true,
+  ): Promise<AskResult> {
     const id = this.nextId;
     if (signal?.aborted) return Promise.reject(new AppError("ABORTED", "the question was cancelled"));
     const onAbort = () => this.worker.postMessage({ id: this.nextId++, op: "cancel", target: id });
     signal?.addEventListener("abort", onAbort, { once: true });
     // One signal often spans many questions (an evaluation run): drop the listener once this one is answered.
-    return (this.call({ op: "ask", question, options, ...(banks ? { banks } : {}), memory }, onToken) as Promise<AskResult>)
-      .finally(() => signal?.removeEventListener("abort", onAbort));
+    return (
+      this.call({ op: "ask", question, options, ...(banks ? { banks } : {}), memory }, onToken) as Promise<AskResult>
+    ).finally(() => signal?.removeEventListener("abort", onAbort));
   }
 
   close(): Promise<number> {

@@ -32,7 +32,10 @@ export interface SourceWeight {
   weight: number;
 }
 
-export interface BankPutEntry { key: string; modulation: Float32Array }
+export interface BankPutEntry {
+  key: string;
+  modulation: Float32Array;
+}
 
 export interface AskResult {
   answer: string;
@@ -45,7 +48,12 @@ export interface AskResult {
 }
 
 /** A dense search's result: the best chunks across the banks in scope, and what it cost. */
-export interface VectorSearchResult { hits: VectorHit[]; rows: number; embedMs: number; searchMs: number }
+export interface VectorSearchResult {
+  hits: VectorHit[];
+  rows: number;
+  embedMs: number;
+  searchMs: number;
+}
 
 export type EngineRequest =
   | { id: number; op: "load"; dir: string; settings: Omit<SessionSettings, "onWarning"> }

@@ -37,16 +37,29 @@ function pipeline(): MacPipeline {
 
 /** The bundle's sentence encoder, loaded on first use (ingest or search), so answering alone never pays for it. */
 function sentenceEncoder(): Promise<SentenceEncoder> {
-  const p = pipeline(), spec = p.manifest.architecture.encoder;
+  const p = pipeline(),
+    spec = p.manifest.architecture.encoder;
   if (!p.manifest.graphs.encoder || !spec || !loaded) {
-    throw new AppError("ENCODER_UNAVAILABLE", `the model ${p.manifest.name} has no sentence encoder, so meaning (dense) search is unavailable; use bm25`);
+    throw new AppError(
+      "ENCODER_UNAVAILABLE",
+      `the model ${p.manifest.name} has no sentence encoder, so meaning (dense) search is unavailable; use bm25`,
+    );
   }
   const { dir, settings } = loaded;
-  encoder ??= loadSentenceEncoder(dir, settings, { maxTokens: spec.max_tokens }).catch((e: unknown) => { encoder = undefined; throw e; });
+  encoder ??= loadSentenceEncoder(dir, settings, { maxTokens: spec.max_tokens }).catch((e: unknown) => {
+    encoder = undefined;
+    throw e;
+  });
   return encoder;
 }
 
-async function ask(id: number, question: string, o: Extract<EngineRequest, { op: "ask" }>["options"], scope?: string[], memory = true): Promise<AskResult> {
+async function ask(
+  id: number,
+  question: string,
+  o: Extract<EngineRequest, { op: "ask" }>["options"],
+  scope?: string[],
+  memory = true,
+): Promise<AskResult> {
   const p = pipeline();
   const signal = { aborted: false };
   running.set(id, signal);
@@ -55,7 +68,8 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
   let { entries, owners } = memory ? banks.gather(scope) : { entries: [], owners: [] };
   const mod = (e: BankEntry) => modulationOf(e, p.T, p.D);
   if (o.candidates && entries.length > o.candidates) {
-    const keep = o.candidateKeys?.length ? selectByKeys(owners, o.candidateKeys)
+    const keep = o.candidateKeys?.length
+      ? selectByKeys(owners, o.candidateKeys)
       : selectCandidates((await amortize(p, windows(p, [question]).ids))[0]!, entries.map(mod), o.candidates);
     entries = keep.map((i) => entries[i]!);
     owners = keep.map((i) => owners[i]!);
@@ -65,8 +79,13 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
   const direct = memory && oneEntryIsDirect(entries.length, p.oneEntryDirect);
   const { promptIds, query } = await p.encodeQuestion(question, o.context, o.long ?? false, memory, !direct);
   // Without cached K/V (reader bundles) the aggregation computes memory_kv for these entries only.
-  const agg = !memory ? null : direct ? { latent: mod(entries[0]!), weights: [1] }
-    : query ? await p.aggregate(query, entries.map(mod), undefined, cachedKV(entries)) : null;
+  const agg = !memory
+    ? null
+    : direct
+      ? { latent: mod(entries[0]!), weights: [1] }
+      : query
+        ? await p.aggregate(query, entries.map(mod), undefined, cachedKV(entries))
+        : null;
   const past = agg ? await p.memoryPast(agg, entries.length) : p.emptyPast();
   const questionMs = performance.now() - t0;
   const stream = new TextStream((ids) => p.tokenizer.decode(ids));
@@ -78,20 +97,33 @@ async function ask(id: number, question: string, o: Extract<EngineRequest, { op:
     const delta = stream.push(token);
     if (delta) send({ id, kind: "token", text: delta });
   };
-  let end: GenerateEnd | undefined;                       // beam search does not say why it ended
+  let end: GenerateEnd | undefined; // beam search does not say why it ended
   if ((o.beams ?? 1) > 1) for (const token of await p.beam(promptIds, past, o.beams!, signal, long)) onToken(token);
   else {
-    const tokens = p.decode(promptIds, past, { sample, signal, long, ...(o.maxNewTokens ? { maxNewTokens: o.maxNewTokens } : {}) });
+    const tokens = p.decode(promptIds, past, {
+      sample,
+      signal,
+      long,
+      ...(o.maxNewTokens ? { maxNewTokens: o.maxNewTokens } : {}),
+    });
     for (let r = await tokens.next(); ; r = await tokens.next()) {
-      if (r.done) { end = r.value; break; }
+      if (r.done) {
+        end = r.value;
+        break;
+      }
       onToken(r.value);
     }
   }
   const tail = stream.flush();
   if (tail) send({ id, kind: "token", text: tail });
   const sources = agg ? weightsByOwner(agg.weights, owners) : [];
-  return { answer: stream.text.trim(), sources, bankSize: entries.length, ...(end === "length" ? { truncated: true } : {}),
-    timings: { questionMs, firstTokenMs, totalMs: performance.now() - t0 } };
+  return {
+    answer: stream.text.trim(),
+    sources,
+    bankSize: entries.length,
+    ...(end === "length" ? { truncated: true } : {}),
+    timings: { questionMs, firstTokenMs, totalMs: performance.now() - t0 },
+  };
 }
 
 /** Token windows of texts, each cut to the amortizer's input size; counts how many were cut. */
@@ -113,7 +145,9 @@ async function amortize(p: MacPipeline, ids: readonly number[][]): Promise<Float
   const out = new Array<Float32Array>(ids.length);
   for (let s = 0; s < order.length; s += AMORTIZE_BATCH) {
     const batch = order.slice(s, s + AMORTIZE_BATCH);
-    (await p.amortize(batch.map((i) => ids[i]!))).forEach((m, k) => { out[batch[k]!] = m; });
+    (await p.amortize(batch.map((i) => ids[i]!))).forEach((m, k) => {
+      out[batch[k]!] = m;
+    });
   }
   return out;
 }
@@ -125,16 +159,24 @@ async function bankEntries(p: MacPipeline, mods: Float32Array[]): Promise<BankEn
     return mods.map((m) => (storage === "int8" ? { blob: encodeModulation(m, p.T, p.D, storage) } : { modulation: m }));
   }
   const kvs: Float32Array[] = [];
-  for (let s = 0; s < mods.length; s += 256) kvs.push(...await p.entryKV(mods.slice(s, s + 256)));  // question-independent: once, at insertion
+  // question-independent: once, at insertion
+  for (let s = 0; s < mods.length; s += 256) kvs.push(...(await p.entryKV(mods.slice(s, s + 256))));
   return mods.map((modulation, i) => ({ modulation, kv: kvs[i]! }));
 }
 
 async function bankPut(p: MacPipeline, bank: string, entries: BankPutEntry[]): Promise<{ size: number }> {
-  if (!p.hasMemory) return { size: 0 };                   // nothing to attend over without memory heads
+  if (!p.hasMemory) return { size: 0 }; // nothing to attend over without memory heads
   const size = p.T * p.D;
   const bad = entries.find((e) => e.modulation.length !== size);
-  if (bad) throw new AppError("INVALID_ARGUMENT", `modulation for ${bad.key} has ${bad.modulation.length} values; this bundle needs ${size}`);
-  const made = await bankEntries(p, entries.map((e) => e.modulation));
+  if (bad)
+    throw new AppError(
+      "INVALID_ARGUMENT",
+      `modulation for ${bad.key} has ${bad.modulation.length} values; this bundle needs ${size}`,
+    );
+  const made = await bankEntries(
+    p,
+    entries.map((e) => e.modulation),
+  );
   entries.forEach((e, i) => banks.put(bank, e.key, [made[i]!]));
   return { size: banks.size(bank) };
 }
@@ -142,7 +184,10 @@ async function bankPut(p: MacPipeline, bank: string, entries: BankPutEntry[]): P
 async function handle(req: EngineRequest): Promise<unknown> {
   switch (req.op) {
     case "load": {
-      const settings: SessionSettings = { ...req.settings, onWarning: (message) => send({ id: -1, kind: "warning", message }) };
+      const settings: SessionSettings = {
+        ...req.settings,
+        onWarning: (message) => send({ id: -1, kind: "warning", message }),
+      };
       mac = await loadBundle(req.dir, settings);
       loaded = { dir: req.dir, settings };
       encoder = undefined;
@@ -184,19 +229,31 @@ async function handle(req: EngineRequest): Promise<unknown> {
       const [query] = await (await sentenceEncoder()).embed([req.query]);
       const t1 = performance.now();
       const hits = vectors.search(query!, req.banks, req.k);
-      return { hits, rows: req.banks.reduce((n, b) => n + vectors.size(b), 0), embedMs: t1 - t0, searchMs: performance.now() - t1 };
+      return {
+        hits,
+        rows: req.banks.reduce((n, b) => n + vectors.size(b), 0),
+        embedMs: t1 - t0,
+        searchMs: performance.now() - t1,
+      };
     }
   }
 }
 
 let queue = Promise.resolve();
 port.on("message", (req: EngineRequest) => {
-  if (req.op === "cancel") { void handle(req); return; }    // must not wait behind the answer it cancels
+  if (req.op === "cancel") {
+    void handle(req);
+    return;
+  } // must not wait behind the answer it cancels
   queue = queue.then(async () => {
     try {
       const value = await handle(req);
-      const transfer = req.op === "amortize" ? (value as { modulations: Float32Array[] }).modulations.map((m) => m.buffer as ArrayBuffer)
-        : req.op === "embed" ? (value as { embeddings: Float32Array[] }).embeddings.map((m) => m.buffer as ArrayBuffer) : [];
+      const transfer =
+        req.op === "amortize"
+          ? (value as { modulations: Float32Array[] }).modulations.map((m) => m.buffer as ArrayBuffer)
+          : req.op === "embed"
+            ? (value as { embeddings: Float32Array[] }).embeddings.map((m) => m.buffer as ArrayBuffer)
+            : [];
       port.postMessage({ id: req.id, kind: "ok", value } satisfies EngineMessage, transfer);
     } catch (e) {
       const code = e instanceof AppError ? e.code : e instanceof AbortedError ? "ABORTED" : "ENGINE_ERROR";

@@ -41,23 +41,31 @@ export class MemoryBanks {
 
   /** Drops the given keys, or the whole bank when keys is undefined. */
   drop(bank: string, keys?: readonly string[]): void {
-    if (!keys) { this.banks.delete(bank); return; }
+    if (!keys) {
+      this.banks.delete(bank);
+      return;
+    }
     const b = this.banks.get(bank);
     for (const k of keys) b?.delete(k);
   }
 
   size(bank?: string): number {
     let n = 0;
-    for (const [name, b] of this.banks) if (bank === undefined || name === bank) for (const e of b.values()) n += e.length;
+    for (const [name, b] of this.banks)
+      if (bank === undefined || name === bank) for (const e of b.values()) n += e.length;
     return n;
   }
 
   /** The entries in scope (all banks when scope is undefined), flat, with who each belongs to. */
   gather(scope?: readonly string[]): { entries: BankEntry[]; owners: { bank: string; key: string }[] } {
-    const entries: BankEntry[] = [], owners: { bank: string; key: string }[] = [];
+    const entries: BankEntry[] = [],
+      owners: { bank: string; key: string }[] = [];
     for (const name of scope ?? [...this.banks.keys()]) {
       for (const [key, list] of this.banks.get(name) ?? []) {
-        for (const e of list) { entries.push(e); owners.push({ bank: name, key }); }
+        for (const e of list) {
+          entries.push(e);
+          owners.push({ bank: name, key });
+        }
       }
     }
     return { entries, owners };
@@ -65,13 +73,18 @@ export class MemoryBanks {
 }
 
 /** Sums attention weights per (bank, key), heaviest first; keeps the top `limit`. */
-export function weightsByOwner(weights: readonly number[], owners: readonly { bank: string; key: string }[], limit = 32) {
+export function weightsByOwner(
+  weights: readonly number[],
+  owners: readonly { bank: string; key: string }[],
+  limit = 32,
+) {
   const sums = new Map<string, { bank: string; key: string; weight: number }>();
   weights.forEach((w, i) => {
     const o = owners[i]!;
     const id = `${o.bank}\u0000${o.key}`;
     const s = sums.get(id);
-    if (s) s.weight += w; else sums.set(id, { ...o, weight: w });
+    if (s) s.weight += w;
+    else sums.set(id, { ...o, weight: w });
   });
   return [...sums.values()].sort((a, b) => b.weight - a.weight).slice(0, limit);
 }

@@ -16,8 +16,15 @@ describe("session options", () => {
   it("are accepted by onnxruntime-node, spinning or not", async () => {
     for (const spin of [false, true]) {
       const lm = await createSession(tinyLm, { executionProvider: "cpu", threads: 1 }, spin);
-      const out = await lm.run({ input_ids: int64Tensor([[1, 2]]), position_ids: int64Tensor([[0, 1]]), attention_mask: int64Tensor([[1, 1]]),
-        past_key_values: { type: "float32", data: new Float32Array(0), dims: [2, 2, 1, 2, 0, 16] } }, ["logits"]);
+      const out = await lm.run(
+        {
+          input_ids: int64Tensor([[1, 2]]),
+          position_ids: int64Tensor([[0, 1]]),
+          attention_mask: int64Tensor([[1, 1]]),
+          past_key_values: { type: "float32", data: new Float32Array(0), dims: [2, 2, 1, 2, 0, 16] },
+        },
+        ["logits"],
+      );
       expect(out["logits"]!.dims[0]).toBe(1);
     }
   });

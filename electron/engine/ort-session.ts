@@ -39,18 +39,32 @@ class OrtSession implements Session {
 export function sessionOptions(spinBetweenRuns: boolean): ort.InferenceSession.SessionOptions {
   // Errors only: onnxruntime warns on stderr that an empty bank's entry_weights (1, 0, T) differs from
   // the declared rank; the null entry makes that case valid (see MacPipeline.aggregate).
-  return { graphOptimizationLevel: "all", logSeverityLevel: 3,
-    ...(spinBetweenRuns ? {} : { extra: { session: { force_spinning_stop: "1" } } }) };
+  return {
+    graphOptimizationLevel: "all",
+    logSeverityLevel: 3,
+    ...(spinBetweenRuns ? {} : { extra: { session: { force_spinning_stop: "1" } } }),
+  };
 }
 
-export async function createSession(file: string, settings: SessionSettings, spinBetweenRuns = false): Promise<Session> {
+export async function createSession(
+  file: string,
+  settings: SessionSettings,
+  spinBetweenRuns = false,
+): Promise<Session> {
   const options = sessionOptions(spinBetweenRuns);
   if (settings.threads > 0) options.intraOpNumThreads = settings.threads;
   if (settings.executionProvider !== "cpu") {
     try {
-      return new OrtSession(await ort.InferenceSession.create(file, { ...options, executionProviders: [settings.executionProvider, "cpu"] }));
+      return new OrtSession(
+        await ort.InferenceSession.create(file, {
+          ...options,
+          executionProviders: [settings.executionProvider, "cpu"],
+        }),
+      );
     } catch (e) {
-      settings.onWarning?.(`execution provider ${settings.executionProvider} is not available (${(e as Error).message.split("\n")[0]}); using CPU`);
+      settings.onWarning?.(
+        `execution provider ${settings.executionProvider} is not available (${(e as Error).message.split("\n")[0]}); using CPU`,
+      );
     }
   }
   return new OrtSession(await ort.InferenceSession.create(file, { ...options, executionProviders: ["cpu"] }));

@@ -15,7 +15,9 @@ import { writeReaderBundle } from "./onnx-fixture.test-helpers.js";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 const TINY = path.join(repo, "models/bundles/tiny-random");
-const { EngineClient } = (await import(path.join(repo, "out/engine/engine-client.js"))) as { EngineClient: typeof Client };
+const { EngineClient } = (await import(path.join(repo, "out/engine/engine-client.js"))) as {
+  EngineClient: typeof Client;
+};
 const dir = mkdtempSync(path.join(os.tmpdir(), "mnemo-reader-"));
 writeReaderBundle(TINY, dir);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -45,7 +47,11 @@ describe("a reader bundle on onnxruntime", async () => {
 
   it("answers behind the memory prefix from the question's tap", async () => {
     const mods = mac.asStored(await mac.amortize(mac.chunkIds("The tower was completed in 1889.")));
-    const { promptIds, query } = await mac.encodeQuestion("When was the tower completed?", { kind: "keyword", passages: ["x"] }, true);
+    const { promptIds, query } = await mac.encodeQuestion(
+      "When was the tower completed?",
+      { kind: "keyword", passages: ["x"] },
+      true,
+    );
     expect(query!.dims).toEqual([1, T, D]);
     const agg = await mac.aggregate(query!, mods);
     expect(agg.weights).toHaveLength(mods.length);
@@ -64,19 +70,37 @@ describe("EngineClient on a reader bundle", () => {
 
   it("returns modulations as int8 storage keeps them, and answers over a bank of them with sources", async () => {
     await engine.load(dir);
-    const { modulations, truncated } = await engine.amortize(["The tower was completed in 1889.", "Marie Curie won two Nobel Prizes."]);
+    const { modulations, truncated } = await engine.amortize([
+      "The tower was completed in 1889.",
+      "Marie Curie won two Nobel Prizes.",
+    ]);
     expect(truncated).toBe(0);
-    for (const m of modulations) expect(maxDiff(asStored(m, 4, 32, "int8"), m)).toBeLessThanOrEqual(1e-6 * Math.max(...m.map(Math.abs)));
-    expect(await engine.bankPut("v", modulations.map((modulation, i) => ({ key: String(i + 1), modulation })))).toEqual({ size: 2 });
+    for (const m of modulations)
+      expect(maxDiff(asStored(m, 4, 32, "int8"), m)).toBeLessThanOrEqual(1e-6 * Math.max(...m.map(Math.abs)));
+    expect(
+      await engine.bankPut(
+        "v",
+        modulations.map((modulation, i) => ({ key: String(i + 1), modulation })),
+      ),
+    ).toEqual({ size: 2 });
     const pieces: string[] = [];
-    const r = await engine.ask("When was the tower completed?", { maxNewTokens: 4 }, (t) => pieces.push(t), undefined, ["v"]);
+    const r = await engine.ask("When was the tower completed?", { maxNewTokens: 4 }, (t) => pieces.push(t), undefined, [
+      "v",
+    ]);
     expect(pieces.join("").trim()).toBe(r.answer);
     expect(r.bankSize).toBe(2);
     expect(r.sources.map((s) => s.key).sort()).toEqual(["1", "2"]);
-    const some = await engine.ask("When?", { maxNewTokens: 2, candidates: 1, candidateKeys: [{ bank: "v", key: "2" }] }, () => {}, undefined, ["v"]);
+    const some = await engine.ask(
+      "When?",
+      { maxNewTokens: 2, candidates: 1, candidateKeys: [{ bank: "v", key: "2" }] },
+      () => {},
+      undefined,
+      ["v"],
+    );
     expect(some.bankSize).toBe(1);
     expect(some.sources.map((s) => s.key)).toEqual(["2"]);
-    const none = await engine.ask("When?", { maxNewTokens: 2 }, () => {}, undefined, []);      // the learned null entry alone
+    // the learned null entry alone
+    const none = await engine.ask("When?", { maxNewTokens: 2 }, () => {}, undefined, []);
     expect(none).toMatchObject({ bankSize: 0, sources: [] });
   });
 
@@ -84,6 +108,8 @@ describe("EngineClient on a reader bundle", () => {
     expect(await engine.ingest("a.md", "The tower was completed in 1889.")).toEqual({ entries: 1 });
     const r = await engine.ask("When?", { maxNewTokens: 2 }, () => {}, undefined, ["docs"]);
     expect(r.sources.map((s) => s.key)).toEqual(["a.md"]);
-    await expect(engine.bankPut("v", [{ key: "x", modulation: new Float32Array(5) }])).rejects.toThrow(/has 5 values; this bundle needs 128/);
+    await expect(engine.bankPut("v", [{ key: "x", modulation: new Float32Array(5) }])).rejects.toThrow(
+      /has 5 values; this bundle needs 128/,
+    );
   });
 });

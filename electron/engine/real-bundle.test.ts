@@ -18,11 +18,20 @@ const dir = defaultBundleDir();
 const built = existsSync(path.join(dir, "manifest.json"));
 if (!built && process.env.CI) throw new Error(`CI: the real bundle is missing at ${dir} (npm run setup builds it)`);
 
-interface Case { kind: "gold" | "question"; passage: string | null; question: string; prompt: string; ids: number[]; greedy: number[];
-  logits: { ids: number[]; values: number[] } }
+interface Case {
+  kind: "gold" | "question";
+  passage: string | null;
+  question: string;
+  prompt: string;
+  ids: number[];
+  greedy: number[];
+  logits: { ids: number[]; values: number[] };
+}
 
 describe.skipIf(!built)("the setup-built real bundle", async () => {
-  const fx = built ? JSON.parse(readFileSync(path.join(dir, "fixtures.json"), "utf8")).lm as { cases: Case[]; new_tokens: number } : null;
+  const fx = built
+    ? (JSON.parse(readFileSync(path.join(dir, "fixtures.json"), "utf8")).lm as { cases: Case[]; new_tokens: number })
+    : null;
   const mac = built ? await loadBundle(dir, { executionProvider: "cpu", threads: 2 }) : null;
 
   it("is format 2 with grouped-query attention, and memory heads only if they read the LM's tap", () => {
@@ -46,14 +55,23 @@ describe.skipIf(!built)("the setup-built real bundle", async () => {
   // PyTorch's float product: measured max |diff| / logit range 0.004 (SmolLM2 q4, 0.18 of ~40) and
   // 0.010 (Gemma 3 q8, every layer 8-bit: 0.36 of ~37). The bound is 2% of the range, and the argmax must agree.
   it("gives PyTorch's logits at the first step (within 2% of their range) and the same top token", async () => {
-    const raw = await createSession(path.join(dir, mac!.manifest.graphs.lm.file), { executionProvider: "cpu", threads: 2 });
-    const lm = takesLayerCache(mac!.manifest.graphs.lm.inputs) ? packedPastAdapter(raw) : raw;   // a packed past, split per layer
+    const raw = await createSession(path.join(dir, mac!.manifest.graphs.lm.file), {
+      executionProvider: "cpu",
+      threads: 2,
+    });
+    // a packed past, split per layer
+    const lm = takesLayerCache(mac!.manifest.graphs.lm.inputs) ? packedPastAdapter(raw) : raw;
     for (const c of fx!.cases) {
-      const out = await lm.run({ input_ids: int64Tensor([c.ids]), position_ids: int64Tensor([c.ids.map((_, i) => i)]),
-        attention_mask: int64Tensor([c.ids.map(() => 1)]), past_key_values: mac!.emptyPast(),
-        ...(mac!.stopsAtTap ? { tap_only: { type: "int64", data: BigInt64Array.of(0n), dims: [1] } } : {}) });
-      const V = mac!.manifest.architecture.lm.vocab_size, rows = out.logits!.dims[1]!;
-      expect(rows).toBe(1);                                   // the graph returns the last position only
+      const out = await lm.run({
+        input_ids: int64Tensor([c.ids]),
+        position_ids: int64Tensor([c.ids.map((_, i) => i)]),
+        attention_mask: int64Tensor([c.ids.map(() => 1)]),
+        past_key_values: mac!.emptyPast(),
+        ...(mac!.stopsAtTap ? { tap_only: { type: "int64", data: BigInt64Array.of(0n), dims: [1] } } : {}),
+      });
+      const V = mac!.manifest.architecture.lm.vocab_size,
+        rows = out.logits!.dims[1]!;
+      expect(rows).toBe(1); // the graph returns the last position only
       const last = floats(out.logits!).subarray((rows - 1) * V, rows * V);
       const diff = Math.max(...c.logits.ids.map((id, k) => Math.abs(last[id]! - c.logits.values[k]!)));
       const range = Math.max(...c.logits.values) - Math.min(...c.logits.values);
@@ -65,7 +83,8 @@ describe.skipIf(!built)("the setup-built real bundle", async () => {
   it("decodes PyTorch's greedy tokens with the KV cache", async () => {
     for (const c of fx!.cases) {
       const got: number[] = [];
-      for await (const t of mac!.decode(c.ids, mac!.emptyPast(), { sample: argmax, maxNewTokens: fx!.new_tokens })) got.push(t);
+      for await (const t of mac!.decode(c.ids, mac!.emptyPast(), { sample: argmax, maxNewTokens: fx!.new_tokens }))
+        got.push(t);
       expect(got).toEqual(c.greedy);
     }
   });
@@ -74,8 +93,9 @@ describe.skipIf(!built)("the setup-built real bundle", async () => {
     const c = fx!.cases[0]!;
     const { promptIds } = await mac!.encodeQuestion(c.question, { kind: "gold", passages: [c.passage!] }, false, false);
     const ids: number[] = [];
-    for await (const t of mac!.decode(promptIds, mac!.emptyPast(), { sample: argmax, maxNewTokens: 64, long: true })) ids.push(t);
-    expect(ids.length).toBeLessThan(64);                     // ended by a stop token (end of turn, paragraph), not the budget
+    for await (const t of mac!.decode(promptIds, mac!.emptyPast(), { sample: argmax, maxNewTokens: 64, long: true }))
+      ids.push(t);
+    expect(ids.length).toBeLessThan(64); // ended by a stop token (end of turn, paragraph), not the budget
     expect(mac!.tokenizer.decode(ids)).toMatch(/1889/);
   });
 });

@@ -15,11 +15,14 @@ export interface Scored {
   goldInTop3: boolean;
 }
 
-/** The largest share of ordinary questions the policy may abstain on when its threshold is chosen (under the 5% aim). */
+/**
+ * The largest share of ordinary questions the policy may abstain on when its threshold is chosen (under the 5% aim).
+ */
 export const MAX_LOSS = 0.03;
 const GRID = Array.from({ length: 81 }, (_, i) => i / 100);
 
-const share = (xs: readonly Scored[], pred: (s: Scored) => boolean) => (xs.length ? xs.filter(pred).length / xs.length : 0);
+const share = (xs: readonly Scored[], pred: (s: Scored) => boolean) =>
+  xs.length ? xs.filter(pred).length / xs.length : 0;
 const pct = (x: number) => Math.round(1000 * x) / 10;
 
 export interface PolicyRow {
@@ -35,8 +38,22 @@ export interface PolicyRow {
 export function rowAt(xs: readonly Scored[], threshold: number): PolicyRow {
   const abstains = (s: Scored) => s.bestDense < threshold;
   const ordinary = xs.filter((s) => !s.foreign);
-  return { threshold, foreign_abstained: pct(share(xs.filter((s) => s.foreign), abstains)), ordinary_abstained: pct(share(ordinary, abstains)),
-    answerable_lost: pct(share(ordinary.filter((s) => s.goldInTop3), abstains)) };
+  return {
+    threshold,
+    foreign_abstained: pct(
+      share(
+        xs.filter((s) => s.foreign),
+        abstains,
+      ),
+    ),
+    ordinary_abstained: pct(share(ordinary, abstains)),
+    answerable_lost: pct(
+      share(
+        ordinary.filter((s) => s.goldInTop3),
+        abstains,
+      ),
+    ),
+  };
 }
 
 /** The threshold that abstains on the most foreign questions while losing at most maxLoss of the ordinary ones. */
@@ -50,10 +67,19 @@ export function abstention(scored: readonly Scored[], fullVault: readonly { best
   const threshold = chooseThreshold(scored);
   const heldOut = [0, 1].map((h) => {
     const t = chooseThreshold(scored.filter((s) => s.fold === h));
-    return { chosen_on_fold: h, ...rowAt(scored.filter((s) => s.fold !== h), t) };
+    return {
+      chosen_on_fold: h,
+      ...rowAt(
+        scored.filter((s) => s.fold !== h),
+        t,
+      ),
+    };
   });
   return {
-    max_loss: MAX_LOSS, threshold, in_sample: rowAt(scored, threshold), held_out: heldOut,
+    max_loss: MAX_LOSS,
+    threshold,
+    in_sample: rowAt(scored, threshold),
+    held_out: heldOut,
     /** Every question against the whole valid vault (nothing foreign): the share the policy would turn away. */
     full_vault_abstained: pct(fullVault.filter((s) => s.bestDense < threshold).length / Math.max(1, fullVault.length)),
     curve: GRID.filter((_, i) => i % 5 === 0).map((t) => rowAt(scored, t)),

@@ -5,8 +5,8 @@ import { best, chooseFusion, FUSION_GRID, type Hits } from "./fusion-choice.js";
 describe("choosing the fusion", () => {
   const hits = new Map<string, Hits>([
     ["a", { r1: [1, 0, 0, 0], r5: [1, 1, 0, 0] }],
-    ["b", { r1: [1, 1, 0, 0], r5: [1, 1, 0, 0] }],      // same r@5 as a, better r@1: wins over a
-    ["c", { r1: [0, 0, 1, 1], r5: [0, 0, 1, 1] }],      // best on fold 1 only
+    ["b", { r1: [1, 1, 0, 0], r5: [1, 1, 0, 0] }], // same r@5 as a, better r@1: wins over a
+    ["c", { r1: [0, 0, 1, 1], r5: [0, 0, 1, 1] }], // best on fold 1 only
   ]);
 
   it("picks the best recall@5, then recall@1", () => {
@@ -15,8 +15,13 @@ describe("choosing the fusion", () => {
   });
 
   it("scores each fold's choice on the other fold", () => {
-    expect(chooseFusion(hits, [0, 0, 1, 1])).toEqual({ chosen: "b", held_out: [
-      { chosen_on_fold: 0, chosen: "b", "r@1": 0, "r@5": 0 }, { chosen_on_fold: 1, chosen: "c", "r@1": 0, "r@5": 0 }] });
+    expect(chooseFusion(hits, [0, 0, 1, 1])).toEqual({
+      chosen: "b",
+      held_out: [
+        { chosen_on_fold: 0, chosen: "b", "r@1": 0, "r@5": 0 },
+        { chosen_on_fold: 1, chosen: "c", "r@1": 0, "r@5": 0 },
+      ],
+    });
   });
 
   it("spans offsets and BM25 weights, with the paper's k = 60 equal weights among them", () => {

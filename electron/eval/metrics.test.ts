@@ -5,7 +5,7 @@ describe("SQuAD metrics", () => {
   it("normalizes as the official script: case, punctuation, articles, whitespace", () => {
     expect(normalize("  The Denver   Broncos! ")).toBe("denver broncos");
     expect(normalize("an apple, a pear & the end.")).toBe("apple pear end");
-    expect(normalize("Theatre")).toBe("theatre");                   // "the" only as a word
+    expect(normalize("Theatre")).toBe("theatre"); // "the" only as a word
   });
 
   it("scores exact, lenient and F1 against the best gold answer", () => {
@@ -13,11 +13,11 @@ describe("SQuAD metrics", () => {
     expect(exactMatch("Broncos won", ["Broncos"])).toBe(0);
     expect(lenientMatch("Broncos won the game", ["Broncos"])).toBe(1);
     expect(lenientMatch("They were the Broncos", ["Broncos"])).toBe(0);
-    expect(lenientMatch("anything", ["the"])).toBe(0);             // an answer that normalizes to nothing never matches
+    expect(lenientMatch("anything", ["the"])).toBe(0); // an answer that normalizes to nothing never matches
     // pred {denver, broncos, team} vs gold {denver, broncos}: P 2/3, R 1, F1 0.8
     expect(f1("Denver Broncos team", ["Carolina", "Denver Broncos"])).toBeCloseTo(0.8, 10);
-    expect(f1("x b b", ["b b c"])).toBeCloseTo(2 / 3, 10);          // repeated tokens count as often as they occur in both
-    expect(f1("", ["the"])).toBe(1);                                 // both empty after normalization
+    expect(f1("x b b", ["b b c"])).toBeCloseTo(2 / 3, 10); // repeated tokens count as often as they occur in both
+    expect(f1("", ["the"])).toBe(1); // both empty after normalization
     expect(f1("", ["Paris"])).toBe(0);
   });
 

@@ -10,9 +10,15 @@ import { readSquad, type Paragraph } from "./squad.js";
 const USAGE = "usage: eval:pool REPORT.json REPORT.json ... [--data SQUAD.json[.gz]] [--json OUT]";
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true,
-    options: { data: { type: "string" }, json: { type: "string" } } });
-  if (positionals.length < 2) { process.stderr.write(`two or more reports are needed\n${USAGE}\n`); return 2; }
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { data: { type: "string" }, json: { type: "string" } },
+  });
+  if (positionals.length < 2) {
+    process.stderr.write(`two or more reports are needed\n${USAGE}\n`);
+    return 2;
+  }
   const squads = new Map<string, Paragraph[]>();
   const inputs: PoolInput[] = [];
   for (const file of positionals) {
@@ -27,19 +33,39 @@ async function main(argv: string[]): Promise<number> {
     inputs.push({ file, report, ids: questionIds(report, paragraphs) });
   }
   const pool = poolReports(inputs);
-  if (values.json) writeFileSync(values.json, JSON.stringify({ command: `npm run eval:pool -- ${argv.join(" ")}`, ...pool }, null, 1) + "\n");
+  if (values.json)
+    writeFileSync(
+      values.json,
+      JSON.stringify({ command: `npm run eval:pool -- ${argv.join(" ")}`, ...pool }, null, 1) + "\n",
+    );
   const f = (x: number) => x.toFixed(2);
-  const lines = [`${pool.bundle}: ${pool.questions} questions (${pool.duplicates} drawn twice, kept once)`,
-    ...pool.sources.map((s) => `  ${s.file}: seed ${s.seed}, ${s.questions} questions, ${s.kept} kept`), "",
-    "| mode | n | F1 | 95% CI |", "|---|---:|---:|---|",
-    ...Object.entries(pool.modes).map(([m, s]) => `| ${m} | ${s.n} | ${f(s.f1)} | [${f(s.f1_ci95[0])}, ${f(s.f1_ci95[1])}] |`), "",
-    "| comparison | ΔF1 | 95% CI | better | worse |", "|---|---:|---|---:|---:|",
-    ...Object.entries(pool.deltas).map(([k, d]) => `| ${k} | ${d.f1 >= 0 ? "+" : ""}${f(d.f1)} | [${f(d.ci95[0])}, ${f(d.ci95[1])}] | ${d.better} | ${d.worse} |`)];
+  const lines = [
+    `${pool.bundle}: ${pool.questions} questions (${pool.duplicates} drawn twice, kept once)`,
+    ...pool.sources.map((s) => `  ${s.file}: seed ${s.seed}, ${s.questions} questions, ${s.kept} kept`),
+    "",
+    "| mode | n | F1 | 95% CI |",
+    "|---|---:|---:|---|",
+    ...Object.entries(pool.modes).map(
+      ([m, s]) => `| ${m} | ${s.n} | ${f(s.f1)} | [${f(s.f1_ci95[0])}, ${f(s.f1_ci95[1])}] |`,
+    ),
+    "",
+    "| comparison | ΔF1 | 95% CI | better | worse |",
+    "|---|---:|---|---:|---:|",
+    ...Object.entries(pool.deltas).map(
+      ([k, d]) =>
+        `| ${k} | ${d.f1 >= 0 ? "+" : ""}${f(d.f1)} | [${f(d.ci95[0])}, ${f(d.ci95[1])}] | ${d.better} | ${d.worse} |`,
+    ),
+  ];
   process.stdout.write(lines.join("\n") + "\n");
   return 0;
 }
 
-main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: Error) => {
-  process.stderr.write(`eval:pool: ${e.message}\n`);
-  process.exitCode = 1;
-});
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: Error) => {
+    process.stderr.write(`eval:pool: ${e.message}\n`);
+    process.exitCode = 1;
+  },
+);

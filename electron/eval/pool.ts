@@ -6,15 +6,23 @@ import { bootstrapCI, pairedDelta } from "./metrics.js";
 import { EVAL_DELTAS, sampleSorted, type EvalMode, type EvalReport } from "./run.js";
 import type { Paragraph } from "./squad.js";
 
-export interface PoolInput { file: string; report: EvalReport; ids: string[] }
+export interface PoolInput {
+  file: string;
+  report: EvalReport;
+  ids: string[];
+}
 
 export interface PoolResult {
   bundle: string;
   sources: { file: string; seed: number; questions: number; kept: number }[];
   /** Questions in the pool, each once; duplicates: rows dropped because an earlier report had them. */
-  questions: number; duplicates: number;
+  questions: number;
+  duplicates: number;
   modes: Record<string, { n: number; f1: number; f1_ci95: [number, number] }>;
-  deltas: Record<string, { f1: number; ci95: [number, number]; n: number; excludes_zero: boolean; better: number; worse: number }>;
+  deltas: Record<
+    string,
+    { f1: number; ci95: [number, number]; n: number; excludes_zero: boolean; better: number; worse: number }
+  >;
 }
 
 /**
@@ -24,14 +32,17 @@ export interface PoolResult {
  */
 export function questionIds(report: EvalReport, paragraphs: readonly Paragraph[]): string[] {
   if (report.question_ids) return report.question_ids;
-  if (report.stream.sampled_docs) throw new Error("a report over a sample of documents cannot be rebuilt: rerun it to record its question ids");
+  if (report.stream.sampled_docs)
+    throw new Error("a report over a sample of documents cannot be rebuilt: rerun it to record its question ids");
   const all = paragraphs.flatMap((p) => p.questions);
   const n = report.stream.questions;
   const ids = report.stream.sampled_questions ? sampleSorted(all.length, n, report.seed + 1).map((i) => all[i]!) : all;
   for (const mode of Object.values(report.modes)) {
     mode.examples.forEach(([, gold], k) => {
       if (JSON.stringify(gold) !== JSON.stringify(ids[k]?.answers)) {
-        throw new Error(`the data file does not rebuild this report's sample (question ${k}'s answers differ): pass the file it was run on`);
+        throw new Error(
+          `the data file does not rebuild this report's sample (question ${k}'s answers differ): pass the file it was run on`,
+        );
       }
     });
   }
@@ -44,10 +55,12 @@ export function poolReports(inputs: readonly PoolInput[]): PoolResult {
   const bundle = inputs[0]!.report.bundle;
   for (const { file, report } of inputs) {
     // Rows from different bundles do not pair: the same question answered by different weights.
-    if (report.bundle !== bundle) throw new Error(`${file} is from ${report.bundle}, not ${bundle}: pool one bundle's reports`);
+    if (report.bundle !== bundle)
+      throw new Error(`${file} is from ${report.bundle}, not ${bundle}: pool one bundle's reports`);
   }
   const modeNames = (Object.keys(inputs[0]!.report.modes) as EvalMode[]).filter((m) =>
-    inputs.every(({ report, ids }) => report.modes[m]?.f1_items.length === ids.length));
+    inputs.every(({ report, ids }) => report.modes[m]?.f1_items.length === ids.length),
+  );
   const seen = new Set<string>();
   const rows: Record<string, number[]> = Object.fromEntries(modeNames.map((m) => [m, []]));
   const sources = inputs.map(({ file, report, ids }) => {
@@ -64,14 +77,20 @@ export function poolReports(inputs: readonly PoolInput[]): PoolResult {
   const total = sources.reduce((s, x) => s + x.questions, 0);
   const modes: PoolResult["modes"] = {};
   for (const m of modeNames) {
-    const xs = rows[m]!, [lo, hi] = bootstrapCI(xs);
+    const xs = rows[m]!,
+      [lo, hi] = bootstrapCI(xs);
     modes[m] = { n: xs.length, f1: (100 * xs.reduce((s, x) => s + x, 0)) / xs.length, f1_ci95: [100 * lo, 100 * hi] };
   }
   const deltas: PoolResult["deltas"] = {};
   for (const [a, b] of EVAL_DELTAS) {
-    const x = rows[a], y = rows[b];
+    const x = rows[a],
+      y = rows[b];
     if (!x || !y) continue;
-    deltas[`${a}-${b}`] = { ...pairedDelta(x, y), better: x.filter((v, i) => v > y[i]!).length, worse: x.filter((v, i) => v < y[i]!).length };
+    deltas[`${a}-${b}`] = {
+      ...pairedDelta(x, y),
+      better: x.filter((v, i) => v > y[i]!).length,
+      worse: x.filter((v, i) => v < y[i]!).length,
+    };
   }
   return { bundle, sources, questions: seen.size, duplicates: total - seen.size, modes, deltas };
 }

@@ -7,8 +7,28 @@ import { parseSquad, readSquad } from "./squad.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "mnemo-squad-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const good = { data: [{ title: "Paris", paragraphs: [{ context: "Paris is the capital of France.", qas: [
-  { id: "q1", question: "What is the capital of France?", answers: [{ text: "Paris", answer_start: 0 }, { text: "Paris", answer_start: 0 }] }] }] }] };
+const good = {
+  data: [
+    {
+      title: "Paris",
+      paragraphs: [
+        {
+          context: "Paris is the capital of France.",
+          qas: [
+            {
+              id: "q1",
+              question: "What is the capital of France?",
+              answers: [
+                { text: "Paris", answer_start: 0 },
+                { text: "Paris", answer_start: 0 },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  ],
+};
 
 describe("readSquad", () => {
   it("reads plain and gzipped SQuAD files", async () => {
@@ -29,7 +49,9 @@ describe("readSquad", () => {
     expect(() => parseSquad({ data: [] })).toThrow(/data is empty/);
     const missing = structuredClone(good);
     missing.data[0]!.paragraphs[0]!.qas[0]!.answers[1]!.text = "Lyon";
-    expect(() => parseSquad(missing)).toThrow('data[0].paragraphs[0].qas[0].answers[1]: "Lyon" is not in its paragraph');
+    expect(() => parseSquad(missing)).toThrow(
+      'data[0].paragraphs[0].qas[0].answers[1]: "Lyon" is not in its paragraph',
+    );
     const noAnswers = structuredClone(good);
     noAnswers.data[0]!.paragraphs[0]!.qas[0]!.answers = [];
     expect(() => parseSquad(noAnswers)).toThrow("data[0].paragraphs[0].qas[0]: has no answers");

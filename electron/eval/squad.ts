@@ -4,8 +4,17 @@ import { readFile } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
 import { AppError } from "../shared/errors.js";
 
-export interface Question { id: string; question: string; answers: string[] }
-export interface Paragraph { index: number; article: string; context: string; questions: Question[] }
+export interface Question {
+  id: string;
+  question: string;
+  answers: string[];
+}
+export interface Paragraph {
+  index: number;
+  article: string;
+  context: string;
+  questions: Question[];
+}
 
 const bad = (where: string, what: string) => new AppError("INVALID_ARGUMENT", `${where}: ${what}`);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -43,16 +52,19 @@ export function parseSquad(json: unknown, file = "file"): Paragraph[] {
     const title = typeof article.title === "string" ? article.title : `article ${a}`;
     article.paragraphs.forEach((p: unknown, i) => {
       const pat = `${at}.paragraphs[${i}]`;
-      if (!isObject(p) || typeof p.context !== "string" || !p.context.trim()) throw bad(pat, "expected a non-empty string context");
+      if (!isObject(p) || typeof p.context !== "string" || !p.context.trim())
+        throw bad(pat, "expected a non-empty string context");
       if (!Array.isArray(p.qas)) throw bad(pat, "expected qas: [...]");
       const context = p.context;
       const questions = p.qas.map((q: unknown, k): Question => {
         const qat = `${pat}.qas[${k}]`;
-        if (!isObject(q) || typeof q.question !== "string" || !q.question.trim()) throw bad(qat, "expected a non-empty string question");
+        if (!isObject(q) || typeof q.question !== "string" || !q.question.trim())
+          throw bad(qat, "expected a non-empty string question");
         if (!Array.isArray(q.answers) || q.answers.length === 0) throw bad(qat, "has no answers");
         const answers = q.answers.map((ans: unknown, n) => {
           const aat = `${qat}.answers[${n}]`;
-          if (!isObject(ans) || typeof ans.text !== "string" || !ans.text.trim()) throw bad(aat, "expected {text, answer_start}");
+          if (!isObject(ans) || typeof ans.text !== "string" || !ans.text.trim())
+            throw bad(aat, "expected {text, answer_start}");
           if (!context.includes(ans.text)) throw bad(aat, `${JSON.stringify(ans.text)} is not in its paragraph`);
           return ans.text;
         });

@@ -12,12 +12,22 @@ const fake = vi.hoisted(() => {
   /** A minimal EventEmitter (vi.hoisted runs before imports). */
   class Emitter {
     private readonly listeners = new Map<string, ((...a: unknown[]) => void)[]>();
-    on(event: string, fn: (...a: unknown[]) => void) { this.listeners.set(event, [...(this.listeners.get(event) ?? []), fn]); return this; }
-    once(event: string, fn: (...a: unknown[]) => void) { return this.on(event, fn); }
-    emit(event: string, ...args: unknown[]) { for (const fn of this.listeners.get(event) ?? []) fn(...args); }
+    on(event: string, fn: (...a: unknown[]) => void) {
+      this.listeners.set(event, [...(this.listeners.get(event) ?? []), fn]);
+      return this;
+    }
+    once(event: string, fn: (...a: unknown[]) => void) {
+      return this.on(event, fn);
+    }
+    emit(event: string, ...args: unknown[]) {
+      for (const fn of this.listeners.get(event) ?? []) fn(...args);
+    }
   }
   const state = {
-    windows: [] as { options: { webPreferences: Record<string, unknown> }; webContents: Emitter & Record<string, unknown> }[],
+    windows: [] as {
+      options: { webPreferences: Record<string, unknown> };
+      webContents: Emitter & Record<string, unknown>;
+    }[],
     handlers: new Map<string, (...a: unknown[]) => unknown>(),
     listeners: [] as string[],
     backends: [] as (Emitter & { posted: Posted[]; kill(): void; postMessage(m: Posted): void })[],
@@ -40,25 +50,61 @@ vi.mock("electron", () => {
       const wc = new fake.Emitter() as InstanceType<typeof fake.Emitter> & Record<string, unknown>;
       wc.sent = [] as unknown[];
       wc.send = (channel: string, payload: unknown) => (wc.sent as unknown[]).push([channel, payload]);
-      wc.setWindowOpenHandler = (h: unknown) => { wc.windowOpenHandler = h; };
+      wc.setWindowOpenHandler = (h: unknown) => {
+        wc.windowOpenHandler = h;
+      };
       this.webContents = wc;
       fake.windows.push(this as never);
     }
     loadFile = async () => {};
     show() {}
   }
-  const app = Object.assign(new fake.Emitter(), { isPackaged: false, whenReady: async () => {}, isReady: () => true, getPath: () => "/tmp/mnemo-main-test",
-    getVersion: () => "0.1.0", quit: () => {} });
+  const app = Object.assign(new fake.Emitter(), {
+    isPackaged: false,
+    whenReady: async () => {},
+    isReady: () => true,
+    getPath: () => "/tmp/mnemo-main-test",
+    getVersion: () => "0.1.0",
+    quit: () => {},
+  });
   return {
-    app, BrowserWindow,
-    ipcMain: { handle: (channel: string, fn: (...a: unknown[]) => unknown) => fake.handlers.set(channel, fn), on: (channel: string) => fake.listeners.push(channel) },
-    session: { defaultSession: { setPermissionRequestHandler: (h: never) => { fake.permissionRequest = h; }, setPermissionCheckHandler: (h: never) => { fake.permissionCheck = h; } } },
-    dialog: { showOpenDialog: async (_win: unknown, options: { properties: string[] }) => { fake.dialogs.push(options); return fake.dialogAnswer; } },
-    shell: { openExternal: async (url: string) => { fake.opened.push(url); } },
+    app,
+    BrowserWindow,
+    ipcMain: {
+      handle: (channel: string, fn: (...a: unknown[]) => unknown) => fake.handlers.set(channel, fn),
+      on: (channel: string) => fake.listeners.push(channel),
+    },
+    session: {
+      defaultSession: {
+        setPermissionRequestHandler: (h: never) => {
+          fake.permissionRequest = h;
+        },
+        setPermissionCheckHandler: (h: never) => {
+          fake.permissionCheck = h;
+        },
+      },
+    },
+    dialog: {
+      showOpenDialog: async (_win: unknown, options: { properties: string[] }) => {
+        fake.dialogs.push(options);
+        return fake.dialogAnswer;
+      },
+    },
+    shell: {
+      openExternal: async (url: string) => {
+        fake.opened.push(url);
+      },
+    },
     utilityProcess: {
       fork: () => {
-        const b = Object.assign(new fake.Emitter(), { posted: [] as { id: number; method: string; params: unknown }[], kill() {},
-          postMessage(m: { id: number; method: string; params: unknown }) { b.posted.push(m); setImmediate(() => b.emit("message", { id: m.id, ok: true, value: `relayed ${m.method}` })); } });
+        const b = Object.assign(new fake.Emitter(), {
+          posted: [] as { id: number; method: string; params: unknown }[],
+          kill() {},
+          postMessage(m: { id: number; method: string; params: unknown }) {
+            b.posted.push(m);
+            setImmediate(() => b.emit("message", { id: m.id, ok: true, value: `relayed ${m.method}` }));
+          },
+        });
         fake.backends.push(b as never);
         return b;
       },
@@ -67,7 +113,11 @@ vi.mock("electron", () => {
 });
 
 const RENDERER_URL = pathToFileURL(path.join(import.meta.dirname, "../renderer/index.html")).href;
-type Call = (e: unknown, method: unknown, params: unknown) => Promise<{ ok: boolean; value?: unknown; error?: { code: string; message: string } }>;
+type Call = (
+  e: unknown,
+  method: unknown,
+  params: unknown,
+) => Promise<{ ok: boolean; value?: unknown; error?: { code: string; message: string } }>;
 let call: Call, win: (typeof fake.windows)[number];
 /** An IPC event as Electron would give it: which webContents and frame sent it. */
 const from = (wc: unknown, url = RENDERER_URL, sub = false) => {
@@ -78,14 +128,20 @@ const from = (wc: unknown, url = RENDERER_URL, sub = false) => {
 
 beforeAll(async () => {
   await import("./main.js");
-  await new Promise((r) => setTimeout(r, 10));               // app.whenReady().then(...)
+  await new Promise((r) => setTimeout(r, 10)); // app.whenReady().then(...)
   win = fake.windows[0]!;
   call = fake.handlers.get("mnemo:call") as Call;
 });
 
 describe("Electron main: the security checklist", () => {
   it("creates a sandboxed, isolated window with no Node, no webviews and a preload", () => {
-    expect(win.options.webPreferences).toMatchObject({ sandbox: true, contextIsolation: true, nodeIntegration: false, webviewTag: false, navigateOnDragDrop: false });
+    expect(win.options.webPreferences).toMatchObject({
+      sandbox: true,
+      contextIsolation: true,
+      nodeIntegration: false,
+      webviewTag: false,
+      navigateOnDragDrop: false,
+    });
     expect(String(win.options.webPreferences.preload)).toMatch(/preload\.cjs$/);
   });
 
@@ -110,7 +166,9 @@ describe("Electron main: the security checklist", () => {
   it("denies every permission request and check", () => {
     for (const p of ["media", "geolocation", "notifications", "clipboard-read", "openExternal"]) {
       let granted: boolean | null = null;
-      fake.permissionRequest!({}, p, (ok) => { granted = ok; });
+      fake.permissionRequest!({}, p, (ok) => {
+        granted = ok;
+      });
       expect(granted).toBe(false);
       expect(fake.permissionCheck!({}, p)).toBe(false);
     }
@@ -133,14 +191,21 @@ describe("Electron main: the IPC relay", () => {
   });
 
   it("relays a valid call from its own window's top frame to the backend", async () => {
-    expect(await call(from(win.webContents), "vaults.list", {})).toMatchObject({ ok: true, value: "relayed vaults.list" });
+    expect(await call(from(win.webContents), "vaults.list", {})).toMatchObject({
+      ok: true,
+      value: "relayed vaults.list",
+    });
     expect(fake.backends[0]!.posted.at(-1)).toMatchObject({ method: "vaults.list", params: {} });
   });
 
   it("refuses other senders, subframes and other pages, relaying nothing", async () => {
     const before = fake.backends[0]!.posted.length;
     // Another webContents; a subframe of our window showing our page; our top frame showing another page.
-    for (const e of [() => from(new fake.Emitter()), () => from(win.webContents, RENDERER_URL, true), () => from(win.webContents, "https://evil.example/")].map((f) => f())) {
+    for (const e of [
+      () => from(new fake.Emitter()),
+      () => from(win.webContents, RENDERER_URL, true),
+      () => from(win.webContents, "https://evil.example/"),
+    ].map((f) => f())) {
       expect(await call(e, "vaults.list", {})).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
     }
     expect(fake.backends[0]!.posted.length).toBe(before);
@@ -148,42 +213,72 @@ describe("Electron main: the IPC relay", () => {
 
   it("refuses unknown methods and malformed arguments before they reach the backend", async () => {
     const before = fake.backends[0]!.posted.length;
-    expect(await call(from(win.webContents), "fs.readFile", { path: "/etc/passwd" })).toMatchObject({ ok: false, error: { code: "INVALID_ARGUMENT" } });
-    expect(await call(from(win.webContents), "vaults.create", { name: "", extra: 1 })).toMatchObject({ ok: false, error: { code: "INVALID_ARGUMENT" } });
-    expect(await call(from(win.webContents), "documents.addPaths", { vault: "v", paths: "not a list" })).toMatchObject({ ok: false, error: { code: "INVALID_ARGUMENT" } });
+    expect(await call(from(win.webContents), "fs.readFile", { path: "/etc/passwd" })).toMatchObject({
+      ok: false,
+      error: { code: "INVALID_ARGUMENT" },
+    });
+    expect(await call(from(win.webContents), "vaults.create", { name: "", extra: 1 })).toMatchObject({
+      ok: false,
+      error: { code: "INVALID_ARGUMENT" },
+    });
+    expect(await call(from(win.webContents), "documents.addPaths", { vault: "v", paths: "not a list" })).toMatchObject({
+      ok: false,
+      error: { code: "INVALID_ARGUMENT" },
+    });
     expect(fake.backends[0]!.posted.length).toBe(before);
   });
 
   it("answers updates.* itself: a development run does not update", async () => {
     const before = fake.backends[0]!.posted.length;
-    expect(await call(from(win.webContents), "updates.status", {})).toMatchObject({ ok: true, value: { state: "unsupported", message: expect.stringMatching(/development run/) } });
-    expect(await call(from(win.webContents), "updates.check", {})).toMatchObject({ ok: false, error: { code: "UPDATES_UNSUPPORTED" } });
+    expect(await call(from(win.webContents), "updates.status", {})).toMatchObject({
+      ok: true,
+      value: { state: "unsupported", message: expect.stringMatching(/development run/) },
+    });
+    expect(await call(from(win.webContents), "updates.check", {})).toMatchObject({
+      ok: false,
+      error: { code: "UPDATES_UNSUPPORTED" },
+    });
     expect(fake.backends[0]!.posted.length).toBe(before);
   });
 
   it("answers the folder picker itself, with the folder or null when cancelled", async () => {
     const before = fake.backends[0]!.posted.length;
-    expect(await call(from(win.webContents), "dialog.chooseFolder", { title: "Choose a folder to keep in sync" })).toEqual({ id: expect.any(Number), ok: true, value: "/home/me/Papers" });
-    expect(fake.dialogs.at(-1)).toMatchObject({ title: "Choose a folder to keep in sync", properties: expect.arrayContaining(["openDirectory"]) });
+    expect(
+      await call(from(win.webContents), "dialog.chooseFolder", { title: "Choose a folder to keep in sync" }),
+    ).toEqual({ id: expect.any(Number), ok: true, value: "/home/me/Papers" });
+    expect(fake.dialogs.at(-1)).toMatchObject({
+      title: "Choose a folder to keep in sync",
+      properties: expect.arrayContaining(["openDirectory"]),
+    });
     fake.dialogAnswer = { canceled: true, filePaths: [] };
     expect(await call(from(win.webContents), "dialog.chooseFolder", {})).toMatchObject({ ok: true, value: null });
-    expect(await call(from(new fake.Emitter()), "dialog.chooseFolder", {})).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+    expect(await call(from(new fake.Emitter()), "dialog.chooseFolder", {})).toMatchObject({
+      ok: false,
+      error: { code: "FORBIDDEN" },
+    });
     expect(fake.backends[0]!.posted.length).toBe(before);
   });
 
   it("fails calls in flight when the backend dies, tells the window, and restarts it at most 3 times a minute", async () => {
     for (let crash = 1; crash <= 4; crash++) {
       const backend = fake.backends.at(-1)!;
-      backend.postMessage = (m) => { backend.posted.push(m); };                  // this one never answers
+      backend.postMessage = (m) => {
+        backend.posted.push(m);
+      }; // this one never answers
       const inFlight = call(from(win.webContents), "vaults.list", {});
       await new Promise((r) => setImmediate(r));
       backend.emit("exit", 1);
       expect(await inFlight).toMatchObject({ ok: false, error: { code: "BACKEND_CRASHED" } });
     }
-    expect(fake.backends.length).toBe(4);                                         // the first, then 3 restarts; not a 4th
-    const notices = (win.webContents.sent as [string, { type: string; data: { message: string } }][]).filter(([, e]) => e.type === "backend.error");
+    expect(fake.backends.length).toBe(4); // the first, then 3 restarts; not a 4th
+    const notices = (win.webContents.sent as [string, { type: string; data: { message: string } }][]).filter(
+      ([, e]) => e.type === "backend.error",
+    );
     expect(notices.at(-1)![1].data.message).toMatch(/keeps failing; restart Mnemo/);
-    expect(await call(from(win.webContents), "vaults.list", {})).toMatchObject({ ok: false, error: { code: "BACKEND_CRASHED" } });
+    expect(await call(from(win.webContents), "vaults.list", {})).toMatchObject({
+      ok: false,
+      error: { code: "BACKEND_CRASHED" },
+    });
   });
 });
 
@@ -201,9 +296,15 @@ describe("Electron main: which builds update themselves", () => {
       expect(createUpdates(() => {}).status.message).toMatch(/no update server configured/);
       writeFileSync(path.join(resources, "app-update.yml"), "provider: generic\nurl: https://updates.mnemo.example/\n");
       expect(createUpdates(() => {}).status.message).toMatch(/carries no update signing key/);
-      writeFileSync(path.join(resources, "update-signing-key.pem"), "-----BEGIN PUBLIC KEY-----\ndamaged\n-----END PUBLIC KEY-----\n");
+      writeFileSync(
+        path.join(resources, "update-signing-key.pem"),
+        "-----BEGIN PUBLIC KEY-----\ndamaged\n-----END PUBLIC KEY-----\n",
+      );
       process.env.APPIMAGE = path.join(resources, "Mnemo.AppImage");
-      expect(createUpdates(() => {}).status).toMatchObject({ state: "unsupported", message: expect.stringMatching(/update key cannot be read/) });
+      expect(createUpdates(() => {}).status).toMatchObject({
+        state: "unsupported",
+        message: expect.stringMatching(/update key cannot be read/),
+      });
     } finally {
       delete process.env.APPIMAGE;
       Object.assign(app, { isPackaged: saved.packaged });

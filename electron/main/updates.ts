@@ -16,9 +16,15 @@ const KEY_FILE = "update-signing-key.pem";
 /** Why this build cannot update itself, or null when it can. */
 function unsupportedReason(): string | null {
   if (!app.isPackaged) return "This is a development run: only installed builds update themselves.";
-  if (!existsSync(path.join(process.resourcesPath, "app-update.yml"))) return "This build has no update server configured.";
-  if (!existsSync(path.join(process.resourcesPath, KEY_FILE))) return "This build carries no update signing key, so it cannot verify updates; install new versions by hand.";
-  if (process.platform === "linux" && !process.env.APPIMAGE && !existsSync(path.join(process.resourcesPath, "package-type"))) {
+  if (!existsSync(path.join(process.resourcesPath, "app-update.yml")))
+    return "This build has no update server configured.";
+  if (!existsSync(path.join(process.resourcesPath, KEY_FILE)))
+    return "This build carries no update signing key, so it cannot verify updates; install new versions by hand.";
+  if (
+    process.platform === "linux" &&
+    !process.env.APPIMAGE &&
+    !existsSync(path.join(process.resourcesPath, "package-type"))
+  ) {
     return "Only the AppImage and the .deb package update themselves.";
   }
   return null;
@@ -31,7 +37,9 @@ function releaseKey(): { key: KeyObject } | { reason: string } {
   try {
     return { key: publicKeyFrom(readFileSync(path.join(process.resourcesPath, KEY_FILE), "utf8")) };
   } catch (e) {
-    return { reason: `This build's update key cannot be read (${(e as Error).message}); install new versions by hand.` };
+    return {
+      reason: `This build's update key cannot be read (${(e as Error).message}); install new versions by hand.`,
+    };
   }
 }
 

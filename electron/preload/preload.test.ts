@@ -10,11 +10,24 @@ function loadPreload() {
   const invoked: unknown[][] = [];
   const listeners = new Map<string, (...a: unknown[]) => void>();
   const electron = {
-    contextBridge: { exposeInMainWorld: (key: string, api: Record<string, (...a: unknown[]) => unknown>) => { exposed[key] = api; } },
+    contextBridge: {
+      exposeInMainWorld: (key: string, api: Record<string, (...a: unknown[]) => unknown>) => {
+        exposed[key] = api;
+      },
+    },
     webUtils: { getPathForFile: (f: { name: string }) => `/home/me/${f.name}` },
-    ipcRenderer: { invoke: async (...a: unknown[]) => { invoked.push(a); return { ok: true, value: null }; }, on: (ch: string, fn: (...a: unknown[]) => void) => listeners.set(ch, fn) },
+    ipcRenderer: {
+      invoke: async (...a: unknown[]) => {
+        invoked.push(a);
+        return { ok: true, value: null };
+      },
+      on: (ch: string, fn: (...a: unknown[]) => void) => listeners.set(ch, fn),
+    },
   };
-  const requireStub = (name: string) => { if (name !== "electron") throw new Error(`the preload required ${name}`); return electron; };
+  const requireStub = (name: string) => {
+    if (name !== "electron") throw new Error(`the preload required ${name}`);
+    return electron;
+  };
   const code = readFileSync(path.resolve(import.meta.dirname, "../../out/preload/preload.cjs"), "utf8");
   new Function("require", "exports", "module", code)(requireStub, {}, { exports: {} });
   return { exposed, invoked, listeners };
@@ -31,7 +44,10 @@ describe("preload", () => {
     const got: unknown[] = [];
     exposed.mnemo!.onEvent!((e: unknown) => got.push(e));
     expect([...listeners.keys()]).toEqual(["mnemo:event"]);
-    listeners.get("mnemo:event")!({ sender: "the IPC event object" }, { type: "backend.error", data: { message: "x" } });
+    listeners.get("mnemo:event")!(
+      { sender: "the IPC event object" },
+      { type: "backend.error", data: { message: "x" } },
+    );
     expect(got).toEqual([{ type: "backend.error", data: { message: "x" } }]);
   });
 });

@@ -20,6 +20,7 @@ export function originAllowed(origin: string | undefined, port: number): boolean
 
 export function tokenMatches(given: string | null | undefined, token: string): boolean {
   if (!given) return false;
-  const a = Buffer.from(given), b = Buffer.from(token);
+  const a = Buffer.from(given),
+    b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -8,15 +8,34 @@ import { MnemoApp } from "../app/app.js";
 import { DEFAULT_BUNDLE, defaultDataDir } from "../app/paths.js";
 import { startServer } from "./server.js";
 
-const { values } = parseArgs({ options: { port: { type: "string", default: "0" }, "data-dir": { type: "string" }, bundle: { type: "string", default: DEFAULT_BUNDLE },
-  threads: { type: "string" } } });
-const app = new MnemoApp({ dataDir: values["data-dir"] ?? defaultDataDir(), bundleDir: values.bundle, ...(values.threads ? { threads: Number(values.threads) } : {}),
-  onWarning: (m) => process.stderr.write(`warning: ${m}\n`) });
+const { values } = parseArgs({
+  options: {
+    port: { type: "string", default: "0" },
+    "data-dir": { type: "string" },
+    bundle: { type: "string", default: DEFAULT_BUNDLE },
+    threads: { type: "string" },
+  },
+});
+const app = new MnemoApp({
+  dataDir: values["data-dir"] ?? defaultDataDir(),
+  bundleDir: values.bundle,
+  ...(values.threads ? { threads: Number(values.threads) } : {}),
+  onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
+});
 const api = new AppApi(app);
-const server = await startServer({ api, app, staticDir: path.resolve(import.meta.dirname, "../renderer"), port: Number(values.port) });
+const server = await startServer({
+  api,
+  app,
+  staticDir: path.resolve(import.meta.dirname, "../renderer"),
+  port: Number(values.port),
+});
 process.stdout.write(`Mnemo is running at ${server.url}\n(open it in a browser on this machine; Ctrl-C stops it)\n`);
 // Interrupted ingestion resumes as soon as the backend is up.
 for (const v of await app.listVaults()) if (v.queued) void app.ingest(await app.vault(v.id));
-const stop = async () => { await server.close(); await app.close(); process.exit(0); };
+const stop = async () => {
+  await server.close();
+  await app.close();
+  process.exit(0);
+};
 process.once("SIGINT", stop);
 process.once("SIGTERM", stop);

@@ -2,15 +2,33 @@
 // ask for and the events it gets back. Plain data only: no Node, no DOM.
 
 export interface VaultSummary {
-  id: string; name: string; createdAt: number;
-  documents: number; ready: number; queued: number; errors: number; chunks: number; watches: string[];
+  id: string;
+  name: string;
+  createdAt: number;
+  documents: number;
+  ready: number;
+  queued: number;
+  errors: number;
+  chunks: number;
+  watches: string[];
 }
 
 export type DocumentStatus = "queued" | "ready" | "error";
 
 export interface DocumentSummary {
-  id: number; vaultId: string; name: string; title: string; type: string; source: string | null; size: number;
-  status: DocumentStatus; error: string | null; warning: string | null; pages: number | null; chunks: number; updatedAt: number;
+  id: number;
+  vaultId: string;
+  name: string;
+  title: string;
+  type: string;
+  source: string | null;
+  size: number;
+  status: DocumentStatus;
+  error: string | null;
+  warning: string | null;
+  pages: number | null;
+  chunks: number;
+  updatedAt: number;
 }
 
 /** Where an ingest job stands: overall, and for the document being worked on. */
@@ -19,7 +37,13 @@ export interface IngestProgress {
   total: number;
   done: number;
   failed: number;
-  current: { documentId: number; name: string; stage: "reading" | "extracting" | "amortizing" | "embedding" | "saving"; chunksDone: number; chunksTotal: number } | null;
+  current: {
+    documentId: number;
+    name: string;
+    stage: "reading" | "extracting" | "amortizing" | "embedding" | "saving";
+    chunksDone: number;
+    chunksTotal: number;
+  } | null;
   /**
    * Chunks given their meaning-search vector after the fact (a vault from before vectors were kept, or
    * made with another encoder): present while that catch-up runs.
@@ -29,12 +53,24 @@ export interface IngestProgress {
 
 /** What happened to one document. */
 export interface DocumentOutcome {
-  vaultId: string; documentId: number; name: string;
+  vaultId: string;
+  documentId: number;
+  name: string;
   result: "ready" | "unchanged" | "duplicate" | "error" | "removed" | "skipped";
-  message?: string; chunks?: number;
+  message?: string;
+  chunks?: number;
 }
 
-export interface IngestSummary { vaultId: string; ready: number; unchanged: number; duplicates: number; errors: number; removed: number; skipped: number; cancelled: boolean }
+export interface IngestSummary {
+  vaultId: string;
+  ready: number;
+  unchanged: number;
+  duplicates: number;
+  errors: number;
+  removed: number;
+  skipped: number;
+  cancelled: boolean;
+}
 
 /**
  * How an answer uses the vaults: `memory` (MAC: the aggregated memory as the LM's prefix),
@@ -74,7 +110,11 @@ export interface AskRequest {
   mode?: AnswerMode;
   /** Keyword passages put in the prompt in the keyword modes (default 3). */
   passages?: number;
-  temperature?: number; topP?: number; seed?: number; beams?: number; maxNewTokens?: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  beams?: number;
+  maxNewTokens?: number;
   /** Longer answers (a few sentences) instead of the default short, extractive ones. */
   long?: boolean;
   /** Aggregate only the N entries nearest the question (for large vaults); omitted: every entry. */
@@ -90,8 +130,16 @@ export interface AskRequest {
 
 /** A passage the answer drew on: from the memory's attention, the keyword index, or both. */
 export interface Source {
-  vaultId: string; vaultName: string; documentId: number; title: string; name: string;
-  pageStart: number; pageEnd: number; passage: string; charStart: number; charEnd: number;
+  vaultId: string;
+  vaultName: string;
+  documentId: number;
+  title: string;
+  name: string;
+  pageStart: number;
+  pageEnd: number;
+  passage: string;
+  charStart: number;
+  charEnd: number;
   /** Share of the aggregator's attention on this passage (0..1); 0 when only a keyword hit. */
   memoryWeight: number;
   /** BM25 score of the passage for the question; 0 when not a keyword hit. */
@@ -123,7 +171,8 @@ export const UPDATE_MODES: readonly UpdateMode[] = ["auto", "off"];
  * development run, a build without an update signing key), `message` says why. `ready`: a newer
  * version was downloaded and its signature verified; it installs on restart.
  */
-export type UpdateState = "unsupported" | "idle" | "checking" | "up-to-date" | "downloading" | "verifying" | "ready" | "error";
+export type UpdateState =
+  "unsupported" | "idle" | "checking" | "up-to-date" | "downloading" | "verifying" | "ready" | "error";
 
 export interface UpdateStatus {
   mode: UpdateMode;

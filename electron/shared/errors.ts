@@ -26,7 +26,10 @@ export type ErrorCode =
 
 export class AppError extends Error {
   override readonly name = "AppError";
-  constructor(readonly code: ErrorCode, message: string) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }

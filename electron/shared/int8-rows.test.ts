@@ -8,8 +8,10 @@ describe("int8 rows", () => {
     const codes = new Int8Array(6);
     const scale = quantizeRow([0, 2, -1, 0.5, 1, 0.3], 1, 4, codes, 2, "float64");
     expect(scale).toBe(2 / 127);
-    expect(Array.from(codes)).toEqual([0, 0, 127, -63, 32, 64]);                 // -63.5 and 63.5
-    expect(Array.from(dequantizeRow(codes, 2, 4, scale))).toEqual([127, -63, 32, 64].map((c) => Math.fround(c * scale)));
+    expect(Array.from(codes)).toEqual([0, 0, 127, -63, 32, 64]); // -63.5 and 63.5
+    expect(Array.from(dequantizeRow(codes, 2, 4, scale))).toEqual(
+      [127, -63, 32, 64].map((c) => Math.fround(c * scale)),
+    );
   });
 
   it("rounds the scale to float32 first when it is stored as one", () => {
@@ -22,7 +24,9 @@ describe("int8 rows", () => {
     const codes = new Int8Array(3);
     expect(quantizeRow([0, 0, 0], 0, 3, codes, 0, "float32")).toBe(0);
     expect(Array.from(codes)).toEqual([0, 0, 0]);
-    expect(() => quantizeRow([1, Infinity], 0, 2, codes, 0, "float32", "slot 4")).toThrow(/slot 4 holds a non-finite value/);
+    expect(() => quantizeRow([1, Infinity], 0, 2, codes, 0, "float32", "slot 4")).toThrow(
+      /slot 4 holds a non-finite value/,
+    );
     expect(() => quantizeRow([NaN, 1], 0, 2, codes, 0, "float64")).toThrow(/a row holds a non-finite value/);
   });
 });

@@ -13,8 +13,15 @@ export type ScaleWidth = "float32" | "float64";
  * row, whose codes are left as they are (0 in a fresh array). A non-finite value is a RangeError
  * naming `what`.
  */
-export function quantizeRow(x: ArrayLike<number>, from: number, n: number, codes: Int8Array, at: number,
-  width: ScaleWidth, what = "a row"): number {
+export function quantizeRow(
+  x: ArrayLike<number>,
+  from: number,
+  n: number,
+  codes: Int8Array,
+  at: number,
+  width: ScaleWidth,
+  what = "a row",
+): number {
   let max = 0;
   for (let j = from; j < from + n; j++) max = Math.max(max, Math.abs(x[j]!));
   if (!Number.isFinite(max)) throw new RangeError(`${what} holds a non-finite value`);
@@ -25,8 +32,14 @@ export function quantizeRow(x: ArrayLike<number>, from: number, n: number, codes
 }
 
 /** Decodes n codes from codes[at ..] into out[outAt ..] (a new array by default): code × scale. */
-export function dequantizeRow(codes: Int8Array, at: number, n: number, scale: number,
-  out = new Float32Array(n), outAt = 0): Float32Array {
+export function dequantizeRow(
+  codes: Int8Array,
+  at: number,
+  n: number,
+  scale: number,
+  out = new Float32Array(n),
+  outAt = 0,
+): Float32Array {
   for (let j = 0; j < n; j++) out[outAt + j] = codes[at + j]! * scale;
   return out;
 }

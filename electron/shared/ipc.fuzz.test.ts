@@ -10,25 +10,55 @@ const BUDGET_MS = 3000;
 function randomValue(r: () => number, depth = 0): unknown {
   const k = Math.floor(r() * (depth > 2 ? 6 : 9));
   switch (k) {
-    case 0: return null;
-    case 1: return r() < 0.5;
-    case 2: return Math.floor((r() - 0.5) * 2 ** (r() * 40));
-    case 3: return r() * 1e6 - 5e5;
-    case 4: return ["", "x", "../../etc/passwd", "a".repeat(300), "__proto__", "constructor", "\u0000", "memory"][Math.floor(r() * 8)];
-    case 5: return undefined;
-    case 6: return Array.from({ length: Math.floor(r() * 4) }, () => randomValue(r, depth + 1));
+    case 0:
+      return null;
+    case 1:
+      return r() < 0.5;
+    case 2:
+      return Math.floor((r() - 0.5) * 2 ** (r() * 40));
+    case 3:
+      return r() * 1e6 - 5e5;
+    case 4:
+      return ["", "x", "../../etc/passwd", "a".repeat(300), "__proto__", "constructor", "\u0000", "memory"][
+        Math.floor(r() * 8)
+      ];
+    case 5:
+      return undefined;
+    case 6:
+      return Array.from({ length: Math.floor(r() * 4) }, () => randomValue(r, depth + 1));
     default: {
-      const keys = ["name", "vault", "ids", "question", "askId", "mode", "paths", "data", "title", "text", "dir", "__proto__", "extra"];
-      return Object.fromEntries(Array.from({ length: Math.floor(r() * 5) }, () => [keys[Math.floor(r() * keys.length)]!, randomValue(r, depth + 1)]));
+      const keys = [
+        "name",
+        "vault",
+        "ids",
+        "question",
+        "askId",
+        "mode",
+        "paths",
+        "data",
+        "title",
+        "text",
+        "dir",
+        "__proto__",
+        "extra",
+      ];
+      return Object.fromEntries(
+        Array.from({ length: Math.floor(r() * 5) }, () => [
+          keys[Math.floor(r() * keys.length)]!,
+          randomValue(r, depth + 1),
+        ]),
+      );
     }
   }
 }
 
 describe("validateCall under random input", () => {
   it("accepts only schema-shaped parameters and refuses the rest with an Error", () => {
-    const r = seededRandom(1234), methods = [...Object.keys(METHODS), "nope", "toString", "__proto__", ""];
+    const r = seededRandom(1234),
+      methods = [...Object.keys(METHODS), "nope", "toString", "__proto__", ""];
     const t0 = Date.now();
-    let accepted = 0, refused = 0;
+    let accepted = 0,
+      refused = 0;
     while (Date.now() - t0 < BUDGET_MS) {
       const method = methods[Math.floor(r() * methods.length)]!;
       const params = randomValue(r);

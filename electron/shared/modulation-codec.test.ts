@@ -5,7 +5,7 @@ import { asStored, decodeModulation, encodeModulation, modulationBytes } from ".
 function sample(T: number, D: number): Float32Array {
   let s = 12345;
   const next = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
-  return Float32Array.from({ length: T * D }, (_, i) => next() * 10 ** (Math.floor(i / D) % 5 - 1));
+  return Float32Array.from({ length: T * D }, (_, i) => next() * 10 ** ((Math.floor(i / D) % 5) - 1));
 }
 
 describe("modulation codec", () => {
@@ -18,7 +18,8 @@ describe("modulation codec", () => {
   });
 
   it("round-trips int8 within half a step of each row's scale", () => {
-    const [T, D] = [16, 640], x = sample(T, D);
+    const [T, D] = [16, 640],
+      x = sample(T, D);
     const blob = encodeModulation(x, T, D, "int8");
     const view = new DataView(blob.buffer);
     const y = decodeModulation(blob, T, D);
@@ -64,7 +65,9 @@ describe("modulation codec", () => {
   });
 
   it("refuses a blob of neither size, a wrong length, and non-finite values", () => {
-    expect(() => decodeModulation(new Uint8Array(100), 4, 32)).toThrow(/512 \(float32\) or 144 \(int8\) bytes, got 100/);
+    expect(() => decodeModulation(new Uint8Array(100), 4, 32)).toThrow(
+      /512 \(float32\) or 144 \(int8\) bytes, got 100/,
+    );
     expect(() => encodeModulation(new Float32Array(3), 4, 32, "int8")).toThrow(/needs 128 values, got 3/);
     expect(() => encodeModulation(Float32Array.from([NaN, 1]), 1, 2, "int8")).toThrow(/non-finite/);
   });
@@ -72,7 +75,9 @@ describe("modulation codec", () => {
   it("asStored is what a vault gives back, and storing it again changes nothing", () => {
     const x = sample(4, 32);
     expect(asStored(x, 4, 32, "float32")).toBe(x);
-    const once = asStored(x, 4, 32, "int8"), twice = asStored(once, 4, 32, "int8");
-    for (let i = 0; i < once.length; i++) expect(Math.abs(twice[i]! - once[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(once[i]!));
+    const once = asStored(x, 4, 32, "int8"),
+      twice = asStored(once, 4, 32, "int8");
+    for (let i = 0; i < once.length; i++)
+      expect(Math.abs(twice[i]! - once[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(once[i]!));
   });
 });

@@ -26,7 +26,8 @@ export function encodeModulation(x: Float32Array, T: number, D: number, storage:
     return out;
   }
   const codes = new Int8Array(out.buffer, T * 4, T * D);
-  for (let t = 0; t < T; t++) view.setFloat32(t * 4, quantizeRow(x, t * D, D, codes, t * D, "float32", `modulation slot ${t}`), true);
+  for (let t = 0; t < T; t++)
+    view.setFloat32(t * 4, quantizeRow(x, t * D, D, codes, t * D, "float32", `modulation slot ${t}`), true);
   return out;
 }
 
@@ -35,12 +36,15 @@ export function decodeModulation(blob: Uint8Array, T: number, D: number): Float3
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   const out = new Float32Array(T * D);
   if (blob.byteLength === modulationBytes("float32", T, D)) {
-    if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(blob);          // a copy: aligned, owns its memory
+    if (LITTLE_ENDIAN)
+      new Uint8Array(out.buffer).set(blob); // a copy: aligned, owns its memory
     else for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
     return out;
   }
   if (blob.byteLength !== modulationBytes("int8", T, D)) {
-    throw new RangeError(`a stored modulation of ${T}×${D} has ${T * D * 4} (float32) or ${T * (4 + D)} (int8) bytes, got ${blob.byteLength}`);
+    throw new RangeError(
+      `a stored modulation of ${T}×${D} has ${T * D * 4} (float32) or ${T * (4 + D)} (int8) bytes, got ${blob.byteLength}`,
+    );
   }
   const codes = new Int8Array(blob.buffer, blob.byteOffset + T * 4, T * D);
   for (let t = 0; t < T; t++) dequantizeRow(codes, t * D, D, view.getFloat32(t * 4, true), out, t * D);

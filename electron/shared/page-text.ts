@@ -4,7 +4,10 @@
 // character offsets point at the same characters in both. No Node, no DOM.
 
 /** A pdf.js text item (getTextContent's items that carry text). */
-export interface PageTextItem { str: string; hasEOL?: boolean }
+export interface PageTextItem {
+  str: string;
+  hasEOL?: boolean;
+}
 
 /** Between two pages in a document's text (vault/chunker.ts offsets count it). */
 export const PAGE_SEPARATOR = "\n\n";
@@ -26,7 +29,8 @@ export function itemsInRange(items: readonly PageTextItem[], start: number, end:
   const out: number[] = [];
   let at = 0;
   items.forEach((it, i) => {
-    const from = at, to = at + it.str.length;
+    const from = at,
+      to = at + it.str.length;
     at = to + (it.hasEOL ? 1 : 0);
     if (it.str.trim() && from < end && to > start) out.push(i);
   });
@@ -43,7 +47,10 @@ function collapsed(text: string): { s: string; from: number[] } {
     s += space ? " " : text[i];
     from.push(i);
   }
-  if (s.endsWith(" ")) { s = s.slice(0, -1); from.pop(); }
+  if (s.endsWith(" ")) {
+    s = s.slice(0, -1);
+    from.pop();
+  }
   return { s, from };
 }
 
@@ -52,17 +59,23 @@ function collapsed(text: string): { s: string; from: number[] } {
  * when the text there is the passage, whitespace aside; otherwise the passage is searched for, whole,
  * then by its first and last words (a PDF read differently, or changed since). Null: not on this page.
  */
-export function locatePassage(text: string, passage: string, hint?: { start: number; end: number }): [number, number] | null {
+export function locatePassage(
+  text: string,
+  passage: string,
+  hint?: { start: number; end: number },
+): [number, number] | null {
   const p = collapsed(passage).s;
   if (!p) return null;
-  if (hint && hint.start >= 0 && hint.end <= text.length && collapsed(text.slice(hint.start, hint.end)).s === p) return [hint.start, hint.end];
+  if (hint && hint.start >= 0 && hint.end <= text.length && collapsed(text.slice(hint.start, hint.end)).s === p)
+    return [hint.start, hint.end];
   const t = collapsed(text);
   const span = (i: number, len: number): [number, number] => [t.from[i]!, t.from[i + len - 1]! + 1];
   const whole = t.s.indexOf(p);
   if (whole >= 0) return span(whole, p.length);
   const EDGE = 60;
   if (p.length <= EDGE) return null;
-  const head = p.slice(0, EDGE), tail = p.slice(-EDGE);
+  const head = p.slice(0, EDGE),
+    tail = p.slice(-EDGE);
   const h = t.s.indexOf(head);
   if (h < 0) return null;
   const e = t.s.indexOf(tail, h + head.length);

@@ -6,8 +6,13 @@ import { UpdateController, type UpdateOffer, type UpdaterPort } from "./controll
 import type { UpdateStatus } from "../shared/api.js";
 
 let dir: string;
-beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), "mnemo-updctl-")); });
-afterEach(() => { vi.useRealTimers(); rmSync(dir, { recursive: true, force: true }); });
+beforeEach(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), "mnemo-updctl-"));
+});
+afterEach(() => {
+  vi.useRealTimers();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** A fake server: counts checks, offers `offer`, downloads into a real file (so discarding it can be seen). */
 function fakePort(offer: UpdateOffer | null = { version: "0.2.0", signatures: ["sig"] }) {
@@ -16,25 +21,46 @@ function fakePort(offer: UpdateOffer | null = { version: "0.2.0", signatures: ["
   const port: UpdaterPort & { hold: boolean; release(): void } = {
     hold: false,
     release: () => release?.(),
-    async check() { calls.checks++; return offer; },
+    async check() {
+      calls.checks++;
+      return offer;
+    },
     async download(onProgress, signal) {
       calls.downloads++;
       onProgress(50);
-      onProgress(50.2);                                             // the same whole percent: no second event
-      if (port.hold) await new Promise<void>((resolve, reject) => { release = resolve; signal.addEventListener("abort", () => reject(new Error("cancelled"))); });
+      onProgress(50.2); // the same whole percent: no second event
+      if (port.hold)
+        await new Promise<void>((resolve, reject) => {
+          release = resolve;
+          signal.addEventListener("abort", () => reject(new Error("cancelled")));
+        });
       const file = path.join(dir, "Mnemo-0.2.0.AppImage");
       writeFileSync(file, "new version");
       return file;
     },
-    install(restart) { calls.installs.push(restart); },
+    install(restart) {
+      calls.installs.push(restart);
+    },
   };
   return { port, calls };
 }
 
-function controller(port: UpdaterPort | null, verify: (file: string, offer: UpdateOffer) => Promise<void> = async () => {}) {
+function controller(
+  port: UpdaterPort | null,
+  verify: (file: string, offer: UpdateOffer) => Promise<void> = async () => {},
+) {
   const statuses: UpdateStatus[] = [];
-  const c = new UpdateController({ currentVersion: "0.1.0", port, verify, settingsFile: path.join(dir, "updates.json"), onStatus: (s) => statuses.push(s),
-    firstCheckMs: 1000, intervalMs: 60_000, now: () => 42, ...(port ? {} : { unsupportedReason: "no updates in the local server" }) });
+  const c = new UpdateController({
+    currentVersion: "0.1.0",
+    port,
+    verify,
+    settingsFile: path.join(dir, "updates.json"),
+    onStatus: (s) => statuses.push(s),
+    firstCheckMs: 1000,
+    intervalMs: 60_000,
+    now: () => 42,
+    ...(port ? {} : { unsupportedReason: "no updates in the local server" }),
+  });
   return { c, statuses };
 }
 
@@ -60,14 +86,14 @@ describe("UpdateController", () => {
     const first = controller(port).c;
     expect(first.configure("off").mode).toBe("off");
     expect(JSON.parse(readFileSync(path.join(dir, "updates.json"), "utf8"))).toEqual({ mode: "off" });
-    const { c } = controller(port);                                    // the next start reads the saved choice
+    const { c } = controller(port); // the next start reads the saved choice
     expect(c.status.mode).toBe("off");
     c.start();
     await vi.advanceTimersByTimeAsync(10 * 60_000);
     expect(calls.checks).toBe(0);
     expect(await c.check()).toMatchObject({ state: "ready", version: "0.2.0" });
     expect(calls.checks).toBe(1);
-    c.onQuit();                                                        // off: a ready update waits for the user's restart
+    c.onQuit(); // off: a ready update waits for the user's restart
     expect(calls.installs).toEqual([]);
     c.install();
     expect(calls.installs).toEqual([true]);
@@ -77,9 +103,15 @@ describe("UpdateController", () => {
     const { port, calls } = fakePort();
     const { c, statuses } = controller(port);
     expect(await c.check()).toMatchObject({ state: "ready", version: "0.2.0", percent: 100 });
-    expect(statuses.map((s) => [s.state, s.percent])).toEqual([["checking", undefined], ["checking", undefined], ["downloading", 0], ["downloading", 50],
-      ["verifying", 50], ["ready", 100]]);
-    expect(await c.check()).toMatchObject({ state: "ready" });        // nothing more to do once ready
+    expect(statuses.map((s) => [s.state, s.percent])).toEqual([
+      ["checking", undefined],
+      ["checking", undefined],
+      ["downloading", 0],
+      ["downloading", 50],
+      ["verifying", 50],
+      ["ready", 100],
+    ]);
+    expect(await c.check()).toMatchObject({ state: "ready" }); // nothing more to do once ready
     expect(calls.checks).toBe(1);
     c.onQuit();
     expect(calls.installs).toEqual([false]);
@@ -87,10 +119,14 @@ describe("UpdateController", () => {
 
   it("never installs what fails verification, and removes the file", async () => {
     const { port, calls } = fakePort();
-    const { c } = controller(port, async () => { throw new Error("the update to 0.2.0 does not carry a valid Mnemo signature"); });
+    const { c } = controller(port, async () => {
+      throw new Error("the update to 0.2.0 does not carry a valid Mnemo signature");
+    });
     const status = await c.check();
     expect(status).toMatchObject({ state: "error", version: "0.2.0" });
-    expect(status.message).toBe("Checking the signature of 0.2.0 failed: the update to 0.2.0 does not carry a valid Mnemo signature");
+    expect(status.message).toBe(
+      "Checking the signature of 0.2.0 failed: the update to 0.2.0 does not carry a valid Mnemo signature",
+    );
     expect(existsSync(path.join(dir, "Mnemo-0.2.0.AppImage"))).toBe(false);
     expect(() => c.install()).toThrow(/no verified update is ready/);
     c.onQuit();
@@ -101,7 +137,8 @@ describe("UpdateController", () => {
     const { port, calls } = fakePort();
     port.hold = true;
     const { c } = controller(port);
-    const a = c.check(), b = c.check();
+    const a = c.check(),
+      b = c.check();
     await vi.waitFor(() => expect(c.status.state).toBe("downloading"));
     expect(calls.checks).toBe(1);
     c.configure("off");
@@ -114,9 +151,14 @@ describe("UpdateController", () => {
   it("reports a network failure briefly, and recovers on the next check", async () => {
     const { port } = fakePort();
     const check = port.check.bind(port);
-    port.check = async () => { throw new Error("net::ERR_INTERNET_DISCONNECTED\n    at a very long stack\n    at more"); };
+    port.check = async () => {
+      throw new Error("net::ERR_INTERNET_DISCONNECTED\n    at a very long stack\n    at more");
+    };
     const { c } = controller(port);
-    expect(await c.check()).toMatchObject({ state: "error", message: "Checking for updates failed: net::ERR_INTERNET_DISCONNECTED" });
+    expect(await c.check()).toMatchObject({
+      state: "error",
+      message: "Checking for updates failed: net::ERR_INTERNET_DISCONNECTED",
+    });
     port.check = check;
     expect(await c.check()).toMatchObject({ state: "ready" });
   });

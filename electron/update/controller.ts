@@ -7,7 +7,10 @@ import { UPDATE_MODES, type UpdateMode, type UpdateStatus } from "../shared/api.
 import type { Method } from "../shared/ipc.js";
 
 /** A release the server offers: its version and the release key's signatures over its files. */
-export interface UpdateOffer { version: string; signatures: string[] }
+export interface UpdateOffer {
+  version: string;
+  signatures: string[];
+}
 
 export interface UpdaterPort {
   /** Asks the server; null when the running version is the newest. */
@@ -40,7 +43,9 @@ const INTERVAL_MS = 6 * 3600_000;
 
 /** The first line of an error, short enough for the settings dialog (electron-updater's can hold whole YAML files). */
 function briefly(e: unknown): string {
-  const line = String((e as Error)?.message ?? e).split("\n")[0]!.trim();
+  const line = String((e as Error)?.message ?? e)
+    .split("\n")[0]!
+    .trim();
   return line.length > 300 ? line.slice(0, 297) + "…" : line;
 }
 
@@ -55,7 +60,12 @@ export class UpdateController {
     const mode = this.loadMode();
     this.current = o.port
       ? { mode, state: "idle", currentVersion: o.currentVersion }
-      : { mode, state: "unsupported", currentVersion: o.currentVersion, message: o.unsupportedReason ?? "This build does not update itself." };
+      : {
+          mode,
+          state: "unsupported",
+          currentVersion: o.currentVersion,
+          message: o.unsupportedReason ?? "This build does not update itself.",
+        };
   }
 
   get status(): UpdateStatus {
@@ -76,15 +86,19 @@ export class UpdateController {
   /** Checks now, and downloads and verifies what it finds. Concurrent calls share one run. */
   check(): Promise<UpdateStatus> {
     if (!this.o.port || this.current.state === "ready") return Promise.resolve(this.status);
-    this.running ??= this.run(this.o.port).finally(() => { this.running = null; });
+    this.running ??= this.run(this.o.port).finally(() => {
+      this.running = null;
+    });
     return this.running;
   }
 
   configure(mode: UpdateMode): UpdateStatus {
-    if (!UPDATE_MODES.includes(mode)) throw new AppError("INVALID_ARGUMENT", `unknown update mode ${JSON.stringify(mode)}`);
+    if (!UPDATE_MODES.includes(mode))
+      throw new AppError("INVALID_ARGUMENT", `unknown update mode ${JSON.stringify(mode)}`);
     this.saveMode(mode);
     this.set({ mode });
-    if (mode === "off") this.stop();                 // off means no network: a download under way stops too
+    if (mode === "off")
+      this.stop(); // off means no network: a download under way stops too
     else this.schedule(this.o.firstCheckMs ?? FIRST_CHECK_MS);
     return this.status;
   }
@@ -92,7 +106,10 @@ export class UpdateController {
   /** Restarts into the verified update; refuses anything else. */
   install(): UpdateStatus {
     if (this.current.state !== "ready") {
-      throw new AppError("UPDATE_NOT_READY", this.o.port ? "no verified update is ready to install" : this.current.message ?? "updates are unsupported");
+      throw new AppError(
+        "UPDATE_NOT_READY",
+        this.o.port ? "no verified update is ready to install" : (this.current.message ?? "updates are unsupported"),
+      );
     }
     this.installing = true;
     this.o.port!.install(true);
@@ -111,13 +128,17 @@ export class UpdateController {
   /** The updates.* methods of the AppApi, for the process that owns the updater. */
   async call(method: Method, params: unknown): Promise<UpdateStatus> {
     switch (method) {
-      case "updates.status": return this.status;
+      case "updates.status":
+        return this.status;
       case "updates.check":
         if (!this.o.port) throw new AppError("UPDATES_UNSUPPORTED", this.current.message ?? "updates are unsupported");
         return this.check();
-      case "updates.configure": return this.configure((params as { mode: UpdateMode }).mode);
-      case "updates.install": return this.install();
-      default: throw new AppError("INVALID_ARGUMENT", `${method} is not an update method`);
+      case "updates.configure":
+        return this.configure((params as { mode: UpdateMode }).mode);
+      case "updates.install":
+        return this.install();
+      default:
+        throw new AppError("INVALID_ARGUMENT", `${method} is not an update method`);
     }
   }
 
@@ -134,7 +155,7 @@ export class UpdateController {
       this.set({ state: "downloading", version: offer.version, percent: 0 });
       const file = await port.download((raw) => {
         const percent = Math.max(0, Math.min(100, Math.round(raw)));
-        if (percent !== this.current.percent) this.set({ percent });      // one event per whole percent, not per chunk
+        if (percent !== this.current.percent) this.set({ percent }); // one event per whole percent, not per chunk
       }, abort.signal);
       if (abort.signal.aborted) throw new Error("stopped");
       phase = `Checking the signature of ${offer.version}`;
@@ -142,12 +163,18 @@ export class UpdateController {
       try {
         await this.o.verify(file, offer);
       } catch (e) {
-        rmSync(file, { force: true });                  // never leave an unverified installer where an installer is looked for
+        rmSync(file, { force: true }); // never leave an unverified installer where an installer is looked for
         throw e;
       }
       return this.set({ state: "ready", percent: 100 });
     } catch (e) {
-      if (abort.signal.aborted) return this.set({ state: "idle", version: undefined, percent: undefined, message: "Stopped: updates are off." });
+      if (abort.signal.aborted)
+        return this.set({
+          state: "idle",
+          version: undefined,
+          percent: undefined,
+          message: "Stopped: updates are off.",
+        });
       return this.set({ state: "error", percent: undefined, message: `${phase} failed: ${briefly(e)}` });
     } finally {
       if (this.abort === abort) this.abort = null;
@@ -177,7 +204,7 @@ export class UpdateController {
       const mode = (JSON.parse(readFileSync(this.o.settingsFile, "utf8")) as { mode?: unknown }).mode;
       return UPDATE_MODES.includes(mode as UpdateMode) ? (mode as UpdateMode) : "auto";
     } catch {
-      return "auto";                                    // no file yet (first run) or unreadable: the default
+      return "auto"; // no file yet (first run) or unreadable: the default
     }
   }
 
@@ -185,7 +212,7 @@ export class UpdateController {
     const tmp = `${this.o.settingsFile}.tmp`;
     try {
       writeFileSync(tmp, JSON.stringify({ mode }) + "\n");
-      renameSync(tmp, this.o.settingsFile);           // atomic: a crash leaves the old choice or the new one
+      renameSync(tmp, this.o.settingsFile); // atomic: a crash leaves the old choice or the new one
     } catch (e) {
       throw new AppError("IO_ERROR", `could not save the update setting: ${briefly(e)}`);
     }

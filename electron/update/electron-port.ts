@@ -5,15 +5,23 @@
 import { CancellationToken, autoUpdater, type AppUpdater } from "electron-updater";
 import type { UpdateOffer, UpdaterPort } from "./controller.js";
 
-/** What the controller needs of electron-updater's updaters (AppImage, deb, NSIS, Mac): a narrow slice, easy to fake. */
+/**
+ * What the controller needs of electron-updater's updaters (AppImage, deb, NSIS, Mac): a narrow slice, easy to fake.
+ */
 type Updater = Pick<AppUpdater, "checkForUpdates" | "downloadUpdate" | "on" | "off"> & {
-  autoDownload: boolean; autoInstallOnAppQuit: boolean; allowDowngrade: boolean; allowPrerelease: boolean; disableWebInstaller: boolean;
+  autoDownload: boolean;
+  autoInstallOnAppQuit: boolean;
+  allowDowngrade: boolean;
+  allowPrerelease: boolean;
+  disableWebInstaller: boolean;
   quitAndInstall(isSilent?: boolean, isForceRunAfter?: boolean): void;
 };
 
 /** The signatures our release step adds to each file entry of latest*.yml (electron-updater keeps unknown fields). */
 function signaturesOf(info: { files?: readonly unknown[] }): string[] {
-  return (info.files ?? []).map((f) => (f as { signature?: unknown }).signature).filter((s): s is string => typeof s === "string");
+  return (info.files ?? [])
+    .map((f) => (f as { signature?: unknown }).signature)
+    .filter((s): s is string => typeof s === "string");
 }
 
 export function electronUpdaterPort(updater: Updater): UpdaterPort {
@@ -21,12 +29,14 @@ export function electronUpdaterPort(updater: Updater): UpdaterPort {
   updater.autoInstallOnAppQuit = false;
   updater.allowDowngrade = false;
   updater.allowPrerelease = false;
-  updater.disableWebInstaller = true;                   // web installers fetch their payload later, outside our check
+  updater.disableWebInstaller = true; // web installers fetch their payload later, outside our check
   return {
     async check(): Promise<UpdateOffer | null> {
       const result = await updater.checkForUpdates();
       if (!result) throw new Error("the updater is inactive in this build");
-      return result.isUpdateAvailable ? { version: result.updateInfo.version, signatures: signaturesOf(result.updateInfo) } : null;
+      return result.isUpdateAvailable
+        ? { version: result.updateInfo.version, signatures: signaturesOf(result.updateInfo) }
+        : null;
     },
     async download(onProgress, signal): Promise<string> {
       const token = new CancellationToken();
@@ -35,7 +45,9 @@ export function electronUpdaterPort(updater: Updater): UpdaterPort {
       // The file comes with the update-downloaded event on every platform; MacUpdater's downloadUpdate
       // resolves to [] when it does not hand the file to Squirrel.Mac at once (autoInstallOnAppQuit off).
       let downloaded: string | undefined;
-      const done = (e: { downloadedFile: string }) => { downloaded = e.downloadedFile; };
+      const done = (e: { downloadedFile: string }) => {
+        downloaded = e.downloadedFile;
+      };
       signal.addEventListener("abort", cancel, { once: true });
       updater.on("download-progress", progress);
       updater.on("update-downloaded", done);

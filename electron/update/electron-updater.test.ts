@@ -3,7 +3,16 @@
 // stand-ins: an AppAdapter (electron-updater's own seam for a non-Electron app) and a Node HTTP
 // executor (electron-updater downloads through Electron's net module otherwise).
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, request, type RequestOptions, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
@@ -39,17 +48,27 @@ class NodeHttpExecutor extends HttpExecutor<ReturnType<typeof request>> {
       const requestOptions = { headers: options.headers || undefined };
       configureRequestUrl(url, requestOptions);
       configureRequestOptions(requestOptions);
-      this.doDownload(requestOptions, { destination, options, onCancel, responseHandler: null,
-        callback: (error) => (error ? reject(error) : resolve(destination)) }, 0);
+      this.doDownload(
+        requestOptions,
+        {
+          destination,
+          options,
+          onCancel,
+          responseHandler: null,
+          callback: (error) => (error ? reject(error) : resolve(destination)),
+        },
+        0,
+      );
     });
   }
 }
 
 const root = mkdtempSync(path.join(os.tmpdir(), "mnemo-update-"));
 const feedDir = path.join(root, "feed");
-let server: Server, port = 0;
+let server: Server,
+  port = 0;
 const keys = generateSigningKeys();
-const NEW_APP = "#!/bin/sh\necho \"installed silent=$APPIMAGE_SILENT_INSTALL\" > \"$(dirname \"$0\")/installed.txt\"\n";
+const NEW_APP = '#!/bin/sh\necho "installed silent=$APPIMAGE_SILENT_INSTALL" > "$(dirname "$0")/installed.txt"\n';
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -60,18 +79,34 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   port = (server.address() as AddressInfo).port;
 });
-afterAll(() => { server.close(); rmSync(root, { recursive: true, force: true }); });
-afterEach(() => { delete process.env.APPIMAGE; });
+afterAll(() => {
+  server.close();
+  rmSync(root, { recursive: true, force: true });
+});
+afterEach(() => {
+  delete process.env.APPIMAGE;
+});
 
-/** Publishes version 0.2.0 (a tiny "AppImage" that records that it ran) and its feed, signed with `signWith` or unsigned. */
+/**
+ * Publishes version 0.2.0 (a tiny "AppImage" that records that
+ * it ran) and its feed, signed with `signWith` or unsigned.
+ */
 async function publish(opts: { signWith?: string; version?: string; corrupt?: boolean } = {}): Promise<void> {
   rmSync(feedDir, { recursive: true, force: true });
   mkdirSync(feedDir, { recursive: true });
   const name = "Mnemo-0.2.0.AppImage";
   writeFileSync(path.join(feedDir, name), NEW_APP);
   const sha512 = await sha512File(path.join(feedDir, name));
-  writeFileSync(path.join(feedDir, "latest-linux.yml"), stringify({ version: opts.version ?? "0.2.0", files: [{ url: name, sha512, size: NEW_APP.length }],
-    path: name, sha512, releaseDate: "2026-11-24T00:00:00.000Z" }));
+  writeFileSync(
+    path.join(feedDir, "latest-linux.yml"),
+    stringify({
+      version: opts.version ?? "0.2.0",
+      files: [{ url: name, sha512, size: NEW_APP.length }],
+      path: name,
+      sha512,
+      releaseDate: "2026-11-24T00:00:00.000Z",
+    }),
+  );
   if (opts.signWith) await signFeeds(feedDir, opts.signWith, publicOf(opts.signWith));
   if (opts.corrupt) writeFileSync(path.join(feedDir, name), NEW_APP + "# tampered after publishing\n");
 }
@@ -85,17 +120,38 @@ function installedApp(name: string) {
   writeFileSync(appImage, "old version");
   chmodSync(appImage, 0o755);
   process.env.APPIMAGE = appImage;
-  writeFileSync(path.join(dir, "app-update.yml"), `provider: generic\nurl: http://127.0.0.1:${port}/\nupdaterCacheDirName: mnemo-updater\n`);
+  writeFileSync(
+    path.join(dir, "app-update.yml"),
+    `provider: generic\nurl: http://127.0.0.1:${port}/\nupdaterCacheDirName: mnemo-updater\n`,
+  );
   const quit = vi.fn();
-  const updater = new AppImageUpdater(null, { version: "0.1.0", name: "Mnemo", isPackaged: true, appUpdateConfigPath: path.join(dir, "app-update.yml"),
-    userDataPath: dir, baseCachePath: path.join(dir, "cache"), whenReady: async () => {}, relaunch: () => {}, quit, onQuit: () => {} });
+  const updater = new AppImageUpdater(null, {
+    version: "0.1.0",
+    name: "Mnemo",
+    isPackaged: true,
+    appUpdateConfigPath: path.join(dir, "app-update.yml"),
+    userDataPath: dir,
+    baseCachePath: path.join(dir, "cache"),
+    whenReady: async () => {},
+    relaunch: () => {},
+    quit,
+    onQuit: () => {},
+  });
   (updater as unknown as { httpExecutor: HttpExecutor<never> }).httpExecutor = new NodeHttpExecutor() as never;
   updater.logger = null;
   const statuses: UpdateStatus[] = [];
   const publicKey = publicKeyFrom(keys.publicKeyPem);
-  const controller = new UpdateController({ currentVersion: "0.1.0", port: electronUpdaterPort(updater), settingsFile: path.join(dir, "updates.json"),
-    verify: (file, offer) => verifyDownloadedUpdate(publicKey, file, offer.version, offer.signatures), onStatus: (s) => statuses.push(s) });
-  const cached = () => readdirSync(path.join(dir, "cache"), { recursive: true }).map(String).filter((f) => f.endsWith(".AppImage"));
+  const controller = new UpdateController({
+    currentVersion: "0.1.0",
+    port: electronUpdaterPort(updater),
+    settingsFile: path.join(dir, "updates.json"),
+    verify: (file, offer) => verifyDownloadedUpdate(publicKey, file, offer.version, offer.signatures),
+    onStatus: (s) => statuses.push(s),
+  });
+  const cached = () =>
+    readdirSync(path.join(dir, "cache"), { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith(".AppImage"));
   return { dir, appImage, controller, statuses, quit, cached };
 }
 
@@ -105,8 +161,10 @@ describe("updates through electron-updater", () => {
     const app = installedApp("good");
     const status = await app.controller.check();
     expect(status).toMatchObject({ state: "ready", version: "0.2.0", percent: 100 });
-    expect(app.statuses.map((s) => s.state)).toEqual(expect.arrayContaining(["checking", "downloading", "verifying", "ready"]));
-    app.controller.onQuit();                                  // auto mode: installs silently as Mnemo quits
+    expect(app.statuses.map((s) => s.state)).toEqual(
+      expect.arrayContaining(["checking", "downloading", "verifying", "ready"]),
+    );
+    app.controller.onQuit(); // auto mode: installs silently as Mnemo quits
     expect(existsSync(app.appImage)).toBe(false);
     expect(readFileSync(path.join(app.dir, "Mnemo-0.2.0.AppImage"), "utf8")).toBe(NEW_APP);
     expect(readFileSync(path.join(app.dir, "installed.txt"), "utf8").trim()).toBe("installed silent=true");
@@ -127,7 +185,10 @@ describe("updates through electron-updater", () => {
   it("refuses an unsigned release", async () => {
     await publish();
     const app = installedApp("unsigned");
-    expect(await app.controller.check()).toMatchObject({ state: "error", message: expect.stringMatching(/is not signed/) });
+    expect(await app.controller.check()).toMatchObject({
+      state: "error",
+      message: expect.stringMatching(/is not signed/),
+    });
     expect(readFileSync(app.appImage, "utf8")).toBe("old version");
   });
 
@@ -136,13 +197,20 @@ describe("updates through electron-updater", () => {
     const yml = path.join(feedDir, "latest-linux.yml");
     writeFileSync(yml, readFileSync(yml, "utf8").replace("version: 0.2.0", "version: 0.3.0"));
     const app = installedApp("replay");
-    expect(await app.controller.check()).toMatchObject({ state: "error", version: "0.3.0", message: expect.stringMatching(/valid Mnemo signature/) });
+    expect(await app.controller.check()).toMatchObject({
+      state: "error",
+      version: "0.3.0",
+      message: expect.stringMatching(/valid Mnemo signature/),
+    });
   });
 
   it("lets electron-updater refuse a file that does not match the feed's SHA-512", async () => {
     await publish({ signWith: keys.privateKeyPem, corrupt: true });
     const app = installedApp("corrupt");
-    expect(await app.controller.check()).toMatchObject({ state: "error", message: expect.stringMatching(/^Downloading 0\.2\.0 failed: .*sha512/i) });
+    expect(await app.controller.check()).toMatchObject({
+      state: "error",
+      message: expect.stringMatching(/^Downloading 0\.2\.0 failed: .*sha512/i),
+    });
     expect(app.cached()).toEqual([]);
   });
 
@@ -151,6 +219,9 @@ describe("updates through electron-updater", () => {
     const app = installedApp("current");
     expect(await app.controller.check()).toMatchObject({ state: "up-to-date" });
     rmSync(feedDir, { recursive: true, force: true });
-    expect(await app.controller.check()).toMatchObject({ state: "error", message: expect.stringMatching(/^Checking for updates failed: /) });
+    expect(await app.controller.check()).toMatchObject({
+      state: "error",
+      message: expect.stringMatching(/^Checking for updates failed: /),
+    });
   });
 });

@@ -16,8 +16,16 @@ async function dist(name: string, entry: Partial<{ url: string; sha512: string }
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, "Mnemo-0.2.0.AppImage"), "installer bytes");
   const sha512 = await sha512File(path.join(dir, "Mnemo-0.2.0.AppImage"));
-  writeFileSync(path.join(dir, "latest-linux.yml"), stringify({ version: "0.2.0", files: [{ url: "Mnemo-0.2.0.AppImage", sha512, size: 15, ...entry }],
-    path: "Mnemo-0.2.0.AppImage", sha512, releaseDate: "2026-11-24T00:00:00.000Z" }));
+  writeFileSync(
+    path.join(dir, "latest-linux.yml"),
+    stringify({
+      version: "0.2.0",
+      files: [{ url: "Mnemo-0.2.0.AppImage", sha512, size: 15, ...entry }],
+      path: "Mnemo-0.2.0.AppImage",
+      sha512,
+      releaseDate: "2026-11-24T00:00:00.000Z",
+    }),
+  );
   return dir;
 }
 
@@ -36,16 +44,31 @@ describe("release signing", () => {
     const dir = await dist("ok");
     expect(await signFeeds(dir, keys.privateKeyPem, keys.publicKeyPem)).toEqual(["Mnemo-0.2.0.AppImage"]);
     const feed = parse(readFileSync(path.join(dir, "latest-linux.yml"), "utf8"));
-    expect(feed).toMatchObject({ version: "0.2.0", path: "Mnemo-0.2.0.AppImage", releaseDate: "2026-11-24T00:00:00.000Z" });
-    await verifyDownloadedUpdate(publicKeyFrom(keys.publicKeyPem), path.join(dir, "Mnemo-0.2.0.AppImage"), "0.2.0", [feed.files[0].signature]);
+    expect(feed).toMatchObject({
+      version: "0.2.0",
+      path: "Mnemo-0.2.0.AppImage",
+      releaseDate: "2026-11-24T00:00:00.000Z",
+    });
+    await verifyDownloadedUpdate(publicKeyFrom(keys.publicKeyPem), path.join(dir, "Mnemo-0.2.0.AppImage"), "0.2.0", [
+      feed.files[0].signature,
+    ]);
   });
 
   it("refuses a private key that does not pair with the app's public key, a wrong hash, a missing file and a path", async () => {
-    const keys = generateSigningKeys(), other = generateSigningKeys();
-    await expect(signFeeds(await dist("pair"), keys.privateKeyPem, other.publicKeyPem)).rejects.toThrow(/valid Mnemo signature/);
-    await expect(signFeeds(await dist("hash", { sha512: "AAAA" }), keys.privateKeyPem, keys.publicKeyPem)).rejects.toThrow(/the feed says AAAA/);
-    await expect(signFeeds(await dist("missing", { url: "Mnemo-9.AppImage" }), keys.privateKeyPem, keys.publicKeyPem)).rejects.toThrow(/not in/);
-    await expect(signFeeds(await dist("path", { url: "../x.AppImage" }), keys.privateKeyPem, keys.publicKeyPem)).rejects.toThrow(/not a plain file name/);
+    const keys = generateSigningKeys(),
+      other = generateSigningKeys();
+    await expect(signFeeds(await dist("pair"), keys.privateKeyPem, other.publicKeyPem)).rejects.toThrow(
+      /valid Mnemo signature/,
+    );
+    await expect(
+      signFeeds(await dist("hash", { sha512: "AAAA" }), keys.privateKeyPem, keys.publicKeyPem),
+    ).rejects.toThrow(/the feed says AAAA/);
+    await expect(
+      signFeeds(await dist("missing", { url: "Mnemo-9.AppImage" }), keys.privateKeyPem, keys.publicKeyPem),
+    ).rejects.toThrow(/not in/);
+    await expect(
+      signFeeds(await dist("path", { url: "../x.AppImage" }), keys.privateKeyPem, keys.publicKeyPem),
+    ).rejects.toThrow(/not a plain file name/);
     const empty = path.join(root, "empty");
     mkdirSync(empty);
     await expect(signFeeds(empty, keys.privateKeyPem, keys.publicKeyPem)).rejects.toThrow(/no latest\*\.yml/);
@@ -60,10 +83,16 @@ describe("release signing", () => {
     expect(existsSync(script), "run tsc -b first").toBe(true);
     const env = { ...process.env };
     delete env.MNEMO_UPDATE_SIGNING_KEY;
-    const without = spawnSync(process.execPath, [script, "sign", "--dist", dir, "--public", pub], { encoding: "utf8", env });
+    const without = spawnSync(process.execPath, [script, "sign", "--dist", dir, "--public", pub], {
+      encoding: "utf8",
+      env,
+    });
     expect(without.status).toBe(1);
     expect(without.stderr).toMatch(/set MNEMO_UPDATE_SIGNING_KEY/);
-    const ok = spawnSync(process.execPath, [script, "sign", "--dist", dir, "--public", pub], { encoding: "utf8", env: { ...env, MNEMO_UPDATE_SIGNING_KEY: keys.privateKeyPem } });
+    const ok = spawnSync(process.execPath, [script, "sign", "--dist", dir, "--public", pub], {
+      encoding: "utf8",
+      env: { ...env, MNEMO_UPDATE_SIGNING_KEY: keys.privateKeyPem },
+    });
     expect(ok.stderr).toBe("");
     expect(ok.stdout).toMatch(/Signed 1 file\(s\): Mnemo-0\.2\.0\.AppImage/);
   });

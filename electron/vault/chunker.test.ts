@@ -4,7 +4,8 @@ import { chunkPages, joinPages } from "./chunker.js";
 // One token per word keeps the arithmetic visible; the real tokenizer is exercised in the app tests.
 const words = (t: string) => t.split(/\s+/).filter(Boolean).length;
 // Sentences start with a capital, as a sentence segmenter expects ("end. x" is not a sentence break).
-const sentence = (n: number, tag: string) => Array.from({ length: n - 1 }, (_, i) => `${tag.toUpperCase()}${i}`).join(" ") + " end.";
+const sentence = (n: number, tag: string) =>
+  Array.from({ length: n - 1 }, (_, i) => `${tag.toUpperCase()}${i}`).join(" ") + " end.";
 
 describe("chunkPages", () => {
   it("keeps every window within the token budget and covers every sentence", () => {
@@ -20,20 +21,25 @@ describe("chunkPages", () => {
   it("offsets point at the chunk's text in the joined document", () => {
     const pages = ["First page. It has two sentences.", "Second page here. And more text on it."];
     const { text } = joinPages(pages);
-    for (const c of chunkPages(pages, words, { maxTokens: 6, overlapTokens: 0 })) expect(text.slice(c.charStart, c.charEnd)).toBe(c.text);
+    for (const c of chunkPages(pages, words, { maxTokens: 6, overlapTokens: 0 }))
+      expect(text.slice(c.charStart, c.charEnd)).toBe(c.text);
   });
 
   it("never lets a window cross a page break, so each passage cites one page", () => {
     const pages = [sentence(5, "a"), `${sentence(5, "b")} ${sentence(5, "bb")}`, sentence(5, "c")];
     const chunks = chunkPages(pages, words, { maxTokens: 100, overlapTokens: 0 });
-    expect(chunks.map((c) => [c.pageStart, c.pageEnd, c.text])).toEqual([[1, 1, pages[0]], [2, 2, pages[1]], [3, 3, pages[2]]]);
+    expect(chunks.map((c) => [c.pageStart, c.pageEnd, c.text])).toEqual([
+      [1, 1, pages[0]],
+      [2, 2, pages[1]],
+      [3, 3, pages[2]],
+    ]);
   });
 
   it("prefers to end a window at a paragraph end when the next paragraph would not fit", () => {
     const p1 = [sentence(8, "a"), sentence(8, "b")].join(" ");
     const p2 = [sentence(8, "c"), sentence(8, "d"), sentence(8, "e")].join(" ");
     const chunks = chunkPages([`${p1}\n\n${p2}`], words, { maxTokens: 30, overlapTokens: 0 });
-    expect(chunks[0]!.text).toBe(p1);                       // 16 tokens: a,b; c would fit but p2 (24) would not
+    expect(chunks[0]!.text).toBe(p1); // 16 tokens: a,b; c would fit but p2 (24) would not
     expect(chunks[1]!.text).toBe(p2);
   });
 
@@ -42,7 +48,10 @@ describe("chunkPages", () => {
     const chunks = chunkPages([para], words, { maxTokens: 15, overlapTokens: 5 });
     expect(chunks.length).toBeGreaterThan(1);
     for (let k = 1; k < chunks.length; k++) expect(chunks[k]!.charStart).toBeLessThan(chunks[k - 1]!.charEnd);
-    const twoParas = chunkPages([`${sentence(10, "x")}\n\n${sentence(10, "y")}`], words, { maxTokens: 12, overlapTokens: 5 });
+    const twoParas = chunkPages([`${sentence(10, "x")}\n\n${sentence(10, "y")}`], words, {
+      maxTokens: 12,
+      overlapTokens: 5,
+    });
     expect(twoParas.map((c) => c.text)).toEqual([sentence(10, "x"), sentence(10, "y")]);
   });
 
@@ -51,7 +60,7 @@ describe("chunkPages", () => {
     const chunks = chunkPages([long], words, { maxTokens: 8, overlapTokens: 0 });
     for (const c of chunks) expect(c.tokenCount).toBeLessThanOrEqual(8);
     expect(chunks.map((c) => c.text).join(" ")).toBe(long);
-    const perChar = (t: string) => t.replace(/\s/g, "").length;     // a tokenizer that spends one token per character
+    const perChar = (t: string) => t.replace(/\s/g, "").length; // a tokenizer that spends one token per character
     const blob = "x".repeat(100);
     const cut = chunkPages([blob], perChar, { maxTokens: 30, overlapTokens: 0 });
     for (const c of cut) expect(c.tokenCount).toBeLessThanOrEqual(30);

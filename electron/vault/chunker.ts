@@ -24,7 +24,13 @@ export interface Chunk {
 // One definition for extraction, chunking and the PDF viewer's highlight (shared/page-text.ts).
 export { PAGE_SEPARATOR };
 
-interface Unit { start: number; end: number; tokens: number; paragraph: number; page: number }
+interface Unit {
+  start: number;
+  end: number;
+  tokens: number;
+  paragraph: number;
+  page: number;
+}
 
 const segmenter = new Intl.Segmenter("en", { granularity: "sentence" });
 const collapse = (s: string) => s.split(/\s+/u).filter(Boolean).join(" ");
@@ -41,11 +47,20 @@ export function joinPages(pages: readonly string[]): { text: string; pageStarts:
   return { text, pageStarts };
 }
 
-export function chunkPages(pages: readonly string[], countTokens: (text: string) => number, opts: ChunkOptions): Chunk[] {
+export function chunkPages(
+  pages: readonly string[],
+  countTokens: (text: string) => number,
+  opts: ChunkOptions,
+): Chunk[] {
   const { text, pageStarts } = joinPages(pages);
   const pageOf = (offset: number) => {
-    let lo = 0, hi = pageStarts.length - 1;
-    while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (pageStarts[mid]! <= offset) lo = mid; else hi = mid - 1; }
+    let lo = 0,
+      hi = pageStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (pageStarts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
     return lo + 1;
   };
   const units = sentenceUnits(text, countTokens, opts.maxTokens).map((u) => ({ ...u, page: pageOf(u.start) }));
@@ -53,27 +68,46 @@ export function chunkPages(pages: readonly string[], countTokens: (text: string)
   let i = 0;
   while (i < units.length) {
     // Grow a window from unit i; stop early at a paragraph end when the next paragraph would not fit.
-    let j = i, tokens = 0;
+    let j = i,
+      tokens = 0;
     while (j < units.length && tokens + units[j]!.tokens <= opts.maxTokens && units[j]!.page === units[i]!.page) {
-      if (j > i && units[j]!.paragraph !== units[j - 1]!.paragraph && tokens >= opts.maxTokens / 2
-        && tokens + paragraphTokens(units, j) > opts.maxTokens) break;
+      if (
+        j > i &&
+        units[j]!.paragraph !== units[j - 1]!.paragraph &&
+        tokens >= opts.maxTokens / 2 &&
+        tokens + paragraphTokens(units, j) > opts.maxTokens
+      )
+        break;
       tokens += units[j]!.tokens;
       j++;
     }
-    if (j === i) j = i + 1;                                     // sentenceUnits guarantees one unit fits
+    if (j === i) j = i + 1; // sentenceUnits guarantees one unit fits
     // Per-sentence counts can differ from the joined text's by a token at a boundary: check exactly.
     let exact = countTokens(collapse(text.slice(units[i]!.start, units[j - 1]!.end)));
     while (exact > opts.maxTokens && j - i > 1) {
       j--;
       exact = countTokens(collapse(text.slice(units[i]!.start, units[j - 1]!.end)));
     }
-    const start = units[i]!.start, end = units[j - 1]!.end;
-    chunks.push({ seq: chunks.length, text: text.slice(start, end), charStart: start, charEnd: end,
-      pageStart: units[i]!.page, pageEnd: units[j - 1]!.page, tokenCount: exact });
+    const start = units[i]!.start,
+      end = units[j - 1]!.end;
+    chunks.push({
+      seq: chunks.length,
+      text: text.slice(start, end),
+      charStart: start,
+      charEnd: end,
+      pageStart: units[i]!.page,
+      pageEnd: units[j - 1]!.page,
+      tokenCount: exact,
+    });
     if (j >= units.length) break;
     // Overlap: restart a few sentences back when the next window continues the same paragraph.
-    let next = j, carried = 0;
-    while (next - 1 > i && units[next - 1]!.paragraph === units[j]!.paragraph && carried + units[next - 1]!.tokens <= opts.overlapTokens) {
+    let next = j,
+      carried = 0;
+    while (
+      next - 1 > i &&
+      units[next - 1]!.paragraph === units[j]!.paragraph &&
+      carried + units[next - 1]!.tokens <= opts.overlapTokens
+    ) {
       carried += units[--next]!.tokens;
     }
     i = next;
@@ -96,7 +130,8 @@ function sentenceUnits(text: string, countTokens: (t: string) => number, maxToke
     for (const s of segmenter.segment(p[0])) {
       const body = s.segment.trimEnd();
       if (!body.trim()) continue;
-      const start = p.index + s.index + (body.length - body.trimStart().length), end = p.index + s.index + body.length;
+      const start = p.index + s.index + (body.length - body.trimStart().length),
+        end = p.index + s.index + body.length;
       const tokens = countTokens(collapse(text.slice(start, end)));
       if (tokens <= maxTokens) units.push({ start, end, tokens, paragraph });
       else units.push(...splitWords(text, start, end, countTokens, maxTokens, paragraph));
@@ -106,12 +141,23 @@ function sentenceUnits(text: string, countTokens: (t: string) => number, maxToke
   return units;
 }
 
-function splitWords(text: string, start: number, end: number, countTokens: (t: string) => number, maxTokens: number, paragraph: number): Omit<Unit, "page">[] {
+function splitWords(
+  text: string,
+  start: number,
+  end: number,
+  countTokens: (t: string) => number,
+  maxTokens: number,
+  paragraph: number,
+): Omit<Unit, "page">[] {
   // Word counts add up (each word carries its own leading-space marker), so this stays linear in the
   // sentence's length; chunkPages re-counts every window exactly.
   const out: Omit<Unit, "page">[] = [];
-  let pieceStart = -1, pieceEnd = -1, pieceTokens = 0;
-  const flush = () => { if (pieceEnd > pieceStart) out.push({ start: pieceStart, end: pieceEnd, tokens: pieceTokens, paragraph }); };
+  let pieceStart = -1,
+    pieceEnd = -1,
+    pieceTokens = 0;
+  const flush = () => {
+    if (pieceEnd > pieceStart) out.push({ start: pieceStart, end: pieceEnd, tokens: pieceTokens, paragraph });
+  };
   for (const w of text.slice(start, end).matchAll(/\S+/g)) {
     let wStart = start + w.index;
     const wEnd = wStart + w[0].length;
@@ -119,7 +165,7 @@ function splitWords(text: string, start: number, end: number, countTokens: (t: s
     // A single "word" longer than the window (a base64 blob, a URL): cut it by characters.
     while (wTokens > maxTokens) {
       flush();
-      const cut = wStart + Math.max(1, Math.floor((wEnd - wStart) * maxTokens / wTokens) - 1);
+      const cut = wStart + Math.max(1, Math.floor(((wEnd - wStart) * maxTokens) / wTokens) - 1);
       out.push({ start: wStart, end: cut, tokens: countTokens(text.slice(wStart, cut)), paragraph });
       wStart = cut;
       wTokens = countTokens(text.slice(wStart, wEnd));

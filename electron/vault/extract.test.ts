@@ -9,7 +9,10 @@ const enc = (s: string) => new TextEncoder().encode(s);
 
 describe("extract", () => {
   it("reads a PDF page by page, with its title", async () => {
-    const pdf = await makePdf(["The first page talks about bridges.", "The second page: the tower opened in 1889."], "Towers");
+    const pdf = await makePdf(
+      ["The first page talks about bridges.", "The second page: the tower opened in 1889."],
+      "Towers",
+    );
     const out = await extract(pdf, "pdf", "towers.pdf");
     expect(out.title).toBe("Towers");
     expect(out.pages).toHaveLength(2);
@@ -32,23 +35,47 @@ describe("extract", () => {
       return doc.save();
     };
     const body = ["Minutes of the Board Meeting", "The board met on 3 May and approved the budget."];
-    expect((await extract(await pdf("Enscript Output", body), "pdf", "minutes.pdf")).title).toBe("Minutes of the Board Meeting");
-    expect((await extract(await pdf("Microsoft Word - notes.docx", body), "pdf", "notes.pdf")).title).toBe("Minutes of the Board Meeting");
+    expect((await extract(await pdf("Enscript Output", body), "pdf", "minutes.pdf")).title).toBe(
+      "Minutes of the Board Meeting",
+    );
+    expect((await extract(await pdf("Microsoft Word - notes.docx", body), "pdf", "notes.pdf")).title).toBe(
+      "Minutes of the Board Meeting",
+    );
     expect((await extract(await pdf("Annual Budget 2024", body), "pdf", "b.pdf")).title).toBe("Annual Budget 2024");
     // No heading on page 1 (its first line is a sentence): the file name.
-    expect((await extract(await pdf("untitled", ["The board met on 3 May."]), "pdf", "minutes-may.pdf")).title).toBe("minutes-may");
+    expect((await extract(await pdf("untitled", ["The board met on 3 May."]), "pdf", "minutes-may.pdf")).title).toBe(
+      "minutes-may",
+    );
   });
 
   it("knows placeholder PDF titles, and which first lines are headings", () => {
     const heading = "Trip Report\nWe went north.";
-    for (const t of ["Enscript Output", "untitled", "Untitled document", "Microsoft PowerPoint - deck.pptx", "report.pdf", "doc1.docx",
-      "C:\\Users\\me\\paper.tex", "", "   ", undefined, 42]) {
+    for (const t of [
+      "Enscript Output",
+      "untitled",
+      "Untitled document",
+      "Microsoft PowerPoint - deck.pptx",
+      "report.pdf",
+      "doc1.docx",
+      "C:\\Users\\me\\paper.tex",
+      "",
+      "   ",
+      undefined,
+      42,
+    ]) {
       expect(pdfTitle(t, heading, "file"), String(t)).toBe("Trip Report");
     }
     expect(pdfTitle("  Towers of Paris ", heading, "file")).toBe("Towers of Paris");
     expect(pdfTitle("Node.js in Practice", heading, "file")).toBe("Node.js in Practice");
-    // Not headings: a sentence, a page number, the first line of a hard-wrapped paragraph, a line over 80 characters, no text.
-    for (const page of ["Text.", "  12  \nBody", "The tower was built in\nthree years by", `${"A".repeat(81)}\nBody`, ""]) {
+    // Not headings: a sentence, a page number, the first line of a
+    // hard-wrapped paragraph, a line over 80 characters, no text.
+    for (const page of [
+      "Text.",
+      "  12  \nBody",
+      "The tower was built in\nthree years by",
+      `${"A".repeat(81)}\nBody`,
+      "",
+    ]) {
       expect(pdfTitle("Untitled", page, "file"), page).toBe("file");
     }
   });
@@ -71,30 +98,54 @@ describe("extract", () => {
   });
 
   it("reads HTML without markup and with its <title>", async () => {
-    const out = await extract(enc("<html><head><title>Page</title><script>var x=1</script></head><body><p>Hello <b>world</b>.</p></body></html>"), "html", "p.html");
+    const out = await extract(
+      enc(
+        "<html><head><title>Page</title><script>var x=1</script></head><body><p>Hello <b>world</b>.</p></body></html>",
+      ),
+      "html",
+      "p.html",
+    );
     expect(out.title).toBe("Page");
     expect(out.pages[0]).toContain("Hello world.");
     expect(out.pages[0]).not.toContain("var x");
   });
 
   it("reads a Word document's paragraphs, and names a broken one", async () => {
-    const out = await extract(await makeDocx(["Quarterly report", "Sales rose by 12% in March.", "Costs fell."]), "docx", "q1.docx");
+    const out = await extract(
+      await makeDocx(["Quarterly report", "Sales rose by 12% in March.", "Costs fell."]),
+      "docx",
+      "q1.docx",
+    );
     expect(out.title).toBe("Quarterly report");
     expect(out.pages[0]).toMatch(/Quarterly report\n+Sales rose by 12% in March\.\n+Costs fell\./);
-    await expect(extract(enc("PK not a zip"), "docx", "bad.docx")).rejects.toThrow(/bad\.docx is not a readable Word document/);
+    await expect(extract(enc("PK not a zip"), "docx", "bad.docx")).rejects.toThrow(
+      /bad\.docx is not a readable Word document/,
+    );
   });
 
   it("reads UTF-8 and UTF-16 text, falls back to Windows-1252 with a warning, refuses binary", async () => {
     expect(decodeText(enc("café"), "a.txt")).toEqual({ text: "café" });
     const utf16 = new Uint8Array([0xff, 0xfe, ...Array.from("hé").flatMap((c) => [c.charCodeAt(0), 0])]);
     expect(decodeText(utf16, "b.txt").text).toBe("hé");
-    const latin = new Uint8Array([0x63, 0x61, 0x66, 0xe9]);           // "café" in Windows-1252
-    expect(decodeText(latin, "c.txt")).toEqual({ text: "café", warning: "c.txt is not valid UTF-8; it was read as Windows-1252" });
+    const latin = new Uint8Array([0x63, 0x61, 0x66, 0xe9]); // "café" in Windows-1252
+    expect(decodeText(latin, "c.txt")).toEqual({
+      text: "café",
+      warning: "c.txt is not valid UTF-8; it was read as Windows-1252",
+    });
     expect(() => decodeText(new Uint8Array([1, 2, 0, 4]), "d.txt")).toThrow(/d\.txt looks binary/);
     await expect(extract(enc(" \n\t "), "txt", "blank.txt")).rejects.toThrow(/blank\.txt contains no text/);
   });
 
   it("knows which files it can read", () => {
-    expect(["a.PDF", "b.md", "c.markdown", "d.txt", "e.htm", "f.docx", "g.doc", "h"].map(docTypeOf)).toEqual(["pdf", "md", "md", "txt", "html", "docx", null, null]);
+    expect(["a.PDF", "b.md", "c.markdown", "d.txt", "e.htm", "f.docx", "g.doc", "h"].map(docTypeOf)).toEqual([
+      "pdf",
+      "md",
+      "md",
+      "txt",
+      "html",
+      "docx",
+      null,
+      null,
+    ]);
   });
 });

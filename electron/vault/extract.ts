@@ -19,7 +19,14 @@ export interface Extracted {
 }
 
 const TYPES: Record<string, DocType> = {
-  ".pdf": "pdf", ".md": "md", ".markdown": "md", ".txt": "txt", ".text": "txt", ".html": "html", ".htm": "html", ".docx": "docx",
+  ".pdf": "pdf",
+  ".md": "md",
+  ".markdown": "md",
+  ".txt": "txt",
+  ".text": "txt",
+  ".html": "html",
+  ".htm": "html",
+  ".docx": "docx",
 };
 
 /** The document type of a file name, or null when Mnemo cannot read it. */
@@ -32,12 +39,19 @@ export const SUPPORTED_EXTENSIONS = Object.keys(TYPES);
 export async function extract(bytes: Uint8Array, type: DocType, name: string): Promise<Extracted> {
   if (bytes.length === 0) throw new AppError("EXTRACTION_FAILED", `${name} is empty (0 bytes)`);
   const fallbackTitle = path.basename(name, path.extname(name));
-  const out = type === "pdf" ? await extractPdf(bytes, name, fallbackTitle)
-    : type === "docx" ? await extractDocx(bytes, name, fallbackTitle) : extractText(bytes, type, name, fallbackTitle);
+  const out =
+    type === "pdf"
+      ? await extractPdf(bytes, name, fallbackTitle)
+      : type === "docx"
+        ? await extractDocx(bytes, name, fallbackTitle)
+        : extractText(bytes, type, name, fallbackTitle);
   if (!out.pages.some((p) => p.trim())) {
-    throw new AppError("EXTRACTION_FAILED", type === "pdf"
-      ? `${name} has no text layer (a scanned PDF?); Mnemo cannot read images of text yet`
-      : `${name} contains no text`);
+    throw new AppError(
+      "EXTRACTION_FAILED",
+      type === "pdf"
+        ? `${name} has no text layer (a scanned PDF?); Mnemo cannot read images of text yet`
+        : `${name} contains no text`,
+    );
   }
   return out;
 }
@@ -46,11 +60,15 @@ export async function extract(bytes: Uint8Array, type: DocType, name: string): P
 export function decodeText(bytes: Uint8Array, name: string): { text: string; warning?: string } {
   if (bytes[0] === 0xff && bytes[1] === 0xfe) return { text: new TextDecoder("utf-16le").decode(bytes) };
   if (bytes[0] === 0xfe && bytes[1] === 0xff) return { text: new TextDecoder("utf-16be").decode(bytes) };
-  if (bytes.subarray(0, 8192).includes(0)) throw new AppError("UNSUPPORTED_FILE", `${name} looks binary (it contains NUL bytes), not text`);
+  if (bytes.subarray(0, 8192).includes(0))
+    throw new AppError("UNSUPPORTED_FILE", `${name} looks binary (it contains NUL bytes), not text`);
   try {
     return { text: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
   } catch {
-    return { text: new TextDecoder("windows-1252").decode(bytes), warning: `${name} is not valid UTF-8; it was read as Windows-1252` };
+    return {
+      text: new TextDecoder("windows-1252").decode(bytes),
+      warning: `${name} is not valid UTF-8; it was read as Windows-1252`,
+    };
   }
 }
 
@@ -60,7 +78,13 @@ function extractText(bytes: Uint8Array, type: "md" | "txt" | "html", name: strin
   if (type === "md") return { ...markdownToText(text, fallbackTitle), ...w };
   if (type === "html") {
     const title = /<title[^>]*>([^<]*)<\/title>/i.exec(text)?.[1]?.trim();
-    const body = htmlToText(text, { wordwrap: false, selectors: [{ selector: "a", options: { ignoreHref: true } }, { selector: "img", format: "skip" }] });
+    const body = htmlToText(text, {
+      wordwrap: false,
+      selectors: [
+        { selector: "a", options: { ignoreHref: true } },
+        { selector: "img", format: "skip" },
+      ],
+    });
     return { title: title || fallbackTitle, pages: [body], ...w };
   }
   return { title: firstLineTitle(text, fallbackTitle), pages: [text], ...w };
@@ -68,7 +92,11 @@ function extractText(bytes: Uint8Array, type: "md" | "txt" | "html", name: strin
 
 /** A short first line is a plain document's title; otherwise the file name is. */
 function firstLineTitle(text: string, fallbackTitle: string): string {
-  const firstLine = text.split("\n").find((l) => l.trim())?.trim() ?? "";
+  const firstLine =
+    text
+      .split("\n")
+      .find((l) => l.trim())
+      ?.trim() ?? "";
   return firstLine.length > 0 && firstLine.length <= 80 ? firstLine : fallbackTitle;
 }
 
@@ -92,12 +120,20 @@ export function markdownToText(source: string, fallbackTitle: string): { title: 
 
 function blockText(t: Token): string {
   switch (t.type) {
-    case "space": case "hr": case "html": return "";
-    case "code": return t.text as string;
-    case "list": return (t.items as Token[]).map((item) => "- " + blockChildren(item)).join("\n");
-    case "table": return [t.header, ...(t.rows as unknown[])].map((row) => (row as Token[]).map(inlineText).join(" | ")).join("\n");
-    case "blockquote": return blockChildren(t);
-    default: return inlineText(t);
+    case "space":
+    case "hr":
+    case "html":
+      return "";
+    case "code":
+      return t.text as string;
+    case "list":
+      return (t.items as Token[]).map((item) => "- " + blockChildren(item)).join("\n");
+    case "table":
+      return [t.header, ...(t.rows as unknown[])].map((row) => (row as Token[]).map(inlineText).join(" | ")).join("\n");
+    case "blockquote":
+      return blockChildren(t);
+    default:
+      return inlineText(t);
   }
 }
 
@@ -113,20 +149,29 @@ function inlineText(t: Token): string {
   return t.type === "br" ? "\n" : unescapeEntities(String((t as { text?: string }).text ?? ""));
 }
 
-const unescapeEntities = (s: string) => s.replace(/&(amp|lt|gt|quot|#39);/g, (_, e: string) => ({ amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'" })[e]!);
+const unescapeEntities = (s: string) =>
+  s.replace(/&(amp|lt|gt|quot|#39);/g, (_, e: string) => ({ amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'" })[e]!);
 
 async function extractPdf(bytes: Uint8Array, name: string, fallbackTitle: string): Promise<Extracted> {
   const pdfjs = await import("pdfjs-dist/legacy/build/pdf.mjs");
   // A plain Uint8Array copy: pdfjs refuses Buffers and detaches the buffer it is given. No eval, no fonts, no network.
-  const task = pdfjs.getDocument({ data: new Uint8Array(bytes), isEvalSupported: false, disableFontFace: true, useSystemFonts: false,
-    verbosity: 0, stopAtErrors: false });
+  const task = pdfjs.getDocument({
+    data: new Uint8Array(bytes),
+    isEvalSupported: false,
+    disableFontFace: true,
+    useSystemFonts: false,
+    verbosity: 0,
+    stopAtErrors: false,
+  });
   let doc;
   try {
     doc = await task.promise;
   } catch (e) {
     const err = e as Error;
-    if (err.name === "PasswordException") throw new AppError("EXTRACTION_FAILED", `${name} is password-protected; remove the password and add it again`);
-    if (err.name === "InvalidPDFException") throw new AppError("EXTRACTION_FAILED", `${name} is not a valid PDF (corrupt or truncated)`);
+    if (err.name === "PasswordException")
+      throw new AppError("EXTRACTION_FAILED", `${name} is password-protected; remove the password and add it again`);
+    if (err.name === "InvalidPDFException")
+      throw new AppError("EXTRACTION_FAILED", `${name} is not a valid PDF (corrupt or truncated)`);
     throw new AppError("EXTRACTION_FAILED", `${name} could not be read as a PDF: ${err.message}`);
   }
   try {
@@ -134,7 +179,8 @@ async function extractPdf(bytes: Uint8Array, name: string, fallbackTitle: string
     for (let n = 1; n <= doc.numPages; n++) {
       const page = await doc.getPage(n);
       const content = await page.getTextContent();
-      pages.push(pageText(content.items.flatMap((it): PageTextItem[] => ("str" in it ? [it] : []))));          // the viewer lays a page out the same way
+      // the viewer lays a page out the same way
+      pages.push(pageText(content.items.flatMap((it): PageTextItem[] => ("str" in it ? [it] : []))));
       page.cleanup();
     }
     const meta = await doc.getMetadata().catch(() => null);
@@ -150,7 +196,8 @@ async function extractPdf(bytes: Uint8Array, name: string, fallbackTitle: string
 // Metadata titles that name the program or template that made a PDF, not the document: print drivers
 // ("Enscript Output"), Office's "Microsoft Word - notes.docx", "Untitled ...", or a bare file name
 // ("report.pdf", "doc1.docx"). Shown as a title they say nothing, so they count as no title at all.
-const PLACEHOLDER_TITLE = /^(enscript output|untitled.*|microsoft (word|powerpoint|excel) - .*|.*\.(docx?|pdf|txt|rtf|odt|pptx?|xlsx?|ps|dvi|tex))$/i;
+const PLACEHOLDER_TITLE =
+  /^(enscript output|untitled.*|microsoft (word|powerpoint|excel) - .*|.*\.(docx?|pdf|txt|rtf|odt|pptx?|xlsx?|ps|dvi|tex))$/i;
 
 /** A PDF's metadata title unless it is missing or a placeholder; then a heading on page 1; then the file name. */
 export function pdfTitle(infoTitle: unknown, firstPage: string, fallbackTitle: string): string {
@@ -165,6 +212,9 @@ function headingLine(text: string): string | undefined {
   // PDF text is hard-wrapped: a short first line may be a sentence, a page number, or a paragraph's
   // first line (its next line then goes on in lower case). None of those is a title.
   if (!/\p{L}/u.test(first) || /[.,;:]$/.test(first)) return undefined;
-  const next = text.split("\n").map((l) => l.trim()).filter(Boolean)[1];
+  const next = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)[1];
   return next && /^\p{Ll}/u.test(next) ? undefined : first;
 }

@@ -9,8 +9,16 @@ import { docTypeOf, type DocType } from "./extract.js";
 /** Larger files are refused before they are read (a 200 MB PDF is almost always a scan or a mistake). */
 export const DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024;
 
-export interface InputFile { path: string; type: DocType; size: number; mtimeMs: number }
-export interface Skipped { path: string; reason: string }
+export interface InputFile {
+  path: string;
+  type: DocType;
+  size: number;
+  mtimeMs: number;
+}
+export interface Skipped {
+  path: string;
+  reason: string;
+}
 
 export const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
@@ -25,14 +33,18 @@ export function isInside(root: string, target: string): boolean {
  * entries skipped). Inside a folder, a symlink that leads outside it is refused, never followed.
  */
 export async function collectInputs(paths: readonly string[]): Promise<{ files: InputFile[]; skipped: Skipped[] }> {
-  const files: InputFile[] = [], skipped: Skipped[] = [];
+  const files: InputFile[] = [],
+    skipped: Skipped[] = [];
   for (const given of paths) {
     const abs = path.resolve(given);
     let real: string;
     try {
       real = await realpath(abs);
     } catch (e) {
-      skipped.push({ path: abs, reason: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or folder" : (e as Error).message });
+      skipped.push({
+        path: abs,
+        reason: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or folder" : (e as Error).message,
+      });
       continue;
     }
     const st = await stat(real);
@@ -47,7 +59,10 @@ async function walk(dir: string, root: string, files: InputFile[], skipped: Skip
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (e) {
-    skipped.push({ path: dir, reason: `cannot read folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+    skipped.push({
+      path: dir,
+      reason: `cannot read folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    });
     return;
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -69,19 +84,33 @@ async function walk(dir: string, root: string, files: InputFile[], skipped: Skip
     }
     const st = await lstat(real);
     if (st.isDirectory()) {
-      if (!e.isSymbolicLink()) await walk(full, root, files, skipped);   // linked folders inside root are walked via their real path
+      // linked folders inside root are walked via their real path
+      if (!e.isSymbolicLink()) await walk(full, root, files, skipped);
     } else if (st.isFile()) await addFile(full, real, files, skipped, false);
   }
 }
 
-async function addFile(shown: string, real: string, files: InputFile[], skipped: Skipped[], explicit: boolean): Promise<void> {
+async function addFile(
+  shown: string,
+  real: string,
+  files: InputFile[],
+  skipped: Skipped[],
+  explicit: boolean,
+): Promise<void> {
   const type = docTypeOf(real);
   if (!type) {
-    if (explicit) skipped.push({ path: shown, reason: `unsupported file type ${path.extname(real) || "(no extension)"}; Mnemo reads PDF, Word (.docx), Markdown, HTML and text` });
+    if (explicit)
+      skipped.push({
+        path: shown,
+        reason: `unsupported file type ${path.extname(real) || "(no extension)"}; Mnemo reads PDF, Word (.docx), Markdown, HTML and text`,
+      });
     return;
   }
   const st = await stat(real);
-  if (!st.isFile()) { skipped.push({ path: shown, reason: "not a regular file" }); return; }
+  if (!st.isFile()) {
+    skipped.push({ path: shown, reason: "not a regular file" });
+    return;
+  }
   files.push({ path: real, type, size: st.size, mtimeMs: st.mtimeMs });
 }
 
@@ -91,14 +120,23 @@ export async function readLimited(file: string, maxBytes: number): Promise<Uint8
   try {
     st = await stat(file);
   } catch (e) {
-    throw new AppError("IO_ERROR", `${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new AppError(
+      "IO_ERROR",
+      `${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   if (st.size > maxBytes) {
-    throw new AppError("FILE_TOO_LARGE", `${path.basename(file)} is ${(st.size / 2 ** 20).toFixed(0)} MB; the limit is ${(maxBytes / 2 ** 20).toFixed(0)} MB`);
+    throw new AppError(
+      "FILE_TOO_LARGE",
+      `${path.basename(file)} is ${(st.size / 2 ** 20).toFixed(0)} MB; the limit is ${(maxBytes / 2 ** 20).toFixed(0)} MB`,
+    );
   }
   try {
     return await readFile(file);
   } catch (e) {
-    throw new AppError("IO_ERROR", `${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new AppError(
+      "IO_ERROR",
+      `${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }

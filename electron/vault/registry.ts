@@ -36,7 +36,8 @@ export class VaultRegistry {
 
   /** A vault by id or by (case-insensitive) name. */
   async get(idOrName: string): Promise<Vault> {
-    if (/^[0-9a-f]{12}$/.test(idOrName) && existsSync(path.join(this.root, idOrName, DB_FILE))) return this.vault(idOrName);
+    if (/^[0-9a-f]{12}$/.test(idOrName) && existsSync(path.join(this.root, idOrName, DB_FILE)))
+      return this.vault(idOrName);
     const match = (await this.list()).find((v) => v.name.toLowerCase() === idOrName.trim().toLowerCase());
     if (!match) throw new AppError("VAULT_NOT_FOUND", `no vault named "${idOrName}"`);
     return this.vault(match.id);
@@ -64,7 +65,8 @@ export class VaultRegistry {
     const info = vault.info();
     vault.close();
     this.open.delete(info.id);
-    if (!isInside(this.root, info.dir) || info.dir === this.root) throw new AppError("PATH_OUTSIDE", `refusing to delete ${info.dir}`);
+    if (!isInside(this.root, info.dir) || info.dir === this.root)
+      throw new AppError("PATH_OUTSIDE", `refusing to delete ${info.dir}`);
     await rm(info.dir, { recursive: true, force: true });
     return info;
   }
@@ -73,7 +75,9 @@ export class VaultRegistry {
     await mkdir(this.root, { recursive: true });
     const id = randomBytes(6).toString("hex");
     const taken = new Set((await this.list()).map((v) => v.name.toLowerCase()));
-    const vault = await Vault.importFrom(file, path.join(this.root, id), id, (exported) => uniqueName(name ?? exported, taken));
+    const vault = await Vault.importFrom(file, path.join(this.root, id), id, (exported) =>
+      uniqueName(name ?? exported, taken),
+    );
     this.open.set(id, vault);
     return vault;
   }

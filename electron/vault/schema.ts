@@ -101,7 +101,10 @@ export function openDb(file: string, opts: { readonly?: boolean; migrations?: re
 export function migrate(db: Db, migrations: readonly string[]): void {
   const version = db.pragma("user_version", { simple: true }) as number;
   if (version > migrations.length) {
-    throw new AppError("VAULT_TOO_NEW", `this vault was written by a newer Mnemo (schema ${version}, this one knows ${migrations.length})`);
+    throw new AppError(
+      "VAULT_TOO_NEW",
+      `this vault was written by a newer Mnemo (schema ${version}, this one knows ${migrations.length})`,
+    );
   }
   for (let v = version; v < migrations.length; v++) {
     db.transaction(() => {

@@ -9,15 +9,43 @@ import type { Ingested } from "./store.js";
 import type { Vault } from "./vault.js";
 
 const dirs: string[] = [];
-const tmp = () => { const d = mkdtempSync(path.join(os.tmpdir(), "mnemo-vault-")); dirs.push(d); return d; };
-afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
-
-const chunk = (seq: number, text: string, page = 1): Chunk => ({ seq, text, charStart: 0, charEnd: text.length, pageStart: page, pageEnd: page, tokenCount: 3 });
-const ingested = (texts: string[], hash = "h-" + texts.join()): Ingested => ({
-  contentHash: hash, title: "T", pages: texts.length, warning: null, storedFile: null, bundleId: "b1", slots: 2, width: 2,
-  chunks: texts.map((t, i) => chunk(i, t, i + 1)), modulations: texts.map((_, i) => new Float32Array([i, i, i, i])),
+const tmp = () => {
+  const d = mkdtempSync(path.join(os.tmpdir(), "mnemo-vault-"));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-const file = (source: string, size = 10, mtimeMs = 1000) => ({ source, name: path.basename(source), type: "txt" as const, size, mtimeMs });
+
+const chunk = (seq: number, text: string, page = 1): Chunk => ({
+  seq,
+  text,
+  charStart: 0,
+  charEnd: text.length,
+  pageStart: page,
+  pageEnd: page,
+  tokenCount: 3,
+});
+const ingested = (texts: string[], hash = "h-" + texts.join()): Ingested => ({
+  contentHash: hash,
+  title: "T",
+  pages: texts.length,
+  warning: null,
+  storedFile: null,
+  bundleId: "b1",
+  slots: 2,
+  width: 2,
+  chunks: texts.map((t, i) => chunk(i, t, i + 1)),
+  modulations: texts.map((_, i) => new Float32Array([i, i, i, i])),
+});
+const file = (source: string, size = 10, mtimeMs = 1000) => ({
+  source,
+  name: path.basename(source),
+  type: "txt" as const,
+  size,
+  mtimeMs,
+});
 
 async function newVault(): Promise<Vault> {
   return new VaultRegistry(tmp()).create("Test");
@@ -26,7 +54,8 @@ async function newVault(): Promise<Vault> {
 describe("schema", () => {
   it("migrates an older database forward and refuses one from a newer Mnemo", () => {
     const f = path.join(tmp(), "v.db");
-    const v1 = ["CREATE TABLE a (x)"], v2 = [...v1, "ALTER TABLE a ADD COLUMN y"];
+    const v1 = ["CREATE TABLE a (x)"],
+      v2 = [...v1, "ALTER TABLE a ADD COLUMN y"];
     openDb(f, { migrations: v1 }).close();
     const db = openDb(f, { migrations: v2 });
     expect(db.pragma("user_version", { simple: true })).toBe(2);
@@ -70,7 +99,9 @@ describe("VaultStore", () => {
     const [a, b] = store.enqueue([file("/a.txt"), file("/b.txt")]).queued;
     store.commit(a!, ingested(["the eiffel tower was completed in 1889", "the tower is in paris"]));
     store.commit(b!, ingested(["marie curie discovered radium"]));
-    expect(store.search("When was the Eiffel Tower completed?").map((h) => h.text)[0]).toBe("the eiffel tower was completed in 1889");
+    expect(store.search("When was the Eiffel Tower completed?").map((h) => h.text)[0]).toBe(
+      "the eiffel tower was completed in 1889",
+    );
     expect(store.search("radium")[0]).toMatchObject({ documentId: b, pageStart: 1 });
     expect(store.search("  ?! ")).toEqual([]);
     store.remove([a!]);
@@ -118,10 +149,11 @@ describe("VaultStore", () => {
     for (const m of store.modulations("b1", 2)) {
       seen.push(m.modulation[0]!);
       if (seen.length > 2) continue;
-      const [b] = store.enqueue([file(`/new-${seen.length}.txt`)]).queued;   // writes between two rows: no "connection is busy"
+      // writes between two rows: no "connection is busy"
+      const [b] = store.enqueue([file(`/new-${seen.length}.txt`)]).queued;
       store.commit(b!, ingested([`new ${seen.length}`], `h${seen.length}`));
     }
-    expect(seen).toEqual([0, 1, 2, 0, 0]);                                    // the rows committed meanwhile come in later pages
+    expect(seen).toEqual([0, 1, 2, 0, 0]); // the rows committed meanwhile come in later pages
   });
 
   it("reports damage: a chunk without its modulation, a keyword index out of sync", async () => {
@@ -137,18 +169,31 @@ describe("VaultStore", () => {
   it("keeps int8 modulations at T*(4+D) bytes and gives them back within half a step", async () => {
     const { store } = await newVault();
     const [T, D] = [16, 640];
-    const mods = [0, 1].map((k) => Float32Array.from({ length: T * D }, (_, i) => Math.sin(i * 0.37 + k) * (1 + (i % 7))));
+    const mods = [0, 1].map((k) =>
+      Float32Array.from({ length: T * D }, (_, i) => Math.sin(i * 0.37 + k) * (1 + (i % 7))),
+    );
     const [a] = store.enqueue([file("/a.txt")]).queued;
-    store.commit(a!, { ...ingested(["one", "two"]), bundleId: "gemma", slots: T, width: D, modulations: mods, storage: "int8" });
-    const sizes = store.db.prepare("SELECT length(data) AS n FROM modulations ORDER BY chunk_id").all() as { n: number }[];
+    store.commit(a!, {
+      ...ingested(["one", "two"]),
+      bundleId: "gemma",
+      slots: T,
+      width: D,
+      modulations: mods,
+      storage: "int8",
+    });
+    const sizes = store.db.prepare("SELECT length(data) AS n FROM modulations ORDER BY chunk_id").all() as {
+      n: number;
+    }[];
     expect(sizes.map((r) => r.n)).toEqual([T * (4 + D), T * (4 + D)]);
     expect(T * (4 + D)).toBeLessThanOrEqual(16 * 1024);
     expect(store.modulationBytes("gemma")).toBe(2 * T * (4 + D));
     const back = [...store.modulations("gemma")].map((m) => m.modulation);
     back.forEach((m, k) => {
       for (let t = 0; t < T; t++) {
-        const row = mods[k]!.subarray(t * D, (t + 1) * D), step = Math.max(...row.map(Math.abs)) / 127;
-        for (let j = 0; j < D; j++) expect(Math.abs(m[t * D + j]! - row[j]!)).toBeLessThanOrEqual(step / 2 + 1e-6 * Math.abs(row[j]!));
+        const row = mods[k]!.subarray(t * D, (t + 1) * D),
+          step = Math.max(...row.map(Math.abs)) / 127;
+        for (let j = 0; j < D; j++)
+          expect(Math.abs(m[t * D + j]! - row[j]!)).toBeLessThanOrEqual(step / 2 + 1e-6 * Math.abs(row[j]!));
       }
     });
     expect(store.integrityProblems()).toEqual([]);
@@ -157,9 +202,12 @@ describe("VaultStore", () => {
   it("reads float32 modulations of an older bundle by their size, and marks them stale for an int8 bundle", async () => {
     const { store } = await newVault();
     const [a] = store.enqueue([file("/a.txt")]).queued;
-    store.commit(a!, ingested(["one", "two"]));                               // bundle b1, float32 [2, 2]
+    store.commit(a!, ingested(["one", "two"])); // bundle b1, float32 [2, 2]
     const [c0, c1] = store.chunkIdsOf(a!);
-    expect([...store.modulations("b1")].map((m) => Array.from(m.modulation))).toEqual([[0, 0, 0, 0], [1, 1, 1, 1]]);
+    expect([...store.modulations("b1")].map((m) => Array.from(m.modulation))).toEqual([
+      [0, 0, 0, 0],
+      [1, 1, 1, 1],
+    ]);
     expect(store.staleChunks("gemma", 10).map((c) => c.chunkId)).toEqual([c0, c1]);
     store.replaceModulations("gemma", 2, 2, [{ chunkId: c0!, modulation: Float32Array.from([1, -1, 0.5, 0]) }], "int8");
     expect(store.staleChunks("gemma", 10).map((c) => c.chunkId)).toEqual([c1]);
@@ -177,7 +225,9 @@ describe("VaultStore", () => {
     const [c] = store.chunkIdsOf(a!);
     store.db.prepare("UPDATE modulations SET data = ? WHERE chunk_id = ?").run(Buffer.alloc(5), c);
     expect(() => [...store.modulations("b1")]).toThrow(new RegExp(`modulation of chunk ${c} is damaged`));
-    expect(store.integrityProblems()).toEqual(["1 modulations have neither the float32 nor the int8 size of their shape"]);
+    expect(store.integrityProblems()).toEqual([
+      "1 modulations have neither the float32 nor the int8 size of their shape",
+    ]);
   });
 });
 
@@ -198,7 +248,7 @@ describe("Vault folder", () => {
     v.store.commit(id!, { ...ingested(["k"]), storedFile: kept });
     const orphan = await v.storeFile(new TextEncoder().encode("orphan"), "txt");
     writeFileSync(v.resolve("files/.tmp-deadbeef"), "torn");
-    expect(await v.collectGarbage()).toBe(0);                        // too young: may be an ingest in flight
+    expect(await v.collectGarbage()).toBe(0); // too young: may be an ingest in flight
     const old = Date.now() / 1000 - 2 * 3600;
     for (const f of [orphan, kept, "files/.tmp-deadbeef"]) utimesSync(v.resolve(f), old, old);
     expect(await v.collectGarbage()).toBe(2);

@@ -15,14 +15,28 @@ const FILES = "files";
 /** A stored file or temp file younger than this may belong to an ingest in flight in another process. */
 const GC_GRACE_MS = 60 * 60 * 1000;
 
-export interface VaultInfo { id: string; name: string; dir: string; createdAt: number }
+export interface VaultInfo {
+  id: string;
+  name: string;
+  dir: string;
+  createdAt: number;
+}
 
 export class Vault {
-  private constructor(readonly dir: string, readonly store: VaultStore) {}
+  private constructor(
+    readonly dir: string,
+    readonly store: VaultStore,
+  ) {}
 
-  get id(): string { return this.store.meta("id")!; }
-  get name(): string { return this.store.meta("name")!; }
-  get db(): Db { return this.store.db; }
+  get id(): string {
+    return this.store.meta("id")!;
+  }
+  get name(): string {
+    return this.store.meta("name")!;
+  }
+  get db(): Db {
+    return this.store.db;
+  }
 
   info(): VaultInfo {
     return { id: this.id, name: this.name, dir: this.dir, createdAt: Number(this.store.meta("created_at")) };
@@ -99,7 +113,7 @@ export class Vault {
       for (const rel of new VaultStore(out).storedFiles()) {
         put.run(rel, await readFile(this.resolve(rel)));
       }
-      out.pragma("journal_mode = DELETE");          // one self-contained file, no -wal beside it
+      out.pragma("journal_mode = DELETE"); // one self-contained file, no -wal beside it
     } finally {
       out.close();
     }
@@ -107,7 +121,12 @@ export class Vault {
   }
 
   /** Builds a vault from an export in a hidden folder, then renames it into place (all or nothing). */
-  static async importFrom(file: string, dir: string, id: string, chooseName: (exportedName: string) => string): Promise<Vault> {
+  static async importFrom(
+    file: string,
+    dir: string,
+    id: string,
+    chooseName: (exportedName: string) => string,
+  ): Promise<Vault> {
     const staging = path.join(path.dirname(dir), `.importing-${id}`);
     await rm(staging, { recursive: true, force: true });
     await mkdir(path.join(staging, FILES), { recursive: true });
@@ -119,16 +138,23 @@ export class Vault {
         if (!store.meta("id")) throw new AppError("VAULT_CORRUPT", `${file} is not a Mnemo vault export`);
         const hasFiles = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'export_files'").get();
         if (hasFiles) {
-          for (const row of db.prepare("SELECT name, data FROM export_files").iterate() as Iterable<{ name: string; data: Buffer }>) {
+          for (const row of db.prepare("SELECT name, data FROM export_files").iterate() as Iterable<{
+            name: string;
+            data: Buffer;
+          }>) {
             const target = path.resolve(staging, row.name);
-            if (!isInside(path.join(staging, FILES), target)) throw new AppError("PATH_OUTSIDE", `export entry ${row.name} points outside the vault`);
+            if (!isInside(path.join(staging, FILES), target))
+              throw new AppError("PATH_OUTSIDE", `export entry ${row.name} points outside the vault`);
             await writeFile(target, row.data);
           }
           db.exec("DROP TABLE export_files");
         }
         const problems = store.integrityProblems();
         if (problems.length) throw new AppError("VAULT_CORRUPT", `${file} is damaged: ${problems[0]}`);
-        db.transaction(() => { store.setMeta("id", id); store.setMeta("name", chooseName(store.meta("name") ?? "Imported")); })();
+        db.transaction(() => {
+          store.setMeta("id", id);
+          store.setMeta("name", chooseName(store.meta("name") ?? "Imported"));
+        })();
         db.exec("VACUUM");
       } finally {
         db.close();

@@ -4,7 +4,10 @@ import path from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import { docTypeOf } from "./extract.js";
 
-export interface WatchBatch { changed: string[]; removed: string[] }
+export interface WatchBatch {
+  changed: string[];
+  removed: string[];
+}
 
 export interface FolderWatch {
   /** Resolves once the initial scan is done and events are flowing. */
@@ -12,9 +15,14 @@ export interface FolderWatch {
   close(): Promise<void>;
 }
 
-export function watchFolder(dir: string, onBatch: (batch: WatchBatch) => void, opts: { debounceMs?: number; onError?: (e: Error) => void } = {}): FolderWatch {
+export function watchFolder(
+  dir: string,
+  onBatch: (batch: WatchBatch) => void,
+  opts: { debounceMs?: number; onError?: (e: Error) => void } = {},
+): FolderWatch {
   const debounceMs = opts.debounceMs ?? 750;
-  const changed = new Set<string>(), removed = new Set<string>();
+  const changed = new Set<string>(),
+    removed = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
   const flush = () => {
     timer = undefined;
@@ -35,7 +43,8 @@ export function watchFolder(dir: string, onBatch: (batch: WatchBatch) => void, o
     ignoreInitial: true,
     followSymlinks: false,
     // Hidden entries and files Mnemo cannot read never produce events; folders are always descended.
-    ignored: (p, stats) => (p !== dir && path.basename(p).startsWith(".")) || (stats?.isFile() === true && docTypeOf(p) === null),
+    ignored: (p, stats) =>
+      (p !== dir && path.basename(p).startsWith(".")) || (stats?.isFile() === true && docTypeOf(p) === null),
     // Wait for a file to stop growing before reading it (a PDF being downloaded or copied).
     awaitWriteFinish: { stabilityThreshold: Math.min(500, debounceMs), pollInterval: 50 },
   });

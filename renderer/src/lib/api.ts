@@ -3,14 +3,22 @@
 import type { AppEvent, Method, Params, Results } from "../../../electron/shared/ipc";
 
 interface Bridge {
-  call(method: string, params: unknown): Promise<{ ok: boolean; value?: unknown; error?: { code: string; message: string } }>;
+  call(
+    method: string,
+    params: unknown,
+  ): Promise<{ ok: boolean; value?: unknown; error?: { code: string; message: string } }>;
   onEvent(listener: (e: AppEvent) => void): void;
   /** Electron's webUtils.getPathForFile: "" for a file that is not on disk. */
   pathForFile?(file: File): string;
 }
 
 export class ApiError extends Error {
-  constructor(readonly code: string, message: string) { super(message); }
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
@@ -65,13 +73,24 @@ export class Api {
     const token = new URLSearchParams(location.search).get("token") ?? "";
     this.ready = new Promise((resolve, reject) => {
       const ws = new WebSocket(`ws://${location.host}/api?token=${encodeURIComponent(token)}`);
-      ws.onopen = () => { this.ws = ws; this.onConnection(true); resolve(); };
-      ws.onerror = () => reject(new ApiError("DISCONNECTED", "cannot reach the Mnemo backend (is the server running, and is the token in the URL?)"));
+      ws.onopen = () => {
+        this.ws = ws;
+        this.onConnection(true);
+        resolve();
+      };
+      ws.onerror = () =>
+        reject(
+          new ApiError(
+            "DISCONNECTED",
+            "cannot reach the Mnemo backend (is the server running, and is the token in the URL?)",
+          ),
+        );
       ws.onclose = () => {
         this.ws = null;
         this.ready = null;
         this.onConnection(false);
-        for (const p of this.pending.values()) p.reject(new ApiError("DISCONNECTED", "the connection to the backend closed"));
+        for (const p of this.pending.values())
+          p.reject(new ApiError("DISCONNECTED", "the connection to the backend closed"));
         this.pending.clear();
       };
       ws.onmessage = (m) => {

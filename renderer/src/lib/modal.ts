@@ -9,15 +9,24 @@ export function installModalScrollKeeper(doc: Document = document): () => void {
   const shell = () => doc.querySelector<HTMLElement>(".shell");
   // beforetoggle fires before the dialog opens (the page is not clipped yet), toggle after it closes.
   const before = (e: Event) => {
-    if (e.target instanceof HTMLDialogElement && (e as ToggleEvent).newState === "open" && !doc.querySelector("dialog:modal")) savedY = doc.defaultView?.scrollY ?? 0;
+    if (
+      e.target instanceof HTMLDialogElement &&
+      (e as ToggleEvent).newState === "open" &&
+      !doc.querySelector("dialog:modal")
+    )
+      savedY = doc.defaultView?.scrollY ?? 0;
   };
   const after = (e: Event) => {
     if (!(e.target instanceof HTMLDialogElement)) return;
     const s = shell();
-    if ((e as ToggleEvent).newState === "open") { if (s) s.scrollTop = savedY; }
-    else if (!doc.querySelector("dialog:modal")) doc.defaultView?.scrollTo(0, savedY);
+    if ((e as ToggleEvent).newState === "open") {
+      if (s) s.scrollTop = savedY;
+    } else if (!doc.querySelector("dialog:modal")) doc.defaultView?.scrollTo(0, savedY);
   };
   doc.addEventListener("beforetoggle", before, true);
   doc.addEventListener("toggle", after, true);
-  return () => { doc.removeEventListener("beforetoggle", before, true); doc.removeEventListener("toggle", after, true); };
+  return () => {
+    doc.removeEventListener("beforetoggle", before, true);
+    doc.removeEventListener("toggle", after, true);
+  };
 }

@@ -14,8 +14,9 @@ export interface ModeCopy {
 export const MODE_COPY: Record<AnswerMode, ModeCopy> = {
   "memory+keyword": {
     label: "Memory + passages",
-    help: "The model reads the passages that best match your question, plus the vault's memory of the best one. "
-      + "The most accurate answers.",
+    help:
+      "The model reads the passages that best match your question, plus the vault's memory of the best one. " +
+      "The most accurate answers.",
     from: "the vault's memory and the passages that best match your question's words",
   },
   keyword: {
@@ -25,8 +26,9 @@ export const MODE_COPY: Record<AnswerMode, ModeCopy> = {
   },
   memory: {
     label: "Memory only",
-    help: "The model answers from the vault's memory of the best-matching passage, with no passage text to read: "
-      + "it starts answering soonest, but is wrong more often.",
+    help:
+      "The model answers from the vault's memory of the best-matching passage, with no passage text to read: " +
+      "it starts answering soonest, but is wrong more often.",
     from: "the vault's memory of its documents",
   },
   none: {
