@@ -9,6 +9,7 @@ npx tsc -b
 npx tsc -p renderer/tsconfig.json
 npx vite build --config renderer/vite.config.ts --logLevel warn     # the server tests and e2e serve it
 npx eslint .
+npx prettier --check . --log-level warn        # formatting drift fails here: npm run format fixes it
 npx vitest run
 node --test models/tests/
 npx playwright test -c e2e/playwright.config.ts
