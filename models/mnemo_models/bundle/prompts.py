@@ -30,6 +30,10 @@ SMOLLM2 = {
     "whitespace": "runs collapsed to one space",
 }
 
+# Qwen2.5-Coder-Instruct (0.5B, 1.5B): ChatML as its GGUF's chat template writes it, with the
+# template's own default system prompt; the task templates are SmolLM2's.
+QWEN2 = {**SMOLLM2, "system": "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."}
+
 # Gemma 3 270M here is the pretrained base model (no instruction tuning, no chat template in its
 # GGUF): in Gemma's turn format it only echoed the instruction (gold F1 1.3 on 50 valid questions),
 # as a plain completion ending in "Answer:" it reads (gold F1 43.3 on the same 50; docs/eval.md).

@@ -12,6 +12,7 @@ from pathlib import Path
 from mnemo_models.bundle import prompts, sources
 
 HEADS_DIR = Path(__file__).resolve().parents[2] / "heads"
+LICENCES_DIR = Path(__file__).resolve().parents[2] / "licences"
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class LMRecipe:
     heads: tuple[str, str] | None = None        # trained MAC heads: (file in models/heads, its sha256)
     memory_note: str = ""                       # what the heads measured (the app's Settings shows it)
     default_mode: str | None = None             # the answer mode the measurements favour (docs/eval.md)
+    source: sources.Assembled | None = None     # a GGUF in chunk packages, with licence_files from the repo
+    licence_files: tuple[tuple[str, str], ...] = ()  # (file in models/licences, its name in the bundle)
 
     def gguf(self, log) -> tuple[Path, list[dict], list[Path]]:
         """-> the GGUF, its manifest "sources" entries, and licence files the bundle must carry."""
@@ -39,8 +42,34 @@ class LMRecipe:
                          "licence": sources.GEMMA3_TERMS.licence, "model": sources.GEMMA3_TERMS.model,
                          "assembled_from": [p.split("/")[-1] for s in sources.GEMMA3.parts for p in s.files]}
             return gguf, [assembled, *parts], [terms / n for n in sources.GEMMA3_TERMS.files]
+        if self.source is not None:
+            licences = [copy_as(LICENCES_DIR / src, self.name, name) for src, name in self.licence_files]
+            return sources.fetch_assembled(self.source, log), assembled_entries(self.source), licences
         root = sources.fetch(sources.SMOLLM2, log)
         return root / next(iter(sources.SMOLLM2.files)), source_entries("lm", sources.SMOLLM2), []
+
+
+def assembled_entries(spec: sources.Assembled) -> list[dict]:
+    """The manifest's "sources" for a GGUF joined from chunk packages: the file, then each part."""
+    first = spec.parts[0]
+    joined = {
+        "role": "lm",
+        "package": f"{first.package.rsplit('-part', 1)[0]}-part1..{len(spec.parts)}=={first.version}",
+        "file": spec.name,
+        "sha256": spec.sha256,
+        "licence": first.licence,
+        "model": first.model,
+        "assembled_from": [p.split("/")[-1] for s in spec.parts for p in s.files],
+    }
+    return [joined, *(e for s in spec.parts for e in source_entries("lm", s))]
+
+
+def copy_as(path: Path, recipe: str, name: str) -> Path:
+    """A licence file under the name the bundle gives it (the build copies files by name)."""
+    out = sources.cache_dir() / "licences" / recipe / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(path.read_bytes())
+    return out
 
 
 def source_entries(role: str, src: sources.Source) -> list[dict]:
@@ -99,6 +128,25 @@ LM_RECIPES = {
             "fp32": "the GGUF weights dequantized to float32",
         },
     ),
+    "qwen2.5-coder-0.5b-instruct": LMRecipe(
+        name="qwen2.5-coder-0.5b-instruct", precisions=("q8", "fp32"), prompts=prompts.QWEN2,
+        end_of_turn="<|im_end|>", long_stops_at_newline=False, source=sources.QWEN25_CODER_05B,
+        licence_files=(("Apache-2.0.txt", "LICENSE-Apache-2.0.txt"), ("qwen2.5-coder-NOTICE.md", "NOTICE.md")),
+        weights={"q8": "every matrix re-quantized to 8-bit blocks of 32 from the dequantized GGUF (its Q5_0, "
+                       "Q4_K and Q6_K tensors have no direct MatMulNBits form; Q8_0 ones keep their blocks); "
+                       "the output layer and the embedding table apart; float32 activations",
+                 "fp32": "the GGUF weights dequantized to float32"}),
+    "qwen2.5-coder-1.5b-instruct": LMRecipe(
+        name="qwen2.5-coder-1.5b-instruct", precisions=("q4", "q8", "fp32"), prompts=prompts.QWEN2,
+        end_of_turn="<|im_end|>", long_stops_at_newline=False, source=sources.QWEN25_CODER_15B,
+        licence_files=(("Apache-2.0.txt", "LICENSE-Apache-2.0.txt"), ("qwen2.5-coder-NOTICE.md", "NOTICE.md")),
+        weights={"q4": "the GGUF's Q4_K blocks exactly, as 4-bit MatMulNBits blocks of 32 (scale d*sc, minimum "
+                       "-dmin*m folded); its Q6_K tensors and the embedding table as 8-bit blocks of 32; the "
+                       "output layer apart from the embeddings; float32 activations",
+                 "q8": "every matrix re-quantized to 8-bit blocks of 32 from the dequantized GGUF (its Q4_K "
+                       "and Q6_K tensors have no direct MatMulNBits form; Q8_0 ones keep their blocks); "
+                       "the output layer and the embedding table apart; float32 activations",
+                 "fp32": "the GGUF weights dequantized to float32"}),
 }
 DEFAULT_MODEL = "gemma3-270m"
 PROMPTS = LM_RECIPES[DEFAULT_MODEL].prompts

@@ -1,4 +1,5 @@
-"""A LLaMA-architecture causal LM (SmolLM2): RoPE, grouped-query attention, RMSNorm, SwiGLU, tied embeddings.
+"""A LLaMA-architecture causal LM: RoPE, grouped-query attention, RMSNorm, SwiGLU (SmolLM2; Qwen2 is
+the same block with biases on q, k and v, and may keep its output layer apart from the embeddings).
 
 The frozen base LM of the real bundles. Weights come from a GGUF file (lm/gguf.py); this module
 only computes. Shapes: B batch, S new tokens, P past tokens, H query heads, Hkv key/value heads,
@@ -32,6 +33,8 @@ class LlamaConfig:
     norm_eps: float
     rope_theta: float
     max_positions: int
+    qkv_bias: bool = False           # Qwen2: q, k and v projections carry a bias
+    tied: bool = True                # the output layer is the embedding table (else its own weights)
 
     @property
     def head_dim(self) -> int:
@@ -124,14 +127,25 @@ class Attention(nn.Module):
         self.k = linear(cfg.dim, cfg.n_kv_heads * hd)
         self.v = linear(cfg.dim, cfg.n_kv_heads * hd)
         self.o = linear(cfg.n_heads * hd, cfg.dim)
+        if cfg.qkv_bias:   # a bias beside the (possibly quantized) weight: one Add each in the graph
+            self.q_bias = nn.Parameter(torch.zeros(cfg.n_heads * hd))
+            self.k_bias = nn.Parameter(torch.zeros(cfg.n_kv_heads * hd))
+            self.v_bias = nn.Parameter(torch.zeros(cfg.n_kv_heads * hd))
+
+    def project(self, name: str, x):
+        """x (B, S, D) -> the q, k or v projection (B, S, heads*hd), biased where the model has biases.
+        One at a time, each reshaped before the next: the graph's node order (and so a bundle's
+        bytes) stays what it was before biases existed."""
+        y = getattr(self, name)(x)
+        return y + getattr(self, f"{name}_bias") if self.cfg.qkv_bias else y
 
     def forward(self, x, cos, sin, past_k, past_v, bias):
         """x (B, S, D); past_k/v (B, Hkv, P, hd); bias (B, 1, S, P+S) additive mask -> y, k, v."""
         B, S, _ = x.shape
         c, hd = self.cfg, self.cfg.head_dim
-        q = self.q(x).view(B, S, c.n_heads, hd).transpose(1, 2)                 # (B, H, S, hd)
-        k = self.k(x).view(B, S, c.n_kv_heads, hd).transpose(1, 2)              # (B, Hkv, S, hd)
-        v = self.v(x).view(B, S, c.n_kv_heads, hd).transpose(1, 2)
+        q = self.project("q", x).view(B, S, c.n_heads, hd).transpose(1, 2)       # (B, H, S, hd)
+        k = self.project("k", x).view(B, S, c.n_kv_heads, hd).transpose(1, 2)    # (B, Hkv, S, hd)
+        v = self.project("v", x).view(B, S, c.n_kv_heads, hd).transpose(1, 2)
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         k = torch.cat([past_k, k], dim=2)                                        # (B, Hkv, P+S, hd)
         v = torch.cat([past_v, v], dim=2)
@@ -169,7 +183,8 @@ def _float_linear(n_in: int, n_out: int) -> nn.Module:
 
 
 class TiedLM(nn.Module):
-    """The parts every base LM here shares: a stack of blocks, a final norm and tied embeddings.
+    """The parts every base LM here shares: a stack of blocks, a final norm and the embeddings, tied
+    to the output layer unless cfg.tied is False (Qwen2.5 0.5B/1.5B keep their own output weights).
 
     precision "fp32": float weights; "q4"/"q8": QuantLinear blocks (ONNX MatMulNBits on export).
     """
@@ -181,12 +196,15 @@ class TiedLM(nn.Module):
         linear = QuantLinear if quant else _float_linear
         self.blocks = nn.ModuleList([block(cfg, linear) for _ in range(cfg.n_layers)])
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        tied = getattr(cfg, "tied", True)
         if quant:  # tied: one 8-bit block table serves the output layer and the embedding lookup
             self.head = QuantLinear(cfg.dim, cfg.vocab_size)
-            self.embed = QuantEmbedding(self.head)
+            if not tied:                              # the lookup's own 8-bit table
+                self.embed_table = QuantLinear(cfg.dim, cfg.vocab_size)
+            self.embed = QuantEmbedding(self.head if tied else self.embed_table)
         else:
             self.embed = nn.Embedding(cfg.vocab_size, cfg.dim)
-            self.head = None
+            self.head = None if tied else nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
 
     def logits(self, x):
         return self.head(x) if self.head is not None else F.linear(x, self.embed.weight)

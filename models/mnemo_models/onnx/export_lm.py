@@ -63,7 +63,8 @@ EMBED_SUFFIX = ".embed.bin"
 
 
 def split_embedding_table(proto: onnx.ModelProto, data_file: Path) -> None:
-    """Gives the embedding lookup its own copy of the tied 8-bit table, as external data (data_file).
+    """Gives the embedding lookup its own copy of the tied 8-bit table, as external data (data_file);
+    an untied model's lookup table (embed_table.*) is moved there as it is.
 
     Why: the output layer's MatMulNBits prepacks the table into onnxruntime's own layout, and
     onnxruntime frees an initializer once every consumer has prepacked it; the Gather of the lookup
@@ -75,6 +76,7 @@ def split_embedding_table(proto: onnx.ModelProto, data_file: Path) -> None:
     from onnx import external_data_helper
     inits = {t.name: t for t in proto.graph.initializer}
     copies: dict[str, onnx.TensorProto] = {}
+    own: dict[str, onnx.TensorProto] = {}      # untied embeddings: the lookup's table moves out whole
     for node in proto.graph.node:
         if node.op_type == "Gather" and node.input[0] in inits and ".head." in node.input[0]:
             src = inits[node.input[0]]
@@ -84,10 +86,12 @@ def split_embedding_table(proto: onnx.ModelProto, data_file: Path) -> None:
                 copy.name = "embed." + src.name.rsplit(".", 1)[-1]
                 copies[src.name] = copy
             node.input[0] = copies[src.name].name
-    if not copies:
+        elif node.op_type == "Gather" and node.input[0] in inits and "embed_table." in node.input[0]:
+            own.setdefault(node.input[0], inits[node.input[0]])
+    if not copies and not own:
         return
     with open(data_file, "wb") as f:
-        for t in copies.values():
+        for t in [*copies.values(), *own.values()]:
             raw = onnx.numpy_helper.to_array(t).tobytes()
             offset = f.tell()
             f.write(raw)
