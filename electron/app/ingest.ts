@@ -203,29 +203,25 @@ export async function ingestQueued(vault: Vault, model: Model, hooks: IngestHook
     const modulations: Float32Array[] = [],
       vectors: Packed[] = [];
     const groupName = group.length > 1 ? `${group[0]!.row.name} and ${group.length - 1} more` : group[0]!.row.name;
+    const stage = (stage: "amortizing" | "embedding", chunksDone: number) => {
+      progress.current = {
+        documentId: group[0]!.row.id,
+        name: groupName,
+        stage,
+        chunksDone,
+        chunksTotal: texts.length,
+      };
+      tell();
+    };
     try {
       // Each call's windows are amortized, then embedded by the sentence encoder (when the bundle has one).
       for (let s = 0; s < texts.length; s += AMORTIZE_CALL) {
         if (hooks.signal?.aborted) throw new AppError("ABORTED", "ingestion cancelled");
         const slice = texts.slice(s, s + AMORTIZE_CALL);
-        progress.current = {
-          documentId: group[0]!.row.id,
-          name: groupName,
-          stage: "amortizing",
-          chunksDone: s,
-          chunksTotal: texts.length,
-        };
-        tell();
+        stage("amortizing", s);
         modulations.push(...(await model.engine.amortize(slice)).modulations);
         if (!model.encoder) continue;
-        progress.current = {
-          documentId: group[0]!.row.id,
-          name: groupName,
-          stage: "embedding",
-          chunksDone: s,
-          chunksTotal: texts.length,
-        };
-        tell();
+        stage("embedding", s);
         vectors.push(...(await model.engine.embed(slice)).map((v) => pack(v)));
       }
     } catch (e) {

@@ -19,21 +19,14 @@ const realHasMemory =
   JSON.parse(readFileSync(path.join(defaultBundleDir(), "manifest.json"), "utf8")).graphs.amortizer !== undefined;
 const cli = (...args: string[]) =>
   spawnSync(process.execPath, [path.join(repo, "out/cli/main.js"), ...args], { cwd: repo, encoding: "utf8" });
+/** `mnemo ask --json --mode memory` over the two sample documents outside any vault. */
+const SAMPLES = ["--doc", "resources/samples/eiffel-tower.md", "--doc", "resources/samples/marie-curie.md"];
+const askSamples = (bundle: string[], question: string) =>
+  cli("ask", ...bundle, "--json", "--mode", "memory", ...SAMPLES, question);
 
 describe("mnemo ask --doc (documents outside any vault)", () => {
   it("answers with sources and timings as JSON", () => {
-    const r = cli(
-      "ask",
-      ...tiny,
-      "--json",
-      "--mode",
-      "memory",
-      "--doc",
-      "resources/samples/eiffel-tower.md",
-      "--doc",
-      "resources/samples/marie-curie.md",
-      "When was it completed?",
-    );
+    const r = askSamples(tiny, "When was it completed?");
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(typeof out.answer).toBe("string");
@@ -229,18 +222,7 @@ describe.skipIf(!realBuilt && !process.env.CI)("mnemo ask on the real bundle (th
   it.skipIf(!realHasMemory)(
     "answers in memory mode through the heads that read the LM, citing the document",
     () => {
-      const r = cli(
-        "ask",
-        ...real,
-        "--json",
-        "--mode",
-        "memory",
-        "--doc",
-        "resources/samples/eiffel-tower.md",
-        "--doc",
-        "resources/samples/marie-curie.md",
-        "When was the Eiffel Tower completed?",
-      );
+      const r = askSamples(real, "When was the Eiffel Tower completed?");
       expect(r.status).toBe(0);
       const out = JSON.parse(r.stdout);
       expect(out.sources[0]).toMatchObject({ name: "eiffel-tower.md", foundBy: "both" });

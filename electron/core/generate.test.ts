@@ -43,25 +43,17 @@ describe("generate", () => {
     const end = async (it: AsyncGenerator<number, string>) => {
       for (let r = await it.next(); ; r = await it.next()) if (r.done) return r.value;
     };
-    expect(
-      await end(
+    const endWith = (maxNewTokens: number) =>
+      end(
         generate(new FakeLM(20, table), [5], emptyPast(), 0, 20, {
-          maxNewTokens: 8,
+          maxNewTokens,
           stopIds: new Set([0]),
           sample: argmax,
         }),
-      ),
-    ).toBe("stop");
+      );
+    expect(await endWith(8)).toBe("stop");
     // Two tokens, then the stop would come third: a budget of two cuts the answer off.
-    expect(
-      await end(
-        generate(new FakeLM(20, table), [5], emptyPast(), 0, 20, {
-          maxNewTokens: 2,
-          stopIds: new Set([0]),
-          sample: argmax,
-        }),
-      ),
-    ).toBe("length");
+    expect(await endWith(2)).toBe("length");
   });
 
   it("skips a leading line-break stop (fed to the model, not yielded), then stops at the next one", async () => {
@@ -96,16 +88,10 @@ describe("generate", () => {
 });
 
 describe("beamSearch", () => {
+  const TWO_BEAMS = { beams: 2, maxNewTokens: 8, stopIds: new Set([0]), lengthPenalty: 0 };
   it("finds the sequence with the best total probability where greedy does not", async () => {
     const lm = new FakeLM(20, table);
-    expect(
-      await beamSearch(lm, [5], emptyPast(), 0, 20, {
-        beams: 2,
-        maxNewTokens: 8,
-        stopIds: new Set([0]),
-        lengthPenalty: 0,
-      }),
-    ).toEqual([2]);
+    expect(await beamSearch(lm, [5], emptyPast(), 0, 20, TWO_BEAMS)).toEqual([2]);
   });
 
   it("builds the present itself from graphs that return only the new positions (new_key_values)", async () => {
@@ -123,14 +109,7 @@ describe("beamSearch", () => {
         };
       },
     };
-    expect(
-      await beamSearch(newOnly, [5], emptyPast(), 0, 20, {
-        beams: 2,
-        maxNewTokens: 8,
-        stopIds: new Set([0]),
-        lengthPenalty: 0,
-      }),
-    ).toEqual([2]);
+    expect(await beamSearch(newOnly, [5], emptyPast(), 0, 20, TWO_BEAMS)).toEqual([2]);
     // Each step's past is one position longer, with a row per beam kept.
     expect(pasts.map((d) => `${d[2]}x${d[4]}`)).toEqual(["1x0", "2x1"]);
   });

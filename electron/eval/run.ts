@@ -269,19 +269,12 @@ async function putArticleBanks(app: MnemoApp, vault: Vault, docs: readonly Parag
   return [...byArticle.keys()].map((a) => `article:${a}`);
 }
 
-/** One question in one mode; null once the run is cancelled. */
-async function ask(
-  app: MnemoApp,
-  vault: Vault,
-  mode: EvalMode,
-  question: string,
-  paragraph: Paragraph,
-  o: EvalOptions,
-  articleBanks: readonly string[],
-): Promise<Asked | null> {
+/** One question in one mode (askOnce's arguments); null once the run is cancelled. */
+async function ask(...args: Parameters<typeof askOnce>): Promise<Asked | null> {
+  const o = args[5];
   if (o.signal?.aborted) return null;
   try {
-    return await askOnce(app, vault, mode, question, paragraph, o, articleBanks);
+    return await askOnce(...args);
   } catch (e) {
     if (o.signal?.aborted) return null;
     throw e;

@@ -401,39 +401,24 @@ export class VaultStore {
     if (check.join() !== "ok") problems.push(...check);
     const fk = this.db.pragma("foreign_key_check") as unknown[];
     if (fk.length) problems.push(`${fk.length} rows break foreign keys`);
-    const missing = (
-      this.db
-        .prepare(
-          "SELECT count(*) AS n FROM chunks c LEFT JOIN modulations m ON m.chunk_id = c.id WHERE m.chunk_id IS NULL",
-        )
-        .get() as { n: number }
-    ).n;
+    const count = (sql: string) => (this.db.prepare(sql).get() as { n: number }).n;
+    const missing = count(
+      "SELECT count(*) AS n FROM chunks c LEFT JOIN modulations m ON m.chunk_id = c.id WHERE m.chunk_id IS NULL",
+    );
     if (missing) problems.push(`${missing} chunks have no modulation`);
-    const readyEmpty = (
-      this.db
-        .prepare(
-          "SELECT count(*) AS n FROM documents d WHERE status = 'ready' AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id)",
-        )
-        .get() as { n: number }
-    ).n;
+    const readyEmpty = count(
+      "SELECT count(*) AS n FROM documents d WHERE status = 'ready' AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id)",
+    );
     if (readyEmpty) problems.push(`${readyEmpty} ready documents have no chunks`);
-    const badVectors = (
-      this.db
-        .prepare(
-          `SELECT count(*) AS n FROM embeddings
+    const badVectors = count(
+      `SELECT count(*) AS n FROM embeddings
       WHERE length(data) != dim * (CASE format WHEN 'int8' THEN 1 WHEN 'f16' THEN 2 ELSE 4 END)`,
-        )
-        .get() as { n: number }
-    ).n;
+    );
     if (badVectors) problems.push(`${badVectors} embeddings do not have the size their format says`);
-    const badMods = (
-      this.db
-        .prepare(
-          `SELECT count(*) AS n FROM modulations
+    const badMods = count(
+      `SELECT count(*) AS n FROM modulations
       WHERE length(data) != slots * width * 4 AND length(data) != slots * (width + 4)`,
-        )
-        .get() as { n: number }
-    ).n;
+    );
     if (badMods) problems.push(`${badMods} modulations have neither the float32 nor the int8 size of their shape`);
     try {
       this.db.prepare("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)").run();
