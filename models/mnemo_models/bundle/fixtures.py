@@ -25,7 +25,7 @@ CASES = [
 
 
 def render(prompts: dict, kind: str, question: str, passage: str | None = None, long: bool = False) -> str:
-    """The manifest's prompt for one question, as electron/core/pipeline.ts renderPrompt builds it."""
+    """The manifest's prompt for one question, as electron/core/prompt.ts renderPrompt builds it."""
     p = prompts["long"] if long else prompts
     user = p[kind].replace("{passage}", passage or "").replace("{question}", question)
     return (

@@ -1,4 +1,4 @@
-"""Each base LM's prompts, as the manifest carries them (electron/core/pipeline.ts renderPrompt is
+"""Each base LM's prompts, as the manifest carries them (electron/core/prompt.ts renderPrompt is
 the one place the app fills them in; bundle.fixtures.render mirrors it for the golden fixtures).
 
 Slots: {question}, {passage} (the gold paragraph, or the keyword hits joined by passage_separator),
