@@ -21,6 +21,8 @@ newlines, double spaces) and edge cases, with the tokenizers library's ids; `voc
 vocabulary piece alone ('▁' as ' ') and 100k random concatenations of 2-6 pieces. `compare` tokenizes every
 text with llama.cpp (add_bos=False, special=True: the tokenizers library always parses added tokens)
 and counts texts whose ids differ; it also counts the texts where special=False would differ.
+`compare` reads any GGUF's vocabulary (Qwen2's byte-level BPE as well); --made-by names the commands
+that wrote its JSONL files, for the report.
 --node-results keeps the output of a Node @huggingface/tokenizers run over the same JSONL files
 (its script too, with --node-script) in the report.
 """
@@ -95,15 +97,8 @@ def compare(a: argparse.Namespace, argv: list[str]) -> int:
             else None
         ),
         "settings": "llama.cpp tokenize(add_bos=False, special=True) vs tokenizers encode(add_special_tokens=False)",
-        "commands": [
-            "cd models && .venv/bin/python -c \"from gguf import GGUFReader; from mnemo_models.spm_tokenizer "
-            f"import write_tokenizer_spm; write_tokenizer_spm(GGUFReader('{a.gguf}'), '/tmp/gemma3-tokenizer.json')\"",
-            "cd models && .venv/bin/python -m mnemo_models.parity_text --out /tmp/gemma3-parity.jsonl "
-            "--hf-tokenizer /tmp/gemma3-tokenizer.json",
-            ".venv/bin/python bench/spm_parity_llamacpp.py prompts --hf-tokenizer /tmp/gemma3-tokenizer.json "
-            "--out /tmp/gemma3-prompts.jsonl",
-            f".venv/bin/python bench/spm_parity_llamacpp.py vocab --gguf {a.gguf}"
-            " --hf-tokenizer /tmp/gemma3-tokenizer.json --out /tmp/gemma3-vocab.jsonl",
+        "commands": [      # what made the JSONL files is the caller's: --made-by, then this comparison
+            *(a.made_by or []),
             "/work/llama-venv/bin/python " + " ".join(["bench/spm_parity_llamacpp.py"] + argv),
         ],
         "files": {},
@@ -158,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("compare", help="compare JSONL ids with llama.cpp (/work/llama-venv)")
     c.add_argument("--gguf", type=Path, required=True)
     c.add_argument("--jsonl", type=Path, nargs="+", required=True)
+    c.add_argument("--made-by", action="append", help="a command that wrote the JSONL files (repeatable)")
     c.add_argument("--report", type=Path)
     c.add_argument("--hf-tokenizer", type=Path, help="the tokenizer.json compared (its sha256 goes in the report)")
     c.add_argument("--node-results", type=Path, help="JSON lines from a Node comparison, kept in the report")
