@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { poolReports, questionIds } from "./pool.js";
+import { compareBundles, poolReports, questionIds } from "./pool.js";
 import { sampleSorted, type EvalReport } from "./run.js";
 import type { Paragraph } from "./squad.js";
 
@@ -106,5 +106,21 @@ describe("questionIds", () => {
   it("refuses data that does not rebuild the sample", () => {
     const old = report(7, undefined, { mac: [1, 0, 0, 1] }, "b-1", [["something else"]]);
     expect(() => questionIds(old, paragraphs)).toThrow(/does not rebuild this report's sample/);
+  });
+});
+
+describe("compareBundles", () => {
+  it("pairs two bundles' answers to the same questions by id, over the questions both hold", () => {
+    const old = report(0, ["q1", "q2", "q3"], { gold: [0, 0.5, 1], bm25: [0, 0, 1] }, "gemma");
+    const next = report(0, ["q3", "q2", "q9"], { gold: [1, 1, 0], lm: [1, 1, 1] }, "qwen");
+    const r = compareBundles(
+      [{ file: "a", report: old, ids: old.question_ids! }],
+      [{ file: "b", report: next, ids: next.question_ids! }],
+    );
+    expect(r).toMatchObject({ a: "gemma", b: "qwen", questions: 2 });
+    expect(Object.keys(r.modes)).toEqual(["gold"]); // only gold ran in both
+    const g = r.modes.gold!;
+    expect([g.a, g.b, g.f1]).toEqual([75, 100, 25]); // q2: 0.5 -> 1, q3: 1 -> 1
+    expect(g).toMatchObject({ n: 2, better: 1, worse: 0 });
   });
 });

@@ -51,6 +51,54 @@ export function questionIds(report: EvalReport, paragraphs: readonly Paragraph[]
 
 /** Modes every report ran to the end, pooled; the paired differences of EVAL_DELTAS over them. */
 export function poolReports(inputs: readonly PoolInput[]): PoolResult {
+  const { bundle, sources, order, rows, total } = pooledRows(inputs);
+  const modes: PoolResult["modes"] = {};
+  for (const [m, xs] of Object.entries(rows)) {
+    const [lo, hi] = bootstrapCI(xs);
+    modes[m] = { n: xs.length, f1: (100 * xs.reduce((s, x) => s + x, 0)) / xs.length, f1_ci95: [100 * lo, 100 * hi] };
+  }
+  const deltas: PoolResult["deltas"] = {};
+  for (const [a, b] of EVAL_DELTAS) {
+    const x = rows[a],
+      y = rows[b];
+    if (x && y) deltas[`${a}-${b}`] = delta(x, y);
+  }
+  return { bundle, sources, questions: order.length, duplicates: total - order.length, modes, deltas };
+}
+
+/** Two bundles on the same questions: for each mode both ran, B's F1 minus A's, paired by question id
+ *  over the questions both pools hold (e.g. a new reader against the default, seed for seed). */
+export function compareBundles(
+  a: readonly PoolInput[],
+  b: readonly PoolInput[],
+): {
+  a: string;
+  b: string;
+  questions: number;
+  modes: Record<string, PoolResult["deltas"][string] & { a: number; b: number }>;
+} {
+  const A = pooledRows(a),
+    B = pooledRows(b);
+  const at = new Map(B.order.map((id, i) => [id, i]));
+  const shared = A.order.flatMap((id, i) => (at.has(id) ? [[i, at.get(id)!] as const] : []));
+  const modes: Record<string, PoolResult["deltas"][string] & { a: number; b: number }> = {};
+  for (const m of Object.keys(A.rows).filter((m) => m in B.rows)) {
+    const x = shared.map(([, j]) => B.rows[m]![j]!),
+      y = shared.map(([i]) => A.rows[m]![i]!);
+    const avg = (v: number[]) => (100 * v.reduce((s, z) => s + z, 0)) / v.length;
+    modes[m] = { a: avg(y), b: avg(x), ...delta(x, y) };
+  }
+  return { a: A.bundle, b: B.bundle, questions: shared.length, modes };
+}
+
+const delta = (x: number[], y: number[]) => ({
+  ...pairedDelta(x, y),
+  better: x.filter((v, i) => v > y[i]!).length,
+  worse: x.filter((v, i) => v < y[i]!).length,
+});
+
+/** One bundle's reports joined by question id: each question once, in first-seen order, per mode. */
+function pooledRows(inputs: readonly PoolInput[]) {
   if (inputs.length < 1) throw new Error("no reports to pool");
   const bundle = inputs[0]!.report.bundle;
   for (const { file, report } of inputs) {
@@ -75,22 +123,5 @@ export function poolReports(inputs: readonly PoolInput[]): PoolResult {
     return { file, seed: report.seed, questions: ids.length, kept };
   });
   const total = sources.reduce((s, x) => s + x.questions, 0);
-  const modes: PoolResult["modes"] = {};
-  for (const m of modeNames) {
-    const xs = rows[m]!,
-      [lo, hi] = bootstrapCI(xs);
-    modes[m] = { n: xs.length, f1: (100 * xs.reduce((s, x) => s + x, 0)) / xs.length, f1_ci95: [100 * lo, 100 * hi] };
-  }
-  const deltas: PoolResult["deltas"] = {};
-  for (const [a, b] of EVAL_DELTAS) {
-    const x = rows[a],
-      y = rows[b];
-    if (!x || !y) continue;
-    deltas[`${a}-${b}`] = {
-      ...pairedDelta(x, y),
-      better: x.filter((v, i) => v > y[i]!).length,
-      worse: x.filter((v, i) => v < y[i]!).length,
-    };
-  }
-  return { bundle, sources, questions: seen.size, duplicates: total - seen.size, modes, deltas };
+  return { bundle, sources, order: [...seen], rows, total };
 }
