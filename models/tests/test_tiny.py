@@ -4,7 +4,8 @@ import torch
 
 from mnemo_models.bundle.format1 import TOKENIZER_DIR, load_sentencepiece, special_ids
 from mnemo_models.data.squad import answer_text, prompt
-from mnemo_models.lm.tiny import GPT, MAC, GPTConfig, MACConfig, greedy
+from mnemo_models.lm.tiny import GPT, GPTConfig, greedy
+from mnemo_models.mac.tiny import MAC, MACConfig
 
 LM_CFG = GPTConfig(vocab_size=64, n_positions=64, n_embd=32, n_layer=2, n_head=2)
 MAC_CFG = MACConfig(n_slots=4, prefix_len=2, amortizer_enc_layers=1, amortizer_dec_layers=1, question_enc_layers=1,

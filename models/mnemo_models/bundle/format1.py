@@ -24,7 +24,8 @@ from onnx import numpy_helper
 
 from mnemo_models.bundle.sources import sha256
 from mnemo_models.data.squad import prompt
-from mnemo_models.lm.tiny import GPT, MAC, GPTConfig, MACConfig, greedy, pad, prefix_past, to_dict
+from mnemo_models.lm.tiny import GPT, GPTConfig, greedy, pad, prefix_past, to_dict
+from mnemo_models.mac.tiny import MAC, MACConfig
 
 FORMAT, MAJOR, MINOR = "mnemo-mac-bundle", 1, 0
 TOKENIZER_DIR = Path(__file__).resolve().parents[2] / "tokenizer"

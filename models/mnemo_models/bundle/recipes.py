@@ -25,23 +25,18 @@ class LMRecipe:
     long_stops_at_newline: bool                 # a base model does not end its turn: one paragraph
     weights: dict[str, str]
     heads: tuple[str, str] | None = None        # trained MAC heads: (file in models/heads, its sha256)
-    memory_note: str = ""                       # what the heads measured (the app's Settings shows it)
+    memory_note: str = ""                       # what the heads measured (the manifest's record)
     default_mode: str | None = None             # the answer mode the measurements favour (docs/eval.md)
     source: sources.Assembled | None = None     # a GGUF in chunk packages, with licence_files from the repo
     licence_files: tuple[tuple[str, str], ...] = ()  # (file in models/licences, its name in the bundle)
 
     def gguf(self, log) -> tuple[Path, list[dict], list[Path]]:
         """-> the GGUF, its manifest "sources" entries, and licence files the bundle must carry."""
-        if self.name == "gemma3-270m":
+        if self.name == "gemma3-270m":      # the glue package carries the terms the bundle passes on
             gguf = sources.fetch_assembled(sources.GEMMA3, log)
             terms = sources.fetch(sources.GEMMA3_TERMS, log)
-            parts = [e for s in (*sources.GEMMA3.parts, sources.GEMMA3_TERMS) for e in source_entries("lm", s)]
-            assembled = {"role": "lm", "package": f"{sources.GEMMA3_TERMS.package}-part1..{len(sources.GEMMA3.parts)}"
-                                                  f"=={sources.GEMMA3_TERMS.version}",
-                         "file": sources.GEMMA3.name, "sha256": sources.GEMMA3.sha256,
-                         "licence": sources.GEMMA3_TERMS.licence, "model": sources.GEMMA3_TERMS.model,
-                         "assembled_from": [p.split("/")[-1] for s in sources.GEMMA3.parts for p in s.files]}
-            return gguf, [assembled, *parts], [terms / n for n in sources.GEMMA3_TERMS.files]
+            entries = [*assembled_entries(sources.GEMMA3), *source_entries("lm", sources.GEMMA3_TERMS)]
+            return gguf, entries, [terms / n for n in sources.GEMMA3_TERMS.files]
         if self.source is not None:
             licences = [copy_as(LICENCES_DIR / src, self.name, name) for src, name in self.licence_files]
             return sources.fetch_assembled(self.source, log), assembled_entries(self.source), licences
