@@ -7,6 +7,7 @@ import { validateCall, type AppEvent, type Method, type ModelInfo, type Params, 
 import { defaultMode } from "../shared/manifest.js";
 import type { MnemoApp } from "./app.js";
 import type { Model } from "./model.js";
+import { ModelService } from "./model-service.js";
 
 type Handler<M extends Method> = (p: Params<M>, emit: (e: AppEvent) => void) => Promise<unknown>;
 
@@ -32,6 +33,7 @@ export const NO_UPDATES: UpdatesService = {
 export class AppApi {
   private readonly listeners = new Set<(e: AppEvent) => void>();
   private readonly asks = new Map<string, AbortController>();
+  readonly models: ModelService;
 
   constructor(
     private readonly app: MnemoApp,
@@ -39,6 +41,10 @@ export class AppApi {
   ) {
     app.config.onProgress = (data) => this.broadcast({ type: "ingest.progress", data });
     app.config.onOutcome = (data) => this.broadcast({ type: "ingest.outcome", data });
+    this.models = new ModelService(app, {
+      onBuild: (data) => this.broadcast({ type: "models.build", data }),
+      onSwitch: (data) => this.broadcast({ type: "models.switch", data }),
+    });
   }
 
   /** Subscribes to events for every client (progress, outcomes); returns the unsubscribe function. */
@@ -157,6 +163,11 @@ export class AppApi {
       >[0];
       return this.modelInfo(await this.app.configure(change));
     },
+    "models.list": () => this.models.list(),
+    "models.use": (p) => this.models.use(p.name),
+    "models.build": (p) => this.models.startBuild(p.name),
+    "models.cancelBuild": async (p) => this.models.cancelBuild(p.name),
+    "models.probe": (p) => this.models.probe(p.name),
     "updates.status": (p) => this.updates.call("updates.status", p),
     "updates.check": (p) => this.updates.call("updates.check", p),
     "updates.configure": (p) => this.updates.call("updates.configure", p),

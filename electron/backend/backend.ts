@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import type { Reply, Request } from "../shared/ipc.js";
 import { AppApi } from "../app/api.js";
 import { MnemoApp } from "../app/app.js";
-import { DEFAULT_BUNDLE } from "../app/paths.js";
+import { resolveBundleDir } from "../app/models.js";
 
 interface ParentPort {
   on(event: "message", listener: (e: { data: Request }) => void): void;
@@ -14,13 +14,13 @@ const port = (process as unknown as { parentPort?: ParentPort }).parentPort;
 if (!port)
   throw new Error("backend.js runs inside an Electron utility process (the local server is out/server/main.js)");
 
-// --bundle: the bundle shipped beside the packaged app; without it (a development run) the setup-built
-// default in the cache (app/paths.ts).
+// The model chosen in Settings › Model when it is built; else --bundle, the bundle shipped beside the
+// packaged app; else (a development run) the setup-built default in the cache (app/models.ts).
 const { values } = parseArgs({ options: { "data-dir": { type: "string" }, bundle: { type: "string" } } });
 if (!values["data-dir"]) throw new Error("backend.js needs --data-dir");
 const app = new MnemoApp({
   dataDir: values["data-dir"],
-  bundleDir: values.bundle ?? DEFAULT_BUNDLE,
+  bundleDir: await resolveBundleDir(undefined, values["data-dir"], process.env, values.bundle),
   onWarning: (message) => port.postMessage({ event: { type: "backend.error", data: { message } } }),
 });
 const api = new AppApi(app);

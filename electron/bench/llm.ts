@@ -4,16 +4,13 @@
 // Each bundle is measured in its own process, so its resident memory is its own. Also: ingest
 // chunks/s with the MiniLM encoder on. Results: docs/bench/llm-<date>.{json,md}.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
-import { argmax } from "../core/sampler.js";
-import { generate } from "../core/generate.js";
-import { renderPrompt } from "../core/prompt.js";
-import type { Session } from "../core/session.js";
 import { cacheDir } from "../app/paths.js";
+import { measureSpeed, type LmSpeed } from "../app/speed.js";
 import { loadBundle } from "../engine/bundle.js";
 import { loadSentenceEncoder } from "../engine/encoder.js";
 import { chunkPages } from "../vault/chunker.js";
@@ -28,71 +25,16 @@ const samples = ["eiffel-tower.md", "marie-curie.md", "amazon-rainforest.md"].ma
 );
 const QUESTION = "When was the Eiffel Tower completed?";
 const DECODE_TOKENS = 64;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-export interface LmSpeed {
-  bundle: string;
-  weights: string;
-  prompt_tokens: number;
-  prefill_tok_s: number;
-  first_token_ms: number;
-  decode_tok_s: number;
-  rss_mb_loaded: number;
-  rss_mb_after: number;
-  load_ms: number;
-}
-
-/** One bundle, in this process: the same prompt the app builds in keyword mode, greedy, no stop ids. */
-export async function measureBundle(dir: string, threads: number, promptFile?: string, grow = true): Promise<LmSpeed> {
-  const t0 = performance.now();
-  const p = await loadBundle(dir, { executionProvider: "cpu", threads });
-  const loadMs = performance.now() - t0,
-    rssLoaded = process.memoryUsage().rss / 2 ** 20;
-  const text = renderPrompt(p.manifest, QUESTION, { kind: "keyword", passages: samples });
-  if (promptFile) writeFileSync(promptFile, text);
-  const ids = p.tokenizer.encode(text);
-  const lm = (p as unknown as { sessions: { lm: Session } }).sessions.lm;
-  const V = p.manifest.architecture.lm.vocab_size;
-  const prefill: number[] = [],
-    first: number[] = [],
-    decode: number[] = [];
-  // The app's decoding loop (core/generate.ts), greedy, no stop ids: with a graph that returns
-  // new_key_values the cache grows in place, as when answering.
-  const opts = {
-    maxNewTokens: DECODE_TOKENS + 1,
-    stopIds: new Set<number>(),
-    sample: argmax,
-    ...(grow ? p.decodeCache : {}),
-  };
-  for (let rep = 0; rep < 4; rep++) {
-    // the first repetition warms up and is dropped
-    const a = performance.now();
-    const promptIds = (await p.encodeQuestion(QUESTION, { kind: "keyword", passages: samples }, false, false))
-      .promptIds;
-    const b = performance.now();
-    let c = 0,
-      n = 0;
-    for await (const token of generate(lm, promptIds, p.emptyPast(), 0, V, opts)) {
-      void token;
-      if (n++ === 0) c = performance.now();
-    }
-    const d = performance.now();
-    if (rep === 0) continue;
-    prefill.push(promptIds.length / ((c - b) / 1000));
-    first.push(c - a);
-    decode.push(DECODE_TOKENS / ((d - c) / 1000));
-  }
-  return {
-    bundle: p.manifest.id,
-    weights: p.manifest.weights ?? "",
-    prompt_tokens: ids.length,
-    prefill_tok_s: median(prefill),
-    first_token_ms: median(first),
-    decode_tok_s: median(decode),
-    rss_mb_loaded: rssLoaded,
-    rss_mb_after: process.memoryUsage().rss / 2 ** 20,
-    load_ms: loadMs,
-  };
+/** One bundle, in this process: the app's keyword prompt over the three sample documents. */
+export function measureBundle(dir: string, threads: number, promptFile?: string, grow = true): Promise<LmSpeed> {
+  return measureSpeed(dir, threads, {
+    prompt: { question: QUESTION, passages: samples },
+    reps: 3,
+    decodeTokens: DECODE_TOKENS,
+    grow,
+    ...(promptFile ? { promptFile } : {}),
+  });
 }
 
 /** Ingest throughput of the encoder alone: the sample documents' chunks, embedded in batches. */

@@ -3,8 +3,10 @@
 // folder (--data-dir or MNEMO_DATA_DIR to move them); the model is the default bundle unless --bundle.
 import { AppError } from "../shared/errors.js";
 import { MnemoApp } from "../app/app.js";
+import { resolveBundleDir } from "../app/models.js";
 import { defaultDataDir } from "../app/paths.js";
 import { COMMANDS } from "./commands.js";
+import { models, MODELS_USAGE } from "./models-command.js";
 import { EVAL_USAGE, evalCommand } from "./eval-command.js";
 import { num, parse, UsageError } from "./options.js";
 
@@ -17,8 +19,9 @@ export const USAGE = `usage: mnemo <command> [options]
   watch VAULT DIR              keep a vault in sync with a folder until Ctrl-C
   search VAULT "words"         passages: --mode hybrid (default: keywords and meaning fused)|bm25|dense  --limit N
   ask [--vault NAME...] [--doc FILE...] "question"   streamed answer, then its sources
+  models [list|use|build|probe] [NAME]   the readers: size, licence, speed here; switch, build, time one
   eval --data SQUAD.json ...   quality through the app's own path (mnemo eval --help for its options)
-  help [eval]                  this usage, or eval's (also -h or --help anywhere)
+  help [eval|models]           this usage, or eval's or models' (also -h or --help anywhere)
 options: --data-dir DIR  --bundle DIR  --provider cpu|cuda|dml  --threads N  --json
 ask: --mode memory+keyword|keyword|memory|none (default: the bundle's; memory+keyword for the default model)
      --long (a few sentences)  --passages K  --candidates N  --temperature T --top-p P --seed S | --beams K
@@ -32,17 +35,19 @@ export async function main(argv: string[]): Promise<number> {
     const [command, ...args] = positionals;
     // Asking for help is not a wrong call: usage goes to stdout, exit 0, before any app is opened.
     if (values.help || command === "help") {
-      process.stdout.write(`${command === "help" && args[0] === "eval" ? EVAL_USAGE : USAGE}\n`);
+      const topic = command === "help" ? args[0] : command;
+      process.stdout.write(`${topic === "eval" ? EVAL_USAGE : topic === "models" ? MODELS_USAGE : USAGE}\n`);
       return 0;
     }
-    const run = command ? COMMANDS[command] : undefined;
+    const run = command === "models" ? models : command ? COMMANDS[command] : undefined;
     if (!run) throw new UsageError(command ? `unknown command ${command}` : "no command given");
     if (!["cpu", "cuda", "dml"].includes(values.provider))
       throw new UsageError(`--provider must be cpu, cuda or dml, got ${values.provider}`);
     const threads = num(values.threads, "threads");
+    const dataDir = values["data-dir"] ?? defaultDataDir();
     app = new MnemoApp({
-      dataDir: values["data-dir"] ?? defaultDataDir(),
-      bundleDir: values.bundle,
+      dataDir,
+      bundleDir: await resolveBundleDir(values.bundle, dataDir),
       provider: values.provider as "cpu" | "cuda" | "dml",
       ...(threads !== undefined ? { threads } : {}),
       onWarning: (m) => process.stderr.write(`warning: ${m}\n`),

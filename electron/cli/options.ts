@@ -1,7 +1,6 @@
 // The CLI's shared option table and argument errors: what main.ts parses and every command reads,
 // kept apart so that main.ts, commands.ts and eval-command.ts import it and never each other.
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { DEFAULT_BUNDLE } from "../app/paths.js";
 
 /** A wrong call: main prints it with the usage and exits 2. */
 export class UsageError extends Error {}
@@ -15,7 +14,8 @@ export function num(v: string | undefined, name: string): number | undefined {
 
 export const COMMON = {
   "data-dir": { type: "string" },
-  bundle: { type: "string", default: DEFAULT_BUNDLE },
+  /** Unset: MNEMO_BUNDLE, else the model `mnemo models use` chose, else setup's default (app/models.ts). */
+  bundle: { type: "string" },
   provider: { type: "string", default: "cpu" },
   threads: { type: "string" },
   json: { type: "boolean", default: false },

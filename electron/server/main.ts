@@ -5,20 +5,23 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { AppApi } from "../app/api.js";
 import { MnemoApp } from "../app/app.js";
-import { DEFAULT_BUNDLE, defaultDataDir } from "../app/paths.js";
+import { resolveBundleDir } from "../app/models.js";
+import { defaultDataDir } from "../app/paths.js";
 import { startServer } from "./server.js";
 
 const { values } = parseArgs({
   options: {
     port: { type: "string", default: "0" },
     "data-dir": { type: "string" },
-    bundle: { type: "string", default: DEFAULT_BUNDLE },
+    bundle: { type: "string" },
     threads: { type: "string" },
   },
 });
+const dataDir = values["data-dir"] ?? defaultDataDir();
+// --bundle, else MNEMO_BUNDLE, else the model chosen in Settings › Model, else the setup-built default.
 const app = new MnemoApp({
-  dataDir: values["data-dir"] ?? defaultDataDir(),
-  bundleDir: values.bundle,
+  dataDir,
+  bundleDir: await resolveBundleDir(values.bundle, dataDir),
   ...(values.threads ? { threads: Number(values.threads) } : {}),
   onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
 });

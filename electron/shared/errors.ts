@@ -22,7 +22,11 @@ export type ErrorCode =
   | "IO_ERROR"
   | "UPDATE_NOT_READY"
   | "UPDATES_UNSUPPORTED"
-  | "DESKTOP_ONLY";
+  | "DESKTOP_ONLY"
+  | "MODEL_NOT_BUILT"
+  | "BUILD_UNAVAILABLE"
+  | "BUILD_RUNNING"
+  | "PROBE_FAILED";
 
 export class AppError extends Error {
   override readonly name = "AppError";

@@ -13,11 +13,18 @@ import type {
   VaultSummary,
 } from "./api.js";
 import { ANSWER_MODES, SEARCH_MODES, UPDATE_MODES } from "./api.js";
+import type { ModelBuildProgress, ModelChoice, ModelSpeed, ModelSwitchProgress } from "./models.js";
 import { AppError } from "./errors.js";
 
 const vault = z.string().min(1).max(200);
 const ids = z.array(z.number().int().positive()).min(1).max(10_000);
 const name = z.string().min(1).max(100);
+/** A model's name: a recipe or a bundle folder in the cache, never a path. */
+const model = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[\w][\w.-]*$/, "a model name from models.list, not a path");
 
 export const METHODS = {
   "vaults.list": z.strictObject({}),
@@ -70,6 +77,15 @@ export const METHODS = {
     threads: z.number().int().min(0).max(256).optional(),
     provider: z.enum(["cpu", "cuda", "dml"]).optional(),
   }),
+  /** The models: built or not, size, licence, speed here, which is in use and which is recommended. */
+  "models.list": z.strictObject({}),
+  /** Switches to a built model (then re-amortizes the vaults in the background: models.switch events). */
+  "models.use": z.strictObject({ name: model }),
+  /** Builds a model setup knows (models.build events); resolves when it ends. */
+  "models.build": z.strictObject({ name: model }),
+  "models.cancelBuild": z.strictObject({ name: model }),
+  /** A short speed probe of a built model on this machine (cached). */
+  "models.probe": z.strictObject({ name: model }),
   // Updates are the Electron main process's business (it owns
   // the installed app); the local server answers "unsupported".
   "updates.status": z.strictObject({}),
@@ -122,6 +138,11 @@ export interface Results {
   "history.list": { question: string; answer: string; mode: string; askedAt: number }[];
   "model.configure": ModelInfo;
   "documents.read": { name: string; type: string; data: string };
+  "models.list": ModelChoice[];
+  "models.use": ModelChoice;
+  "models.build": ModelBuildProgress;
+  "models.cancelBuild": boolean;
+  "models.probe": ModelSpeed;
   "updates.status": UpdateStatus;
   "updates.check": UpdateStatus;
   "updates.configure": UpdateStatus;
@@ -134,7 +155,9 @@ export type AppEvent =
   | { type: "ingest.outcome"; data: DocumentOutcome }
   | { type: "answer.token"; data: { askId: string; text: string } }
   | { type: "backend.error"; data: { message: string } }
-  | { type: "updates.status"; data: UpdateStatus };
+  | { type: "updates.status"; data: UpdateStatus }
+  | { type: "models.build"; data: ModelBuildProgress }
+  | { type: "models.switch"; data: ModelSwitchProgress };
 
 export type Reply =
   { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { code: string; message: string } };

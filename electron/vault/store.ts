@@ -328,6 +328,13 @@ export class VaultStore {
       .all(bundleId, limit) as { chunkId: number; text: string }[];
   }
 
+  /** How many chunks staleChunks would hand back in all: a re-amortization's total, for its progress. */
+  staleCount(bundleId: string): number {
+    const sql = `SELECT count(*) AS n FROM chunks c LEFT JOIN modulations m ON m.chunk_id = c.id
+      WHERE m.chunk_id IS NULL OR m.bundle_id != ?`;
+    return (this.db.prepare(sql).get(bundleId) as { n: number }).n;
+  }
+
   replaceModulations(
     bundleId: string,
     slots: number,
