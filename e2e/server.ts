@@ -23,12 +23,19 @@ export const NEEDS_REAL_MODEL =
   "needs the real model bundle (npm run setup builds it); the tiny random one answers nonsense";
 const bundle = realBundle ?? path.join(repo, "models/bundles/tiny-random");
 
-export async function startServer(): Promise<{ url: string; stop(): void }> {
+/**
+ * `bundle: null` starts the server without --bundle, so it finds its model as the app does (the
+ * choice in the data folder, else the default in the cache `env` names).
+ */
+export async function startServer(
+  o: { bundle?: string | null; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ url: string; stop(): void }> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "mnemo-e2e-"));
+  const chosen = o.bundle === undefined ? bundle : o.bundle;
   const server = spawn(
     process.execPath,
-    [path.join(repo, "out/server/main.js"), "--data-dir", dataDir, "--bundle", bundle],
-    { stdio: ["ignore", "pipe", "inherit"] },
+    [path.join(repo, "out/server/main.js"), "--data-dir", dataDir, ...(chosen ? ["--bundle", chosen] : [])],
+    { stdio: ["ignore", "pipe", "inherit"], env: o.env ?? process.env },
   );
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";

@@ -18,7 +18,7 @@ for (const name of ["tiny-a", "tiny-b"]) {
   const m = JSON.parse(readFileSync(file, "utf8"));
   writeFileSync(file, JSON.stringify({ ...m, id: `${m.id}-${name}` }));
 }
-const env = { ...process.env, MNEMO_CACHE_DIR: path.join(root, "cache") };
+const env: NodeJS.ProcessEnv = { ...process.env, MNEMO_CACHE_DIR: path.join(root, "cache") };
 delete env.MNEMO_BUNDLE;
 const data = ["--data-dir", path.join(root, "data")];
 const cli = (...args: string[]) =>
