@@ -48,9 +48,9 @@ test("switching model in Settings, answering with each", async ({ page }) => {
   await page.getByLabel("New vault name").fill("Towers");
   await page.getByRole("button", { name: "Create" }).click();
   const note = "# The Eiffel Tower\n\nThe Eiffel Tower in Paris was completed in 1889 for the World's Fair.\n";
-  await page.getByTestId("file-input").setInputFiles([
-    { name: "tower.md", mimeType: "text/markdown", buffer: Buffer.from(note) },
-  ]);
+  await page
+    .getByTestId("file-input")
+    .setInputFiles([{ name: "tower.md", mimeType: "text/markdown", buffer: Buffer.from(note) }]);
   await expect(page.locator('[data-testid="doc"][data-status="ready"]')).toHaveCount(1, { timeout: 90_000 });
 
   await page.getByRole("button", { name: "Settings (Ctrl+,)" }).click();

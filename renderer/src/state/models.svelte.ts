@@ -44,9 +44,11 @@ export class ModelsState {
 
   startBuild(name: string): void {
     this.build = { name, state: "running", stage: "starting", line: "", fraction: 0 };
-    void app.guard(() => api.call("models.build", { name })).then((end) => {
-      if (end) this.build = end;
-    });
+    void app
+      .guard(() => api.call("models.build", { name }))
+      .then((end) => {
+        if (end) this.build = end;
+      });
   }
 
   cancelBuild(name: string): Promise<unknown> {
