@@ -138,13 +138,21 @@ def test_the_exported_form_of_the_whole_lm_computes_the_reference(monkeypatch):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
-def test_a_llama_exports_with_the_packed_cache(tmp_path):
-    """The other family (SmolLM2's) keeps one packed past in and the whole present out."""
+def test_a_llama_exports_in_the_same_form(tmp_path):
+    """The Llama family (SmolLM2, Qwen2.5) takes Gemma's graph recipes too: a kernel per layer's
+    attention behind the decoding-step switch, a cache per layer, the new positions alone out."""
     from mnemo_models.lm.llama import Llama, LlamaConfig
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=64, dim=32, n_layers=2, n_heads=2, n_kv_heads=1, hidden_dim=48, norm_eps=1e-5,
-                      rope_theta=10000.0, max_positions=128)
-    spec = export_lm(Llama(cfg).eval(), tmp_path / "lm.onnx")
+    cfg = LlamaConfig(vocab_size=64, dim=32, n_layers=2, n_heads=4, n_kv_heads=2, hidden_dim=48, norm_eps=1e-5,
+                      rope_theta=10000.0, max_positions=128, qkv_bias=True)
+    m = Llama(cfg).eval()
+    spec = export_lm(m, tmp_path / "lm.onnx")
+    assert not m.fused_attention
     g = onnx.load(str(tmp_path / "lm.onnx")).graph
-    assert [i.name for i in g.input] == ["input_ids", "position_ids", "attention_mask", "past_key_values"]
-    assert [o["name"] for o in spec["outputs"]] == ["logits", "present_key_values"]
+    assert [i.name for i in g.input] == ["input_ids", "position_ids", "attention_mask",
+                                         *layer_cache_names(cfg.n_layers)]
+    assert [o["name"] for o in spec["outputs"]] == ["logits", NEW_KV]
+    kernels = collections.Counter(n.op_type for n in g.node)
+    assert kernels["If"] == cfg.n_layers and not kernels["Softmax"]
+    assert kernels["SimplifiedLayerNormalization"] == 2 * cfg.n_layers + 1
+    assert kernels["RotaryEmbedding"] == 2 * cfg.n_layers

@@ -12,7 +12,7 @@ from gguf import GGUFWriter
 
 from mnemo_models.lm.gguf import load_llama
 from mnemo_models.lm.llama import LlamaConfig
-from mnemo_models.onnx.export_lm import export_lm
+from mnemo_models.onnx.export_lm import NEW_KV, export_lm, layer_cache_names
 
 CFG = LlamaConfig(vocab_size=96, dim=64, n_layers=2, n_heads=4, n_kv_heads=2, hidden_dim=96, norm_eps=1e-6,
                   rope_theta=1e6, max_positions=256, qkv_bias=True, tied=False)
@@ -79,13 +79,18 @@ def test_a_qwen2_gguf_loads_with_its_biases_its_own_output_layer_and_unpermuted_
 
 @pytest.mark.parametrize("precision", ["fp32", "q8"])
 def test_onnx_matches_pytorch_logits_and_greedy_tokens(tmp_path, precision):
+    """The exported graph in the engine's form: a cache per layer with room to grow (slots past the
+    real ones hold garbage the graph must not read), the new positions' keys/values out."""
     tiny_gguf(tmp_path / "q.gguf", seed=1)
     model, cfg = load_llama(tmp_path / "q.gguf", precision)
     export_lm(model, tmp_path / "lm.onnx")
     s = ort.InferenceSession(str(tmp_path / "lm.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in s.get_outputs()] == ["logits", NEW_KV]
     prompt = [5, 9, 33, 61, 2, 70]
     ids, past, got, want = list(prompt), model.empty_past(), [], []
-    feed_past = np.zeros((cfg.n_layers, 2, 1, cfg.n_kv_heads, 0, cfg.head_dim), np.float32)
+    cache = np.zeros((cfg.n_layers, 2, 1, cfg.n_kv_heads, 0, cfg.head_dim), np.float32)   # the real slots
+    garbage = np.random.default_rng(0).normal(size=(*cache.shape[:4], 3, cfg.head_dim)).astype(np.float32)
+    names = layer_cache_names(cfg.n_layers)
     new = prompt
     with torch.no_grad():
         for _ in range(6):                                                           # prompt, then 5 steps
@@ -93,13 +98,16 @@ def test_onnx_matches_pytorch_logits_and_greedy_tokens(tmp_path, precision):
             pos = torch.arange(P, P + len(new))[None]
             mask = torch.ones(1, P + len(new), dtype=torch.long)
             logits, past = model(torch.tensor([new]), pos, mask, past, last_only=True)
+            room = np.concatenate([cache, garbage], axis=4)                          # C = P + 3 slots
+            feed = {n: room[i // 2, i % 2] for i, n in enumerate(names)}
             out = s.run(None, {"input_ids": np.array([new], np.int64), "position_ids": pos.numpy(),
-                               "attention_mask": mask.numpy(), "past_key_values": feed_past})
+                               "attention_mask": mask.numpy(), **feed})
             # q8: onnxruntime's 8-bit kernel rounds the activations to int8 too (accuracy_level 4), which
             # the PyTorch reference does not
             tol = 1e-3 if precision == "fp32" else 0.1 * float(logits.abs().max())
             np.testing.assert_allclose(out[0][0, -1], logits[0, -1].numpy(), rtol=0, atol=tol)
-            feed_past = out[1]
+            np.testing.assert_allclose(out[1], past[:, :, :, :, P:].numpy(), rtol=0, atol=10 * tol)
+            cache = np.concatenate([cache, out[1]], axis=4)
             want.append(int(logits[0, -1].argmax()))
             got.append(int(out[0][0, -1].argmax()))
             new = [want[-1]]

@@ -19,14 +19,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mnemo_models.lm.llama import RMSNorm, TiedLM, grouped_attention, inverse_frequencies, rope_tables, rotate
+from mnemo_models.lm.llama import (RMSNorm, TiedLM, grouped_attention, inverse_frequencies, norm, rope_tables,
+                                   rotate)
 from mnemo_models.onnx.gqa import GroupQueryAttention, sequence_lengths
-from mnemo_models.onnx.kernels import FastGelu, RotaryEmbedding, SimplifiedLayerNorm, StaticReshape, rotary_rows
-
-
-def norm(layer: RMSNorm, x, fused: bool):
-    """The export's one-kernel norm (onnx/kernels.py) or PyTorch's reference."""
-    return SimplifiedLayerNorm.apply(x, layer.weight, layer.eps) if fused else layer(x)
+from mnemo_models.onnx.kernels import FastGelu, RotaryEmbedding, StaticReshape, rotary_rows
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,12 @@ The frozen base LM of the real bundles. Weights come from a GGUF file (lm/gguf.p
 only computes. Shapes: B batch, S new tokens, P past tokens, H query heads, Hkv key/value heads,
 hd head size, D = H * hd model width, L layers, V vocabulary.
 
-The key/value cache travels as ONE tensor past (L, 2, B, Hkv, P, hd), the contract the TypeScript
-engine already speaks (a MAC prefix is just an initial past). Positions are explicit inputs, so a
-prefix of P memory tokens can sit before positions that start at 0 (mac-method.md §3.3).
+In PyTorch the key/value cache travels as ONE tensor past (L, 2, B, Hkv, P, hd) (a MAC prefix is just
+an initial past). Exported (Llama.fused_attention, on during onnx/export_lm.py only), the graph takes
+Gemma's form instead (recipes 12-18, docs/bench/README.md): a cache per layer read in place by
+onnxruntime's GroupQueryAttention or the decoding step's products, one kernel per norm and rotation,
+and the new positions' keys/values alone out. Positions are explicit inputs, so a prefix of P memory
+tokens can sit before positions that start at 0 (mac-method.md §3.3).
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mnemo_models.lm.quant_linear import QuantLinear, QuantEmbedding
+from mnemo_models.onnx.gqa import GroupQueryAttention, sequence_lengths
+from mnemo_models.onnx.kernels import RotaryEmbedding, SimplifiedLayerNorm, StaticReshape, rotary_rows
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,11 @@ class RMSNorm(nn.Module):
 
     def forward(self, x):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def norm(layer: RMSNorm, x, fused: bool):
+    """The export's one-kernel norm (onnx/kernels.py) or PyTorch's reference."""
+    return SimplifiedLayerNorm.apply(x, layer.weight, layer.eps) if fused else layer(x)
 
 
 def inverse_frequencies(head_dim: int, theta: float) -> torch.Tensor:
@@ -152,6 +162,18 @@ class Attention(nn.Module):
         y = grouped_attention(q, k, v, bias, c, math.sqrt(hd), B, S)             # (B, H, S, hd)
         return self.o(y.transpose(1, 2).reshape(B, S, c.dim)), k, v
 
+    def forward_fused(self, x, rope, past_k, past_v, lengths):
+        """The exported form (as lm/gemma3.py's): rope (rows, cos, sin) from onnx.kernels.rotary_rows,
+        lengths (seqlens_k, total); past_k/v (B, Hkv, C, hd) whose first T - S slots hold the past.
+        -> y (B, S, D) and the new positions' k, v (B, Hkv, S, hd)."""
+        c, hd = self.cfg, self.cfg.head_dim
+        heads = lambda t, n: StaticReshape.apply(t, (0, 0, n, hd))               # noqa: E731
+        q, k, v = self.project("q", x), self.project("k", x), self.project("v", x)   # (B, S, heads*hd)
+        q, k = RotaryEmbedding.apply(q, *rope, c.n_heads), RotaryEmbedding.apply(k, *rope, c.n_kv_heads)
+        y, _, _ = GroupQueryAttention.apply(q, k, v, past_k, past_v, *lengths, c.n_heads, c.n_kv_heads,
+                                            1.0 / math.sqrt(hd), -1)
+        return self.o(y), heads(k, c.n_kv_heads).transpose(1, 2), heads(v, c.n_kv_heads).transpose(1, 2)
+
 
 class FeedForward(nn.Module):
     def __init__(self, cfg: LlamaConfig, linear):
@@ -172,10 +194,14 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.ffn = FeedForward(cfg, linear)
 
-    def forward(self, x, cos, sin, past_k, past_v, bias):
-        y, k, v = self.attn(self.attn_norm(x), cos, sin, past_k, past_v, bias)
+    def forward(self, x, rope, past_k, past_v, bias, lengths=None):
+        """rope: (cos, sin) from rope_tables, or with lengths (the exported form) rotary_rows' triple."""
+        f = lengths is not None
+        h = norm(self.attn_norm, x, f)
+        y, k, v = (self.attn.forward_fused(h, rope, past_k, past_v, lengths) if f
+                   else self.attn(h, *rope, past_k, past_v, bias))
         x = x + y
-        return x + self.ffn(self.ffn_norm(x)), k, v
+        return x + self.ffn(norm(self.ffn_norm, x, f)), k, v
 
 
 def _float_linear(n_in: int, n_out: int) -> nn.Module:
@@ -215,29 +241,46 @@ class TiedLM(nn.Module):
 
 
 class Llama(TiedLM):
+    # True while exporting (onnx.export_lm.export_lm): the one-kernel pieces and a cache per layer.
+    # PyTorch itself always runs the reference path.
+    fused_attention = False
+
     def __init__(self, cfg: LlamaConfig, precision: str = "fp32"):
         super().__init__(cfg, precision, Block)
 
     def forward(self, input_ids, position_ids, attention_mask, past_key_values, last_only: bool = False):
-        """input_ids, position_ids (B, S); attention_mask (B, P+S) 1 = real; past (L, 2, B, Hkv, P, hd).
+        """input_ids, position_ids (B, S); attention_mask (B, P+S) 1 = real; past (L, 2, B, Hkv, P, hd),
+        or in the exported (fused) graph 2L per-layer caches (B, Hkv, C, hd), C >= P.
 
         Returns logits (B, S, V), or (B, 1, V) with last_only (the exported graph: decoding needs only
         the last position, and the output layer over a prompt of S tokens would cost S x D x V), and
-        present (L, 2, B, Hkv, P+S, hd).
+        present (L, 2, B, Hkv, P+S, hd), or in the exported graph the new positions alone
+        (L, 2, B, Hkv, S, hd), its new_key_values.
         """
-        S = input_ids.shape[1]
-        T = attention_mask.shape[1]
+        c, S, T = self.cfg, input_ids.shape[1], attention_mask.shape[1]
         P = T - S
-        cos, sin = rope_tables(position_ids, self.cfg.head_dim, self.cfg.rope_theta, past_key_values.dtype)
-        # Query i (absolute index P+i) sees key j when j <= P+i and key j is not padding.
-        causal = torch.arange(T)[None, :] <= (torch.arange(S) + P)[:, None]     # (S, T)
-        allowed = causal[None] & attention_mask.bool()[:, None, :]               # (B, S, T)
-        bias = torch.zeros(allowed.shape, dtype=torch.float32).masked_fill(~allowed, -1e9)[:, None]
+        fused = self.fused_attention and torch.onnx.is_in_onnx_export()
         x = self.embed(input_ids)                                                # (B, S, D)
         present = []
-        for i, block in enumerate(self.blocks):
-            x, k, v = block(x, cos, sin, past_key_values[i, 0], past_key_values[i, 1], bias)
-            present.append(torch.stack([k, v]))
+        if fused:      # right padding only, as for Gemma (onnx/gqa.py): causality hides the padding
+            rope = rotary_rows(position_ids, inverse_frequencies(c.head_dim, c.rope_theta))
+            lengths = sequence_lengths(input_ids, attention_mask)
+            layers = list(past_key_values)                                       # 2L × (B, Hkv, C, hd)
+            for i, block in enumerate(self.blocks):
+                x, k, v = block(x, rope, layers[2 * i], layers[2 * i + 1], None, lengths)
+                present += [k, v]
+            # the 2L slabs of new positions joined by one Concat: (L, 2, B, Hkv, S, hd)
+            present = torch.cat(present).view(c.n_layers, 2, *present[0].shape)
+        else:
+            rope = rope_tables(position_ids, c.head_dim, c.rope_theta, past_key_values.dtype)
+            # Query i (absolute index P+i) sees key j when j <= P+i and key j is not padding.
+            causal = torch.arange(T)[None, :] <= (torch.arange(S) + P)[:, None]     # (S, T)
+            allowed = causal[None] & attention_mask.bool()[:, None, :]               # (B, S, T)
+            bias = torch.zeros(allowed.shape, dtype=torch.float32).masked_fill(~allowed, -1e9)[:, None]
+            for i, block in enumerate(self.blocks):
+                x, k, v = block(x, rope, past_key_values[i, 0], past_key_values[i, 1], bias)
+                present.append(torch.stack([k, v]))
+            present = torch.stack(present)
         if last_only:
             x = x[:, -1:]
-        return self.logits(self.norm(x)), torch.stack(present)
+        return self.logits(norm(self.norm, x, fused)), present

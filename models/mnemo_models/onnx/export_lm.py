@@ -2,11 +2,12 @@
 
 Graph contract (bundle format 2, graphs.lm): input_ids, position_ids (B, S) int64; attention_mask
 (B, P+S) int64; past_key_values (L, 2, B, Hkv, P, hd) float32 -> logits (B, 1, V) of the last
-position, present (L, 2, B, Hkv, P+S, hd), or for Gemma new_key_values instead (below). A MAC prefix
+position, present (L, 2, B, Hkv, P+S, hd), or for a fused graph new_key_values instead (below). A MAC prefix
 is simply the initial past. Quantized layers become com.microsoft MatMulNBits nodes (onnxruntime
 >= 1.17 on CPU). With MAC's reader (tap_layer), also the output tap (B, S, D) and the input
 tap_only (1,) int64: 1 runs only what the tap needs (onnx/tap.py).
-Gemma graphs differ (recipes 16, 17): their cache comes in per layer, past_key_values.{i}.key and
+Gemma's and the Llama family's graphs (SmolLM2, Qwen2.5: the same recipes since 2026-12-08) are fused
+(recipes 12-18), whose cache comes in per layer, past_key_values.{i}.key and
 .value (B, Hkv, C, hd) in the naming of onnxruntime's own generative models, read by each layer's
 GroupQueryAttention directly (a packed past cost a Split, a copy of the whole cache, per step). The
 attention_mask's width T says how many positions are real: the first T - S of the C slots hold the
@@ -41,19 +42,19 @@ PAST, NEW_KV = "past_key_values", "new_key_values"
 
 
 def layer_cache_names(n_layers: int) -> list[str]:
-    """Gemma's per-layer cache inputs in graph order: past_key_values.0.key, .0.value, .1.key, …"""
+    """A fused graph's per-layer cache inputs in graph order: past_key_values.0.key, .0.value, …"""
     return [f"{PAST}.{i}.{kv}" for i in range(n_layers) for kv in ("key", "value")]
 
 
 class LastLogits(torch.nn.Module):
-    """The graph's module: the Llama returning only the last position's logits."""
+    """The graph's module: the LM returning only the last position's logits."""
 
     def __init__(self, model: Llama, tap_layer: int | None = None):
         super().__init__()
         self.model, self.precision, self.tap_layer = model, model.precision, tap_layer
 
     def forward(self, input_ids, position_ids, attention_mask, *past):
-        """past: the packed past (one tensor), or Gemma's 2L per-layer caches."""
+        """past: the packed past (one tensor), or a fused graph's 2L per-layer caches."""
         cache = past[0] if len(past) == 1 else list(past)
         tap = {} if self.tap_layer is None else {"tap_layer": self.tap_layer}      # Llama has no tap
         return self.model(input_ids, position_ids, attention_mask, cache, last_only=True, **tap)
@@ -103,7 +104,7 @@ def split_embedding_table(proto: onnx.ModelProto, data_file: Path) -> None:
 
 @contextlib.contextmanager
 def fused_export(model, on: bool):
-    """Gemma's fused_attention switch, on for the export only (PyTorch keeps the reference path)."""
+    """The fused_attention switch (Gemma3, Llama), on for the export only (PyTorch keeps the reference)."""
     if on:
         model.fused_attention = True
     try:
@@ -119,7 +120,7 @@ def io_specs(model: Llama, tap_layer: int | None = None) -> tuple[list[dict], li
               {"name": "position_ids", "dtype": "int64", "shape": ["batch", "seq"]},
               {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "past_plus_seq"]}]
     outputs = [{"name": "logits", "dtype": "float32", "shape": ["batch", 1, c.vocab_size]}]
-    if hasattr(model, "fused_attention"):      # Gemma: a cache per layer in, the new positions out
+    if hasattr(model, "fused_attention"):      # fused: a cache per layer in, the new positions out
         inputs += [{"name": n, "dtype": "float32", "shape": ["batch", c.n_kv_heads, "past", c.head_dim]}
                    for n in layer_cache_names(c.n_layers)]
         outputs.append({"name": NEW_KV, "dtype": "float32",
@@ -152,8 +153,8 @@ def export_lm(model: Llama, out: Path, tap_layer: int | None = None,
            "attention_mask": {0: "batch", 1: "past_plus_seq"}, "logits": {0: "batch"},
            **({"tap": {0: "batch", 1: "seq"}} if tap_layer is not None else {})}
     buf = io.BytesIO()
-    # Gemma exports its attention as onnxruntime's fused kernel (onnx/gqa.py), a cache per layer;
-    # other LMs op by op, one packed cache.
+    # Gemma and the Llama family export attention as onnxruntime's fused kernel (onnx/gqa.py), a
+    # cache per layer; an LM without the switch (the tiny test GPT-2) op by op, one packed cache.
     fuse = hasattr(model, "fused_attention")
     if fuse:
         past = tuple(torch.zeros(1, c.n_kv_heads, P, c.head_dim) for _ in range(2 * c.n_layers))
