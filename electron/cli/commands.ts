@@ -13,7 +13,7 @@ import {
   type Source,
 } from "../shared/api.js";
 import type { MnemoApp } from "../app/app.js";
-import { num, UsageError, type Options } from "./options.js";
+import { num, onInterrupt, UsageError, type Options } from "./options.js";
 import { IngestReporter } from "./progress.js";
 
 type Command = (app: MnemoApp, args: string[], o: Options) => Promise<number>;
@@ -23,18 +23,6 @@ const print = (o: Options, json: unknown, text: string) =>
 const need = (args: string[], n: number, what: string) => {
   if (args.length < n) throw new UsageError(`missing ${what}`);
 };
-
-/** Ctrl-C calls onCancel once; a second Ctrl-C exits at once. */
-function onInterrupt(onCancel: () => void): () => void {
-  let pressed = false;
-  const handler = () => {
-    if (pressed) process.exit(130);
-    pressed = true;
-    onCancel();
-  };
-  process.on("SIGINT", handler);
-  return () => process.off("SIGINT", handler);
-}
 
 const vault: Command = async (app, [sub, ...args], o) => {
   switch (sub) {

@@ -4,7 +4,7 @@
 import type { ModelChoice, ModelSpeed } from "../shared/models.js";
 import type { MnemoApp } from "../app/app.js";
 import { ModelService } from "../app/model-service.js";
-import { UsageError, type Options } from "./options.js";
+import { onInterrupt, UsageError, type Options } from "./options.js";
 
 export const MODELS_USAGE = `usage: mnemo models [list]        the models: built or not, size, licence, speed here
        mnemo models use NAME          answer with NAME from now on (the vaults are re-read for it)
@@ -32,18 +32,6 @@ export function listText(list: readonly ModelChoice[]): string {
       ].join("\n");
     })
     .join("\n");
-}
-
-/** Ctrl-C calls onCancel once; a second Ctrl-C exits at once. */
-function onInterrupt(onCancel: () => void): () => void {
-  let pressed = false;
-  const handler = () => {
-    if (pressed) process.exit(130);
-    pressed = true;
-    onCancel();
-  };
-  process.on("SIGINT", handler);
-  return () => process.off("SIGINT", handler);
 }
 
 export async function models(app: MnemoApp, [sub = "list", name, ...rest]: string[], o: Options): Promise<number> {

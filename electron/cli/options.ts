@@ -1,4 +1,4 @@
-// The CLI's shared option table and argument errors: what main.ts parses and every command reads,
+// The CLI's shared option table, argument errors and Ctrl-C handling: what main.ts parses and every command reads,
 // kept apart so that main.ts, commands.ts and eval-command.ts import it and never each other.
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
@@ -45,4 +45,16 @@ export function parse(argv: string[]) {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+}
+
+/** Ctrl-C calls onCancel once; a second Ctrl-C exits at once. */
+export function onInterrupt(onCancel: () => void): () => void {
+  let pressed = false;
+  const handler = () => {
+    if (pressed) process.exit(130);
+    pressed = true;
+    onCancel();
+  };
+  process.on("SIGINT", handler);
+  return () => process.off("SIGINT", handler);
 }
