@@ -35,16 +35,8 @@ export class ModelService {
   }
 
   async list(): Promise<ModelChoice[]> {
-    const root = bundlesDir(this.env);
-    const probes: Record<string, ModelSpeed> = {};
-    const all = await listModels(root, this.app.config.bundleDir, thisMachine(this.app.config.provider));
-    for (const m of all.filter((m) => m.state === "ready")) {
-      const p = await cachedProbe(cacheDir(this.env), m.dir, this.threads()).catch(() => null);
-      if (p) probes[m.name] = p;
-    }
-    return Object.keys(probes).length
-      ? listModels(root, this.app.config.bundleDir, thisMachine(this.app.config.provider), probes)
-      : all;
+    const probeOf = (dir: string) => cachedProbe(cacheDir(this.env), dir, this.threads()).catch(() => null);
+    return listModels(bundlesDir(this.env), this.app.config.bundleDir, thisMachine(this.app.config.provider), probeOf);
   }
 
   /** Switches the app to a built model and remembers it for the CLI, server and desktop app alike. */

@@ -149,21 +149,26 @@ async function describe(dir: string): Promise<{ id: string; name: string; bytes:
   }
 }
 
-/** Every model: the catalog's (built or not) and the other bundles in `root`, the one in use marked. */
+/**
+ * Every model: the catalog's (built or not) and the other bundles in `root`, the one in use marked.
+ * probeOf: a built bundle's speed measured on this machine (a cached probe), if any.
+ */
 export async function listModels(
   root: string,
   activeDir: string,
   hw: Hardware,
-  probes: Record<string, ModelSpeed> = {},
+  probeOf: (dir: string) => Promise<ModelSpeed | null> = async () => null,
 ): Promise<ModelChoice[]> {
-  const recommended = recommend(hw, probes);
+  const probes: Record<string, ModelSpeed> = {};
   const active = path.resolve(activeDir);
   const known = new Set(CATALOG.map((m) => m.folder));
   const out: ModelChoice[] = [];
   for (const m of CATALOG) {
     const dir = path.join(root, m.folder);
     const built = await describe(dir);
-    const speed = expectedSpeed(m.name, hw, probes[m.name]);
+    const probe = built ? await probeOf(dir) : null;
+    if (probe) probes[m.name] = probe;
+    const speed = expectedSpeed(m.name, hw, probe ?? undefined);
     out.push({
       name: m.name,
       label: m.label,
@@ -174,7 +179,7 @@ export async function listModels(
       licence: m.licence,
       about: m.about,
       inUse: path.resolve(dir) === active,
-      recommended: m.name === recommended,
+      recommended: false, // set below, once every probe is known
       speed,
       build: `npm run setup -- --model ${m.name}`,
     });
@@ -195,7 +200,7 @@ export async function listModels(
       about: "A bundle built outside setup's list (for example on a bigger machine).",
       inUse: path.resolve(dir) === active,
       recommended: false,
-      speed: probes[e.name] ?? null,
+      speed: await probeOf(dir),
       build: null,
     });
   }
@@ -212,10 +217,12 @@ export async function listModels(
       about: "The bundle given with --bundle or MNEMO_BUNDLE.",
       inUse: true,
       recommended: false,
-      speed: probes[path.basename(active)] ?? null,
+      speed: b ? await probeOf(active) : null,
       build: null,
     });
   }
+  const recommended = recommend(hw, probes);
+  for (const m of out) m.recommended = CATALOG.some((c) => c.name === m.name) && m.name === recommended;
   return out;
 }
 
